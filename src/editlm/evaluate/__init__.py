@@ -1,0 +1,1 @@
+"""Evaluation: sandboxed execution, pass@k, benchmarks, metrics and reports."""

@@ -1,0 +1,1 @@
+"""Generation: sampling diffs and edit sequences from models, fast engines, reranking, repair."""

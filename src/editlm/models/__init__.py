@@ -1,0 +1,1 @@
+"""Models: tokenizers, model presets and loading of local Hugging Face checkpoints."""

@@ -1,0 +1,1 @@
+"""Training: pretraining and loss-masked fine-tuning."""
