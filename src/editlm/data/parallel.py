@@ -49,7 +49,7 @@ def map_unordered(
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    # forkserver: workers start clean (no copy of a parent holding models or big tables) and safe with threads.
+    # forkserver: workers start clean (no copy of a parent holding models or tables), safe with threads.
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver")) as pool:
         pending = {pool.submit(_run_chunk, fn, chunk) for chunk in itertools.islice(chunks, limit)}
         while pending:
@@ -65,8 +65,9 @@ def _dask_map(fn, chunks: Iterator[list], scheduler, limit: int) -> Iterator[Any
 
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
     try:
-        first = [client.submit(_run_chunk, fn, chunk, pure=False) for chunk in itertools.islice(chunks, limit)]
-        queue = as_completed(first)
+        queue = as_completed(
+            [client.submit(_run_chunk, fn, chunk, pure=False) for chunk in itertools.islice(chunks, limit)]
+        )
         for future in queue:
             yield from future.result()
             future.release()

@@ -144,11 +144,11 @@ class ShardedWriter:
     def _resume(self) -> None:
         if self.path.exists() and not self.partial.exists():
             # A finished output: adopt it as the first shard so new keys are appended to it.
-            self.partial.mkdir(parents=True)
             previous = json.loads(self.summary_path.read_text()) if self.summary_path.exists() else {}
             keys = previous.get("keys")
             if keys is None:
-                raise TableError(f"{self.path} exists and was not written by editlm; remove it or pick another -o")
+                raise TableError(f"{self.path} exists but has no editlm summary beside it; remove it first")
+            self.partial.mkdir(parents=True)
             shutil.copyfile(self.path, self.partial / f"part-00000{self._suffix}")
             _write_keys(self.partial / "part-00000.keys.json", keys, previous.get("skips", []))
         if not self.partial.exists():
