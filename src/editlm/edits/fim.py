@@ -50,25 +50,20 @@ def split_fim(document: str, rng: random.Random) -> FimSample:
     return FimSample(document[:a], document[a:b], document[b:])
 
 
-def parse_fim(text: str) -> tuple[FimSample, Order]:
-    """Inverse of :meth:`FimSample.text` for either order."""
-    if text.startswith(FIM_PREFIX + FIM_SUFFIX):
-        suffix, sep, rest = text[len(FIM_PREFIX + FIM_SUFFIX) :].partition(FIM_MIDDLE)
-        if not sep:
-            raise FormatError(f"no {FIM_MIDDLE!r}")
-        raise_if_sentinel(rest)
-        # In SPM the prefix and middle are one run of text; the split point is not recoverable from
-        # the text alone, so the caller gets it all as the middle of an empty-prefix sample.
-        return FimSample("", rest, suffix), "spm"
-    if text.startswith(FIM_PREFIX):
-        prefix, sep, rest = text[len(FIM_PREFIX) :].partition(FIM_SUFFIX)
-        suffix, sep2, middle = rest.partition(FIM_MIDDLE)
-        if not (sep and sep2):
-            raise FormatError("a PSM sample needs all three sentinels")
-        return FimSample(prefix, middle, suffix), "psm"
-    raise FormatError(f"a FIM sample starts with {FIM_PREFIX!r}")
-
-
-def raise_if_sentinel(text: str) -> None:
-    if any(token in text for token in SENTINELS):
-        raise FormatError("unexpected sentinel token")
+def parse_fim(text: str, order: Order = "psm") -> FimSample:
+    """Inverse of :meth:`FimSample.text`. The order must be given: a PSM sample with an empty prefix
+    reads exactly like an SPM one. In SPM the prefix and middle are one run of text whose split is
+    not in the text, so they come back together as the middle of an empty-prefix sample."""
+    if order == "spm":
+        head = FIM_PREFIX + FIM_SUFFIX
+        suffix, sep, rest = text.removeprefix(head).partition(FIM_MIDDLE)
+        if not text.startswith(head) or not sep:
+            raise FormatError(f"an SPM sample starts with {head!r} and has {FIM_MIDDLE!r}")
+        return FimSample("", rest, suffix)
+    if order != "psm":
+        raise ValueError(f"order must be 'psm' or 'spm', not {order!r}")
+    prefix, sep, rest = text.removeprefix(FIM_PREFIX).partition(FIM_SUFFIX)
+    suffix, sep2, middle = rest.partition(FIM_MIDDLE)
+    if not (text.startswith(FIM_PREFIX) and sep and sep2):
+        raise FormatError("a PSM sample needs all three sentinels, in order")
+    return FimSample(prefix, middle, suffix)

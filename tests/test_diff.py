@@ -1,0 +1,306 @@
+"""The diff core: round trips, tolerance to model damage, and typed errors on bad input."""
+
+from __future__ import annotations
+
+import random
+import re
+import sysconfig
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from editlm.edits.diff import (
+    DiffApplyError,
+    DiffError,
+    DiffParseError,
+    apply_diff,
+    make_diff,
+    parse_diff,
+    split_lines,
+)
+
+# Lines drawn from a small alphabet so that diffs share lines and hunks interleave, plus the
+# characters that break naive patchers: diff markers at line start, CR, tabs, backslashes.
+LINE = st.text(alphabet="ab -+@\\\t\r#:", max_size=6)
+PROGRAM = st.lists(LINE, max_size=25).map("\n".join) | st.lists(LINE, max_size=25).map(
+    lambda lines: "".join(line + "\n" for line in lines)
+)
+CONTEXTS = st.sampled_from([0, 1, 3])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(before=PROGRAM, after=PROGRAM, context=CONTEXTS, headers=st.booleans())
+def test_round_trip_random_programs(before: str, after: str, context: int, headers: bool) -> None:
+    diff = make_diff(before, after, context, headers=headers)
+    if before == after:
+        assert diff == ""
+        return
+    assert apply_diff(before, diff) == after
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=PROGRAM, after=PROGRAM, context=CONTEXTS)
+def test_diff_lines_match_difflib_format(before: str, after: str, context: int) -> None:
+    """Same hunks and headers as difflib (what LintSeq's reference emits), plus the no-newline marker."""
+    import difflib
+
+    ours = make_diff(before, after, context, headers=False)
+    theirs = "".join(
+        line if line.endswith("\n") else line + "\n"
+        for line in difflib.unified_diff(split_lines(before), split_lines(after), n=context)
+    )
+    theirs = "".join(split_lines(theirs)[2:]) if theirs else ""
+    assert ours.replace("\\ No newline at end of file\n", "") == theirs
+
+
+def _stdlib_files(count: int, seed: int) -> list[str]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    paths = sorted(p for p in root.glob("*.py") if 2_000 < p.stat().st_size < 60_000)
+    return [p.read_text(encoding="utf-8", errors="replace") for p in random.Random(seed).sample(paths, count)]
+
+
+STDLIB = _stdlib_files(40, seed=7)
+
+
+def _random_edit(text: str, rng: random.Random) -> str:
+    """Delete, insert, replace and duplicate a few random line ranges."""
+    lines = split_lines(text)
+    for _ in range(rng.randint(1, 6)):
+        at = rng.randrange(len(lines) + 1)
+        kind = rng.choice(["delete", "insert", "replace", "duplicate"])
+        span = rng.randint(1, 5)
+        if kind == "delete":
+            del lines[at : at + span]
+        elif kind == "insert":
+            lines[at:at] = [f"    inserted_{rng.random()}\n" for _ in range(span)]
+        elif kind == "replace":
+            lines[at : at + span] = [f"replaced_{rng.random()}\n"]
+        else:
+            lines[at:at] = lines[at : at + span]
+    return "".join(lines)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(index=st.integers(0, len(STDLIB) - 1), seed=st.integers(0, 2**32), context=CONTEXTS)
+def test_round_trip_stdlib_files(index: int, seed: int, context: int) -> None:
+    before = STDLIB[index]
+    after = _random_edit(before, random.Random(seed))
+    assume(after != before)
+    assert apply_diff(before, make_diff(before, after, context)) == after
+
+
+def _shift(diff: str, by: int) -> str:
+    def move(match: re.Match) -> str:
+        a, b, c, d = match.group(1, 2, 3, 4)
+        a2 = max(1, int(a) + by)
+        c2 = max(1, int(c) + by)
+        return f"@@ -{a2}{b or ''} +{c2}{d or ''} @@"
+
+    return re.sub(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@", move, diff, flags=re.M)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(index=st.integers(0, len(STDLIB) - 1), seed=st.integers(0, 2**32), shift=st.integers(-50, 50))
+def test_shifted_line_numbers_apply_or_refuse(index: int, seed: int, shift: int) -> None:
+    """Model diffs get line numbers wrong: with context the right place is still found, or the
+    patcher refuses; it never gives a wrong file when each hunk's lines occur once in the file."""
+    rng = random.Random(seed)
+    before = STDLIB[index]
+    after = _random_edit(before, rng)
+    assume(after != before)
+    diff = make_diff(before, after, 3)
+    shifted = _shift(diff, shift)
+    unique = all(_occurrences(before, hunk.old_lines) == 1 for hunk in parse_diff(diff) if hunk.old_lines)
+    try:
+        result = apply_diff(before, shifted)
+    except DiffApplyError:
+        assert not unique, "a diff with unique context must be placed"
+        return
+    if unique:
+        assert result == after
+
+
+def _occurrences(text: str, block: list[str]) -> int:
+    lines = split_lines(text)
+    return sum(lines[i : i + len(block)] == block for i in range(len(lines) - len(block) + 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.integers(0, 10**6), min_size=1, max_size=30, unique=True),
+    data=st.data(),
+)
+def test_shift_on_distinct_lines_always_applies(lines: list[int], data: st.DataObject) -> None:
+    before = "".join(f"line {n}\n" for n in lines)
+    edited = list(lines)
+    at = data.draw(st.integers(0, len(edited) - 1))
+    edited[at] = -1
+    if data.draw(st.booleans()):
+        del edited[data.draw(st.integers(0, len(edited) - 1))]
+    after = "".join(f"line {n}\n" for n in edited)
+    assume(after != before)
+    shift = data.draw(st.integers(-50, 50))
+    context = data.draw(st.sampled_from([1, 3]))
+    assert apply_diff(before, _shift(make_diff(before, after, context), shift)) == after
+
+
+def _damage(diff: str, rng: random.Random) -> str:
+    """The damage models do: wrong or missing counts, no file headers, whitespace drift, CRLF."""
+    out = []
+    for row in split_lines(diff):
+        if row.startswith(("--- ", "+++ ")) and rng.random() < 0.7:
+            continue
+        if row.startswith("@@"):
+            choice = rng.random()
+            if choice < 0.3:
+                row = re.sub(r",\d+", lambda m: f",{int(m.group(0)[1:]) + rng.randint(-2, 3)}", row)
+            elif choice < 0.5:
+                row = "@@ @@\n"
+            elif choice < 0.6:
+                row = re.sub(r",\d+", "", row)
+        elif row.startswith(" ") and rng.random() < 0.2:
+            row = row.rstrip("\n") + "  \n"
+        out.append(row)
+    text = "".join(out)
+    if rng.random() < 0.1:
+        text = text.replace("\n", "\r\n")
+    return text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(index=st.integers(0, len(STDLIB) - 1), seed=st.integers(0, 2**32))
+def test_model_damage_applies_or_refuses(index: int, seed: int) -> None:
+    rng = random.Random(seed)
+    before = STDLIB[index]
+    after = _random_edit(before, rng)
+    assume(after != before)
+    diff = make_diff(before, after, 3)
+    unique = all(_occurrences(before, h.old_lines) == 1 for h in parse_diff(diff) if h.old_lines)
+    assume(unique)
+    damaged = _damage(diff, rng)
+    try:
+        result = apply_diff(before, damaged)
+    except DiffError:
+        return  # refusing is allowed; a wrong answer is not
+    # Whitespace drift in context is forgiven, and context comes from the file, so the result is exact.
+    assert result == after or result.replace("\r\n", "\n") == after
+
+
+@settings(max_examples=1000, deadline=None)
+@given(before=PROGRAM, after=PROGRAM, data=st.data())
+def test_random_corruption_raises_diff_error_only(before: str, after: str, data: st.DataObject) -> None:
+    diff = make_diff(before, after, data.draw(CONTEXTS))
+    assume(diff)
+    chars = list(diff)
+    for _ in range(data.draw(st.integers(1, 5))):
+        pos = data.draw(st.integers(0, len(chars) - 1))
+        op = data.draw(st.sampled_from(["delete", "insert", "replace"]))
+        char = data.draw(st.sampled_from(list("@-+ \n\\,0123456789abx\x00")))
+        if op == "delete":
+            del chars[pos]
+        elif op == "insert":
+            chars.insert(pos, char)
+        else:
+            chars[pos] = char
+        if not chars:
+            break
+    try:
+        apply_diff(before, "".join(chars))
+    except DiffError:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("diff", "error"),
+    [
+        ("", DiffParseError),
+        ("   \n\n", DiffParseError),
+        ("just some prose\n", DiffParseError),
+        ("--- a\n+++ b\n", DiffParseError),
+        ("@@ -1,1 +1,1 @@\n-nothing like this\n+x\n", DiffApplyError),
+        ("@@ -1 +1 @@\n def f():\n", DiffParseError),  # a hunk that changes nothing
+        ("@@ -99,0 +100 @@\n+appended\n", DiffApplyError),  # never appended at the end
+        ("@@ @@\n+floating insertion\n", DiffApplyError),  # never inserted at the top
+        ("@@ -1,1 +1,1 @@\n-def f():\ngarbage line without prefix\n+x\n", DiffParseError),
+        ("Binary files a/x and b/x differ\n", DiffParseError),
+        ("@@ -1,1 +1,1 @@\n\x00\x01\x02", DiffParseError),
+        (b"\xff\xfe\x00@@", DiffParseError),
+        ("--- a\n+++ b\n@@ -1 +1 @@\n-a\n+b\n--- c\n+++ d\n@@ -1 +1 @@\n-a\n+b\n", DiffParseError),
+        ("@@ -1,2 +1,2 @@\n-    return 1\n+    return 2\n@@ -1,1 +1,1 @@\n-def f():\n+def g():\n", DiffApplyError),
+    ],
+)
+def test_bad_diffs_raise_typed_errors(diff, error) -> None:
+    source = "def f():\n    return 1\n"
+    with pytest.raises(error) as info:
+        apply_diff(source, diff)
+    assert str(info.value)
+
+
+def test_error_names_hunk_and_line() -> None:
+    source = "a\nb\nc\n"
+    diff = "@@ -1 +1 @@\n-a\n+A\n@@ -3 +3 @@\n-zzz\n+Z\n"
+    with pytest.raises(DiffApplyError, match=r"hunk 2 \(@@ -3,1 \+3,1 @@\).*'zzz'"):
+        apply_diff(source, diff)
+    with pytest.raises(DiffParseError, match=r"hunk 1, line 3"):
+        apply_diff(source, "@@ -1 +1 @@\n-a\nnot a diff line\n+b\n")
+
+
+def test_ambiguous_hunk_without_line_numbers_refuses() -> None:
+    source = "x = 1\ny = 2\nx = 1\ny = 2\n"
+    with pytest.raises(DiffApplyError, match="occur 2 times"):
+        apply_diff(source, "@@ @@\n x = 1\n-y = 2\n+y = 3\n")
+
+
+def test_equidistant_candidates_refuse() -> None:
+    source = "x\nfill\nfill\ny\nfill\nfill\nx\n"
+    # stated at line 4 ('y'), but the hunk's line 'x' is at 1 and 7: equally far, so no guess.
+    with pytest.raises(DiffApplyError, match="equally"):
+        apply_diff(source, "@@ -4 +4 @@\n-x\n+X\n")
+
+
+def test_nearest_candidate_wins_for_shifted_numbers() -> None:
+    source = "".join(f"{'dup' if i % 10 == 0 else i}\n" for i in range(40))
+    # 'dup' at lines 1, 11, 21, 31; the hunk says line 23: line 21 is nearest.
+    result = apply_diff(source, "@@ -23 +23 @@\n-dup\n+DUP\n")
+    assert split_lines(result)[20] == "DUP\n"
+    assert result.count("dup") == 3
+
+
+def test_deletions_are_real_deletions() -> None:
+    """The LintSeq reference decoder inserts '-' lines as text; here they delete."""
+    assert apply_diff("a\nb\nc\n", "@@ -2 +1,0 @@\n-b\n") == "a\nc\n"
+
+
+def test_whitespace_drift_and_crlf_keep_file_style() -> None:
+    source = "def f():\r\n    x = 1\r\n    return x\r\n"
+    diff = "@@ -1,3 +1,3 @@\n def f():\n-    x = 1  \n+    x = 2\n     return x\n"
+    assert apply_diff(source, diff) == "def f():\r\n    x = 2\r\n    return x\r\n"
+
+
+def test_missing_no_newline_marker_is_forgiven() -> None:
+    source = "a\nb"
+    assert apply_diff(source, "@@ -1,2 +1,2 @@\n a\n-b\n+c\n") == "a\nc\n"
+
+
+def test_git_preamble_and_section_headers() -> None:
+    diff = (
+        "diff --git a/x.py b/x.py\nindex 83db48f..bf269f4 100644\n--- a/x.py\n+++ b/x.py\n"
+        "@@ -1,2 +1,2 @@ def f():\n def f():\n-    return 1\n+    return 2\n"
+    )
+    hunks = parse_diff(diff)
+    assert hunks[0].section == "def f():"
+    assert apply_diff("def f():\n    return 1\n", diff) == "def f():\n    return 2\n"
+
+
+def test_no_newline_at_end_round_trip() -> None:
+    for before, after in [("a", "b"), ("a\n", "a"), ("a", "a\n"), ("", "x"), ("x", "")]:
+        diff = make_diff(before, after)
+        assert apply_diff(before, diff) == after
+    assert "\\ No newline at end of file" in make_diff("a", "b")
+
+
+def test_lintseq_style_diffs_have_no_headers_and_no_context() -> None:
+    diff = make_diff("", "def f():\n    pass\n", context=0, headers=False)
+    assert diff == "@@ -0,0 +1,2 @@\n+def f():\n+    pass\n"
