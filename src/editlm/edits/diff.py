@@ -307,8 +307,9 @@ def apply_diff(source: str | bytes, diff: str | bytes | Sequence[Hunk]) -> str:
     out: list[str] = []
     cursor = 0  # first line of the file not yet copied
     offset = 0  # how far the file has drifted from the line numbers seen so far
+    file = _Normalised(lines)
     for number, hunk in enumerate(hunks, 1):
-        start, level = _place(lines, hunk, cursor, offset, number)
+        start, level = _place(file, hunk, cursor, offset, number)
         if hunk.old_start is not None:
             stated = hunk.old_start - 1 if hunk.old_count else hunk.old_start
             offset = start - stated
@@ -338,8 +339,33 @@ _NORMALISERS: tuple[Callable[[str], str], ...] = (
 )
 
 
-def _place(lines: list[str], hunk: Hunk, cursor: int, offset: int, number: int) -> tuple[int, int]:
-    """Where the hunk's old side starts in ``lines``, and the normaliser level that matched."""
+class _Normalised:
+    """The file's lines under each normaliser, computed once per file and only when needed."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        self._levels: dict[int, list[str]] = {0: lines}
+
+    def level(self, level: int) -> list[str]:
+        if level not in self._levels:
+            self._levels[level] = [_NORMALISERS[level](line) for line in self.lines]
+        return self._levels[level]
+
+    def find(self, block: list[str], level: int, start: int) -> list[int]:
+        """Every position at or after ``start`` where ``block`` matches at this level."""
+        lines = self.level(level)
+        wanted = [_NORMALISERS[level](line) for line in block]
+        first, size = wanted[0], len(wanted)
+        found = []
+        for i in range(start, len(lines) - size + 1):
+            if lines[i] == first and lines[i : i + size] == wanted:
+                found.append(i)
+        return found
+
+
+def _place(file: _Normalised, hunk: Hunk, cursor: int, offset: int, number: int) -> tuple[int, int]:
+    """Where the hunk's old side starts in the file, and the normaliser level that matched."""
+    lines = file.lines
     old = hunk.old_lines
     if hunk.old_start is not None:
         stated = hunk.old_start - 1 if hunk.old_count else hunk.old_start
@@ -361,16 +387,11 @@ def _place(lines: list[str], hunk: Hunk, cursor: int, offset: int, number: int) 
         if stated < cursor:
             raise DiffApplyError(f"hunk {number} ({hunk.header}): overlaps the hunk before it")
         return stated, 0
-    if stated is not None and stated >= cursor and _matches(lines, stated, old, _NORMALISERS[0]):
+    if stated is not None and stated >= cursor and lines[stated : stated + len(old)] == old:
         return stated, 0
     expected = cursor if stated is None else max(cursor, stated + offset)
-    for level, norm in enumerate(_NORMALISERS):
-        wanted = [norm(line) for line in old]
-        found = [
-            start
-            for start in range(cursor, len(lines) - len(old) + 1)
-            if _matches(lines, start, wanted, norm, normalised=True)
-        ]
+    for level in range(len(_NORMALISERS)):
+        found = file.find(old, level, cursor)
         if not found:
             continue
         if len(found) == 1:
@@ -390,14 +411,6 @@ def _place(lines: list[str], hunk: Hunk, cursor: int, offset: int, number: int) 
     raise DiffApplyError(
         f"hunk {number} ({hunk.header}): its lines are not in the file (first line {first[:60]!r})"
     )
-
-
-def _matches(lines, start, wanted, norm, normalised=False) -> bool:
-    if start < 0 or start + len(wanted) > len(lines):
-        return False
-    if not normalised:
-        return lines[start : start + len(wanted)] == list(wanted)
-    return all(norm(lines[start + k]) == w for k, w in enumerate(wanted))
 
 
 def _new_side(lines: list[str], start: int, hunk: Hunk, level: int, eol: str) -> list[str]:
