@@ -1,0 +1,306 @@
+"""Score samples against a benchmark: the one entry point behind ``editlm evaluate``.
+
+A sample is a dict with ``task_id`` and one of ``completion`` (plain code), ``diff`` (diff model)
+or ``edits`` (LintSeq). Each gives one result row; a sample that cannot be turned into a program
+(unknown task, empty, undecodable diff, not UTF-8) is a failure with its reason, never a crash.
+
+A program passes only if it exits with status 0 *and* prints, after ``check(...)``, a random
+token it cannot know in advance: ``sys.exit(0)`` or ``os._exit(0)`` before the tests do not pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from editlm.evaluate.benchmarks import Benchmark, SampleError, get_benchmark
+from editlm.evaluate.passk import DEFAULT_KS, counts_from_results, pass_at_k_table
+from editlm.evaluate.sandbox import ExecResult, Sandbox
+
+RESULTS_FILE = "results.jsonl"
+SUMMARY_FILE = "summary.json"
+META_FILE = "meta.json"
+
+
+def _reason(result: ExecResult) -> str:
+    """The line that says why a program failed (last line of its traceback)."""
+    if result.status == "timeout":
+        return f"timed out after {result.wall:.1f}s"
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    if lines:
+        return lines[-1][:300]
+    if result.status == "ok":
+        return "exited before the tests finished"
+    return f"exit status {result.returncode}"
+
+
+def _prepare(bench: Benchmark, sample: dict, token: str, cut: bool) -> tuple[dict, str | None]:
+    """The row skeleton and the program to run (None when the sample is already a failure)."""
+    row = {"task_id": sample.get("task_id"), "group": "", "passed": False, "status": "invalid", "reason": ""}
+    if "error" in sample:  # a line of the samples file that could not be read
+        row["reason"] = sample["error"]
+        return row, None
+    try:
+        if not isinstance(sample.get("task_id"), str):
+            raise SampleError("the sample has no task_id")
+        problem = bench.problem(sample["task_id"])
+        row["group"] = problem.group
+        program = bench.program(problem, sample, cut=cut)
+    except SampleError as exc:
+        row["reason"] = str(exc)
+        return row, None
+    test = bench.test_program(problem, program)
+    row["status"] = "pending"
+    return row, f"{test}\n__import__('os').write(1, b'\\n{token}\\n')\n"
+
+
+def evaluate_samples(
+    samples: Iterable[dict],
+    benchmark: str | Benchmark,
+    workers: int = 0,
+    *,
+    timeout: float | None = None,
+    memory_mb: int = 1024,
+    ks: Iterable[int] = DEFAULT_KS,
+    truncate: bool = False,
+    allow_unisolated: bool = False,
+    sandbox: Sandbox | None = None,
+    on_row: Callable[[dict], None] | None = None,
+    start_index: int = 0,
+) -> tuple[list[dict], dict]:
+    """Run every sample's tests in the sandbox; returns (rows in input order, summary).
+
+    ``truncate`` cuts plain completions at the usual stop sequences first. ``on_row`` sees each
+    row as soon as it is known (used for resumable writing and progress bars).
+    """
+    bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
+    rows = list(iter_results(samples, bench, workers, timeout=timeout, memory_mb=memory_mb, truncate=truncate,
+                             allow_unisolated=allow_unisolated, sandbox=sandbox, on_row=on_row,
+                             start_index=start_index))  # fmt: skip
+    return rows, summarize(rows, bench, ks)
+
+
+def iter_results(
+    samples: Iterable[dict],
+    bench: Benchmark,
+    workers: int = 0,
+    *,
+    timeout: float | None = None,
+    memory_mb: int = 1024,
+    truncate: bool = False,
+    allow_unisolated: bool = False,
+    sandbox: Sandbox | None = None,
+    on_row: Callable[[dict], None] | None = None,
+    start_index: int = 0,
+) -> Iterator[dict]:
+    token = secrets.token_hex(16)
+    timeout = bench.timeout if timeout is None else timeout
+    own = sandbox is None
+    box = Sandbox(workers=workers, allow_unisolated=allow_unisolated) if own else sandbox
+    skeletons: deque[dict] = deque()
+
+    def programs() -> Iterator[str]:
+        for index, sample in enumerate(samples, start_index):
+            row, program = _prepare(bench, sample, token, truncate)
+            row = {"index": index, **row}
+            skeletons.append(row)
+            # samples with no program still pass through the pool (as a no-op) to keep the order
+            yield program if program is not None else ""
+
+    try:
+        for result in box.run_many(programs(), timeout=timeout, memory_mb=memory_mb):
+            row = skeletons.popleft()
+            if row["status"] == "invalid":
+                yield _emit(row, on_row)
+                continue
+            passed = result.status == "ok" and f"\n{token}\n" in result.stdout
+            row.update(
+                passed=passed,
+                status=result.status,
+                reason="" if passed else _reason(result),
+                returncode=result.returncode,
+                wall=round(result.wall, 4),
+            )
+            yield _emit(row, on_row)
+    finally:
+        if own:
+            box.close()
+
+
+def _emit(row: dict, on_row: Callable[[dict], None] | None) -> dict:
+    if on_row is not None:
+        on_row(row)
+    return row
+
+
+def summarize(rows: list[dict], bench: Benchmark, ks: Iterable[int] = DEFAULT_KS) -> dict:
+    """pass@k over the attempted problems, per group (4-Parity: per bug count), and status counts."""
+    ks = tuple(ks)
+    valid = [r for r in rows if isinstance(r.get("task_id"), str) and r["task_id"] in bench.problems()]
+    counts = counts_from_results(valid)
+    summary: dict = {
+        "benchmark": bench.name,
+        "samples": len(rows),
+        "problems": len(bench.problems()),
+        "problems_attempted": len(counts),
+        "passed": sum(bool(r["passed"]) for r in rows),
+        "pass_rate": (sum(bool(r["passed"]) for r in rows) / len(rows)) if rows else 0.0,
+        "statuses": dict(Counter(r["status"] for r in rows)),
+        "samples_per_problem": {"min": min((n for n, _ in counts.values()), default=0),
+                                "max": max((n for n, _ in counts.values()), default=0)},
+        "pass@k": pass_at_k_table(counts, ks),
+        "unknown_tasks": len(rows) - len(valid),
+    }  # fmt: skip
+    missing = len(bench.problems()) - len(counts)
+    if missing:
+        summary["note"] = f"{missing} problems have no samples: pass@k is over the attempted ones only"
+    groups: dict[str, list[dict]] = {}
+    for row in valid:
+        if row.get("group"):
+            groups.setdefault(row["group"], []).append(row)
+    if groups:
+        summary["groups"] = {
+            name: {
+                "samples": len(members),
+                "passed": sum(bool(r["passed"]) for r in members),
+                "pass_rate": sum(bool(r["passed"]) for r in members) / len(members),
+                "pass@k": pass_at_k_table(counts_from_results(members), ks),
+            }
+            for name, members in sorted(groups.items(), key=lambda kv: _natural(kv[0]))
+        }
+    reasons = Counter(r["reason"].split(":")[0] for r in rows if not r["passed"] and r.get("reason"))
+    summary["top_failure_reasons"] = dict(reasons.most_common(10))
+    return summary
+
+
+def _natural(name: str) -> tuple:
+    head, _, tail = name.partition("=")
+    return (head, int(tail)) if tail.isdigit() else (head, 0, tail)
+
+
+# ---------------------------------------------------------------------- files (the CLI's side)
+
+
+def read_samples(path: str | Path) -> Iterator[dict]:
+    """Samples from JSONL; unreadable lines become ``{"error": reason}`` so they are counted."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield {"task_id": _task_id_of(raw), "error": f"line {number} is not UTF-8"}
+                continue
+            try:
+                sample = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield {"task_id": None, "error": f"line {number} is not JSON: {exc.msg}"}
+                continue
+            yield (
+                sample
+                if isinstance(sample, dict)
+                else {"task_id": None, "error": f"line {number}: not an object"}
+            )
+
+
+def _task_id_of(raw: bytes) -> str | None:
+    try:
+        value = json.loads(raw.decode("utf-8", errors="replace")).get("task_id")
+        return value if isinstance(value, str) else None
+    except (ValueError, AttributeError):
+        return None
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _load_done(results: Path) -> list[dict]:
+    """Rows already written; a torn last line (a crash mid-write) is dropped."""
+    rows = []
+    if results.exists():
+        for line in results.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return rows
+
+
+def evaluate_file(
+    samples_path: str | Path,
+    benchmark: str,
+    out_dir: str | Path,
+    workers: int = 0,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+    **options,
+) -> dict:
+    """``editlm evaluate``: rows to ``out_dir/results.jsonl`` as they finish, then ``summary.json``.
+
+    Rerunning continues where a stopped run ended (same samples file, checked by hash).
+    """
+    samples_path, out = Path(samples_path), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    bench = get_benchmark(benchmark)
+    meta = {"samples": str(samples_path), "sha256": _digest(samples_path), "benchmark": bench.name,
+            "options": {k: v for k, v in options.items() if k != "sandbox"}}  # fmt: skip
+    results = out / RESULTS_FILE
+    done: list[dict] = []
+    if resume and (out / META_FILE).exists():
+        old = json.loads((out / META_FILE).read_text())
+        if (old.get("sha256"), old.get("benchmark")) != (meta["sha256"], meta["benchmark"]):
+            raise ValueError(
+                f"{out} holds results for another samples file or benchmark; use a new directory"
+            )
+        done = _load_done(results)
+    _atomic_write(out / META_FILE, json.dumps(meta, indent=2))
+    _atomic_write(results, "".join(json.dumps(r) + "\n" for r in done))
+    total = sum(1 for _ in read_samples(samples_path))
+    remaining = (s for i, s in enumerate(read_samples(samples_path)) if i >= len(done))
+    ks = options.pop("ks", DEFAULT_KS)
+    with open(results, "a", encoding="utf-8") as sink:
+
+        def write(row: dict) -> None:
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
+
+        if progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                       TimeRemainingColumn())  # fmt: skip
+            with Progress(*columns) as bar:
+                task = bar.add_task(f"evaluate {bench.name}", total=total, completed=len(done))
+
+                def on_row(row: dict) -> None:
+                    write(row)
+                    bar.advance(task)
+
+                new = list(
+                    iter_results(remaining, bench, workers, on_row=on_row, start_index=len(done), **options)
+                )
+        else:
+            new = list(
+                iter_results(remaining, bench, workers, on_row=write, start_index=len(done), **options)
+            )
+    summary = summarize(done + new, bench, ks)
+    _atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=2))
+    return summary
