@@ -72,17 +72,48 @@ def evaluate_samples(
     sandbox: Sandbox | None = None,
     on_row: Callable[[dict], None] | None = None,
     start_index: int = 0,
+    metrics: bool = False,
 ) -> tuple[list[dict], dict]:
     """Run every sample's tests in the sandbox; returns (rows in input order, summary).
 
     ``truncate`` cuts plain completions at the usual stop sequences first. ``on_row`` sees each
-    row as soon as it is known (used for resumable writing and progress bars).
+    row as soon as it is known (used for resumable writing and progress bars). ``metrics`` adds
+    text metrics against the reference solutions and the diversity of each problem's samples.
     """
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
+    if metrics:
+        samples = list(samples)
     rows = list(iter_results(samples, bench, workers, timeout=timeout, memory_mb=memory_mb, truncate=truncate,
                              allow_unisolated=allow_unisolated, sandbox=sandbox, on_row=on_row,
                              start_index=start_index))  # fmt: skip
-    return rows, summarize(rows, bench, ks)
+    summary = summarize(rows, bench, ks)
+    if metrics:
+        summary["metrics"] = sample_metrics(samples, bench, truncate=truncate)
+    return rows, summary
+
+
+def sample_metrics(samples: Iterable[dict], bench: Benchmark, *, truncate: bool = False) -> dict[str, float]:
+    """Exact match, token edit distance, CodeBLEU and validity against each problem's reference
+    program, and the mean diversity of the samples of each problem (problems with 2+ samples)."""
+    from editlm.evaluate.metrics import compare, diversity
+
+    predictions, references, by_task = [], [], {}
+    for sample in samples:
+        try:
+            problem = bench.problem(sample.get("task_id"))
+            program = bench.program(problem, sample, cut=truncate)
+        except (SampleError, TypeError):
+            continue
+        if problem.canonical:
+            predictions.append(program)
+            references.append(problem.canonical)
+        by_task.setdefault(problem.task_id, []).append(program)
+    out = compare(predictions, references) if predictions else {}
+    sets = [diversity(programs) for programs in by_task.values() if len(programs) > 1]
+    for key in sets[0] if sets else ():
+        if key != "samples":
+            out[f"diversity/{key}"] = sum(d[key] for d in sets) / len(sets)
+    return out
 
 
 def iter_results(
@@ -251,6 +282,7 @@ def evaluate_file(
     *,
     resume: bool = True,
     progress: bool = True,
+    metrics: bool = False,
     **options,
 ) -> dict:
     """``editlm evaluate``: rows to ``out_dir/results.jsonl`` as they finish, then ``summary.json``.
@@ -302,5 +334,9 @@ def evaluate_file(
                 iter_results(remaining, bench, workers, on_row=write, start_index=len(done), **options)
             )
     summary = summarize(done + new, bench, ks)
+    if metrics:
+        summary["metrics"] = sample_metrics(
+            read_samples(samples_path), bench, truncate=options.get("truncate", False)
+        )
     _atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=2))
     return summary
