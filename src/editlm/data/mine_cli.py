@@ -1,7 +1,94 @@
-"""Placeholder until this stage's commands land; replaced by the stage's owner."""
+"""``editlm mine``: git repositories into a diff-model dataset (one row per changed file of each commit)."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to ``app``."""
+    """Add ``editlm mine`` to ``app``."""
+
+    @app.command("mine")
+    def mine(
+        repositories: list[Path] = typer.Argument(
+            ..., help="Local git repositories (working trees or bare)."
+        ),
+        output: Path = typer.Option(..., "--output", "-o", help="Output .parquet or .jsonl file."),
+        filter: str = typer.Option(
+            "carperai", "--filter", help="Preset: carperai (seed 001), commitpackft (stricter) or none."
+        ),
+        max_tokens: int | None = typer.Option(
+            None, "--max-tokens", help="Drop samples longer than this (carperai: 2048 unless given)."
+        ),
+        tokenizer: str = typer.Option(
+            "chars/4",
+            "--tokenizer",
+            help="How --max-tokens counts: chars/4 (estimate), a local tokenizer directory or tokenizer.json.",
+        ),
+        crop_context: int | None = typer.Option(
+            None, "--crop-context", help="Crop the file before to the changed lines plus K lines around them."
+        ),
+        max_file_bytes: int = typer.Option(1_000_000, help="Skip files larger than this (counted as huge)."),
+        rev: str = typer.Option("HEAD", help="Mine the history reachable from this revision."),
+        seed: int = typer.Option(0, help="Seed for the commitpackft version-bump sampling."),
+        workers: int | None = typer.Option(None, help="Worker processes (default: all cores)."),
+        scheduler: str | None = typer.Option(None, help="Dask scheduler address (tcp://host:8786)."),
+        batch_size: int = typer.Option(64, help="Commits per work item."),
+    ) -> None:
+        """Mine git history into diff-model rows; resumable (rerun the same command to continue)."""
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.table import Table
+
+        from editlm.data.commits import MiningOptions
+        from editlm.data.mining_job import run_mining
+        from editlm.data.tables import TableError
+
+        console = Console(stderr=True)
+        try:
+            options = MiningOptions(
+                filter=filter,
+                max_tokens=max_tokens,
+                tokenizer=tokenizer,
+                crop_context=crop_context,
+                max_file_bytes=max_file_bytes,
+                seed=seed,
+            )
+            if options.token_limit is not None:
+                from editlm.data.mining_filters import token_counter
+
+                token_counter(tokenizer)  # fail now on a bad tokenizer, not in every worker
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+        columns = (TextColumn("mining commits"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task("mine", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            try:
+                summary = run_mining(
+                    repositories,
+                    output,
+                    options,
+                    rev=rev,
+                    workers=workers,
+                    scheduler=scheduler,
+                    batch_size=batch_size,
+                    progress=progress,
+                )
+            except TableError as exc:
+                console.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(1) from None
+
+        table = Table(title=f"{summary['rows']} rows -> {summary['output']}")
+        table.add_column("dropped because")
+        table.add_column("count", justify="right")
+        for reason, count in summary["skipped"].items():
+            table.add_row(reason, str(count))
+        console.print(table)
+        console.print(f"summary: {output.with_name(output.name + '.summary.json')}")
