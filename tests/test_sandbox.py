@@ -1,0 +1,323 @@
+"""The sandbox: statuses, limits, and a suite of hostile programs checked for containment."""
+
+from __future__ import annotations
+
+import os
+import socket
+import textwrap
+import uuid
+
+import pytest
+
+from editlm.evaluate import sandbox as sb
+from editlm.evaluate.sandbox import ExecResult, Isolation, Sandbox, SandboxUnavailable, classify
+
+pytestmark = pytest.mark.skipif(not sb.detect_isolation().network, reason="no network namespace here")
+
+
+@pytest.fixture(scope="module")
+def box():
+    with Sandbox(workers=2) as box:
+        yield box
+
+
+def _processes(marker: str) -> list[int]:
+    """Host processes whose command line contains ``marker``."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+def _uid_processes(uid: int | None) -> list[int]:
+    if uid is None:
+        return []
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.stat(f"/proc/{pid}").st_uid == uid:
+                    found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+def _run(box: Sandbox, code: str, **kw) -> ExecResult:
+    return box.run(textwrap.dedent(code), **kw)
+
+
+def _still_works(box: Sandbox) -> None:
+    result = box.run("print(6 * 7)", timeout=5)
+    assert result.status == "ok" and result.stdout == "42\n"
+
+
+# ------------------------------------------------------------------ ordinary behaviour
+
+
+def test_statuses_and_streams(box):
+    ok = _run(box, "import sys; print('out'); print('err', file=sys.stderr)")
+    assert (ok.status, ok.returncode, ok.stdout, ok.stderr) == ("ok", 0, "out\n", "err\n")
+    err = _run(box, "raise ValueError('boom')")
+    assert err.status == "error" and err.returncode == 1 and "ValueError: boom" in err.stderr
+    assert _run(box, "import sys; sys.exit(3)").returncode == 3
+    assert _run(box, "while True: pass", timeout=1).status == "timeout"
+    assert _run(box, "x = bytearray(4 * 1024**3)", memory_mb=256).status == "memory"
+    assert _run(box, "print(input()[::-1])", stdin="abc\n").stdout == "cba\n"
+    syntax = _run(box, "def f(:\n")
+    assert syntax.status == "error" and "SyntaxError" in syntax.stderr
+
+
+def test_programs_do_not_share_state(box):
+    assert _run(box, "import math; math.leak = 1; open('f', 'w').write('x')").ok
+    result = _run(box, "import math, os; print(hasattr(math, 'leak'), os.listdir('.'))")
+    assert result.stdout == "False ['main.py']\n" or result.stdout.startswith("False [")
+    assert "'f'" not in result.stdout
+
+
+def test_main_module_semantics(box):
+    code = """
+    import dataclasses, pickle
+    @dataclasses.dataclass
+    class P:
+        x: int
+    if __name__ == "__main__":
+        print(pickle.loads(pickle.dumps(P(3))).x)
+    """
+    assert _run(box, code).stdout == "3\n"
+
+
+def test_fresh_interpreter_mode():
+    with Sandbox(workers=1, fresh_interpreter=True) as box:
+        result = _run(box, "import sys; print(sys.flags.isolated, sys.flags.no_site)")
+        assert result.stdout == "1 1\n"
+
+
+def test_classify():
+    assert classify(True, None, "") == "timeout"
+    assert classify(False, 0, "") == "ok"
+    assert classify(False, 1, "Traceback\nMemoryError\n") == "memory"
+    assert classify(False, -24, "") == "timeout"
+    assert classify(False, 1, "Traceback\nKeyError: 1") == "error"
+
+
+def test_refuses_without_isolation_unless_allowed(monkeypatch):
+    monkeypatch.setattr(sb, "detect_isolation", lambda: Isolation("none", (), False, False))
+    with pytest.raises(SandboxUnavailable, match="allow_unisolated"):
+        Sandbox(workers=1)
+    with Sandbox(workers=1, allow_unisolated=True) as box:
+        assert "UNISOLATED" in box.features["isolation"]
+        assert box.run("print(1)").stdout == "1\n"
+
+
+def test_network_is_isolated(box):
+    features = box.features
+    assert features["network_interfaces"] == ["lo"]
+    assert features["pid_namespace"]
+
+
+# ------------------------------------------------------------------ hostile programs
+
+
+def test_fork_bomb(box):
+    code = """
+    import os
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass
+    """
+    result = _run(box, code, timeout=2)
+    assert result.status in ("timeout", "error")
+    assert _uid_processes(box.features["uid"]) == []
+    _still_works(box)
+
+
+def test_memory_bomb(box):
+    result = _run(box, "chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 1024**2))", memory_mb=512)
+    assert result.status == "memory"
+    _still_works(box)
+
+
+def test_infinite_loop(box):
+    result = _run(box, "i = 0\nwhile True:\n    i += 1", timeout=1)
+    assert result.status == "timeout" and result.returncode is None
+
+
+def test_sleeping_children_do_not_outlive_the_program(box):
+    marker = str(900000 + uuid.uuid4().int % 99999)
+    code = f"""
+    import os
+    for _ in range(3):
+        if os.fork() == 0:
+            os.execv("/bin/sleep", ["sleep", "{marker}"])
+    print("parent exits")
+    """
+    result = _run(box, code, timeout=3)
+    assert result.ok and result.stdout == "parent exits\n"
+    assert _processes(marker) == []
+
+
+def test_grandchild_ignoring_sigterm_in_its_own_session(box):
+    marker = str(800000 + uuid.uuid4().int % 99999)
+    code = f"""
+    import os, signal, time
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            os.execv("/bin/sleep", ["sleep", "{marker}"])
+        os._exit(0)
+    while True:
+        time.sleep(0.1)
+    """
+    result = _run(box, code, timeout=1.5)
+    assert result.status == "timeout"
+    assert _processes(marker) == []
+    assert _uid_processes(box.features["uid"]) == []
+
+
+def test_loopback_listener_sees_nothing(box):
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    try:
+        code = f"""
+        import socket
+        try:
+            s = socket.create_connection(("127.0.0.1", {port}), timeout=1)
+            s.sendall(b"leak")
+            print("connected")
+        except OSError as exc:
+            print("refused", type(exc).__name__)
+        """
+        result = _run(box, code, timeout=5)
+        assert result.stdout.startswith("refused")
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    finally:
+        listener.close()
+
+
+def test_writing_outside_the_working_directory(box, tmp_path):
+    target = tmp_path / "pwned"
+    shared = f"/tmp/editlm-pwned-{uuid.uuid4().hex}"
+    code = f"""
+    for path in ({str(target)!r}, {shared!r}, "/etc/editlm-pwned"):
+        try:
+            open(path, "w").write("x")
+            print("wrote", path)
+        except OSError as exc:
+            print("denied", type(exc).__name__)
+    open("inside.txt", "w").write("fine")
+    """
+    result = _run(box, code)
+    assert result.ok, result.stderr
+    assert not target.exists() and not os.path.exists(shared) and not os.path.exists("/etc/editlm-pwned")
+    assert "wrote " + str(target) not in result.stdout
+
+
+def test_reading_the_callers_environment(monkeypatch):
+    secret = f"s3cr3t-{uuid.uuid4().hex}"
+    monkeypatch.setenv("EDITLM_TEST_SECRET", secret)
+    code = f"""
+    import os
+    print(dict(os.environ))
+    for pid in ("1", "{os.getpid()}", "{os.getppid()}"):
+        try:
+            print(open(f"/proc/{{pid}}/environ", "rb").read())
+        except OSError as exc:
+            print("denied", type(exc).__name__)
+    """
+    with Sandbox(workers=1) as box:
+        result = _run(box, code)
+    assert result.ok, result.stderr
+    assert secret not in result.stdout and "EDITLM_TEST_SECRET" not in result.stdout
+
+
+def test_killing_the_parent(box):
+    code = f"""
+    import os, signal
+    for pid in (os.getppid(), 1, {os.getpid()}, {os.getppid()}, -1):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError as exc:
+            print("denied", pid, type(exc).__name__)
+    print("still here")
+    """
+    result = _run(box, code)
+    assert "still here" in result.stdout
+    _still_works(box)
+
+
+def test_os_system_through_subclasses(box, tmp_path):
+    target = tmp_path / "via-system"
+    marker = str(700000 + uuid.uuid4().int % 99999)
+    code = f"""
+    wrap = [c for c in ().__class__.__bases__[0].__subclasses__() if c.__name__ == "_wrap_close"][0]
+    system = wrap.__init__.__globals__["system"]
+    print("touch", system("touch {target} 2>/dev/null"))
+    system("sleep {marker} &")
+    print("reached")
+    """
+    result = _run(box, code, timeout=3)
+    assert "reached" in result.stdout  # the real os.system was reached ...
+    assert not target.exists()  # ... and still could not write outside
+    assert _processes(marker) == []  # ... nor leave a process behind
+
+
+def test_printing_gigabytes(box):
+    code = """
+    import sys
+    chunk = "x" * (1 << 20)
+    for _ in range(2048):
+        sys.stdout.write(chunk)
+    """
+    result = _run(box, code, timeout=3)
+    assert result.status in ("ok", "timeout")
+    assert result.stdout_bytes > box.max_output
+    assert len(result.stdout) < box.max_output + 8192
+
+
+def test_many_threads(box):
+    code = """
+    import threading, time
+    threads = []
+    try:
+        for _ in range(5000):
+            t = threading.Thread(target=time.sleep, args=(30,), daemon=True)
+            t.start()
+            threads.append(t)
+    except RuntimeError as exc:
+        print("stopped at", len(threads), exc)
+    """
+    result = _run(box, code, timeout=3)
+    assert "stopped at" in result.stdout
+    assert _uid_processes(box.features["uid"]) == []
+    _still_works(box)
+
+
+def test_close_leaves_no_process_behind():
+    box = Sandbox(workers=2)
+    list(box.run_many(["import time; time.sleep(0.1)"] * 4, timeout=2))
+    server_pid, uid = box.features["pid"], box.features["uid"]
+    box.close()
+    assert (
+        not os.path.exists(f"/proc/{server_pid}") or open(f"/proc/{server_pid}/stat").read().split()[2] == "Z"
+    )
+    assert _uid_processes(uid) == []
+
+
+def test_run_many_keeps_order(box):
+    results = list(box.run_many([f"print({i})" for i in range(40)], timeout=5))
+    assert [r.stdout for r in results] == [f"{i}\n" for i in range(40)]
