@@ -19,20 +19,6 @@ from editlm.generate.repair import error_summary, repair_prompt, self_repair
 from editlm.generate.rerank import call_inputs, mbr_exec
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A randomly initialised test-sized Llama with a tokenizer trained on a little stdlib code."""
-    from editlm.models.loading import save_checkpoint
-    from editlm.models.presets import init_model
-    from editlm.models.tokenizer import stdlib_texts, train_tokenizer
-
-    out = tmp_path_factory.mktemp("tiny")
-    tokenizer = train_tokenizer(stdlib_texts(limit=20), out / "tok", vocab_size=600)
-    model = init_model("test", tokenizer, seed=0)
-    save_checkpoint(model, tokenizer, out / "model")
-    return out / "model"
-
-
 def test_cut_at_stop() -> None:
     assert cut_at_stop("abc\ndef x", ("\ndef", "\nclass")) == ("abc", True)
     assert cut_at_stop("abc", ("\ndef",)) == ("abc", False)

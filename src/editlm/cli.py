@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "editlm.train.cli",
     "editlm.generate.cli",
     "editlm.evaluate.cli",
+    "editlm.serve",
 )
 
 
@@ -53,3 +54,7 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
