@@ -1,0 +1,337 @@
+"""Training data: reading corpora and prompt/completion rows, tokenizing with loss masks, packing.
+
+Pure functions on strings and token lists; the only I/O is in ``iter_texts`` and ``load_records``.
+A *segment* is one sample as ``(input_ids, labels)``; labels are ``-100`` where no loss is taken.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IGNORE = -100
+Segment = tuple[list[int], list[int]]
+
+
+class DataError(ValueError):
+    """Training data that cannot be used as given (empty, missing fields, unreadable)."""
+
+
+@dataclass
+class DataReport:
+    """What happened to the samples on their way to training; saved next to the checkpoint."""
+
+    samples: int = 0
+    used: int = 0
+    skipped_overlong: int = 0
+    truncated: int = 0
+    skipped_no_loss: int = 0
+    tokens: int = 0
+    loss_tokens: int = 0
+    rows: int = 0
+    row_tokens: int = 0
+
+    @property
+    def fill(self) -> float:
+        """Share of row positions holding real tokens (1.0: no padding)."""
+        return self.tokens / self.row_tokens if self.row_tokens else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "fill": round(self.fill, 4)}
+
+
+# ----------------------------------------------------------------------------------------- reading
+
+
+def iter_texts(corpus: str | Path, glob: str = "*.py", text_field: str = "text") -> Iterator[str]:
+    """Documents of a corpus: ``stdlib``, a directory (files matching ``glob``), a JSONL/JSON/Parquet
+    file (its ``text_field``), or any other file as one document."""
+    from editlm.models.tokenizer import read_source, stdlib_texts
+
+    if str(corpus) == "stdlib":
+        yield from stdlib_texts(glob)
+        return
+    path = Path(corpus)
+    if not path.exists():
+        raise DataError(f"{path}: no such corpus file or directory")
+    if path.is_dir():
+        for file in sorted(p for p in path.rglob(glob) if p.is_file()):
+            yield read_source(file)
+    elif path.suffix in (".jsonl", ".json", ".parquet"):
+        for record in load_records(path, required=(text_field,)):
+            yield record[text_field]
+    else:
+        yield read_source(path)
+
+
+def load_records(path: str | Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Rows of a JSONL/JSON/Parquet file, or of every such file in a directory, checked for ``required``."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such data file or directory")
+    files = (
+        sorted(p for p in path.rglob("*") if p.suffix in (".jsonl", ".json", ".parquet"))
+        if path.is_dir()
+        else [path]
+    )
+    records: list[dict[str, Any]] = []
+    for file in files:
+        if file.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            records.extend(pq.read_table(file).to_pylist())
+        elif file.suffix in (".jsonl", ".json"):
+            with open(file, encoding="utf-8") as fh:
+                for number, line in enumerate(fh, 1):
+                    if line.strip():
+                        try:
+                            records.append(json.loads(line))
+                        except json.JSONDecodeError as exc:
+                            raise DataError(f"{file}:{number}: not a JSON line: {exc}") from exc
+        else:
+            raise DataError(f"{file}: expected .jsonl, .json or .parquet")
+    if not records:
+        raise DataError(f"{path}: no rows")
+    for field in required:
+        missing = sum(1 for r in records if not isinstance(r.get(field), str))
+        if missing:
+            have = ", ".join(sorted(records[0])) or "none"
+            raise DataError(
+                f"{path}: {missing} of {len(records)} rows lack a text field {field!r} (fields: {have})"
+            )
+    return records
+
+
+def split_eval(items: list, fraction: float, seed: int) -> tuple[list, list]:
+    """(train, held out): a seeded random ``fraction`` held out, at least one item when fraction > 0."""
+    if fraction <= 0 or len(items) < 2:
+        return items, []
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    n_eval = min(len(items) - 1, max(1, round(fraction * len(items))))
+    held = set(order[:n_eval])
+    return [x for i, x in enumerate(items) if i not in held], [items[i] for i in sorted(held)]
+
+
+# ----------------------------------------------------------------------------------------- masking
+
+
+def mask_labels(input_ids: Sequence[int], offsets: Sequence[tuple[int, int]], loss_start: int) -> list[int]:
+    """Labels for ``input_ids``: the token id where the token ends after character ``loss_start``
+    (so a token straddling the boundary is learned), ``-100`` on the prompt tokens before it.
+    The first label is always -100: no token in the sample predicts it (and, packed, the previous
+    sample must not)."""
+    labels = [tok if end > loss_start else IGNORE for tok, (_, end) in zip(input_ids, offsets, strict=True)]
+    if labels:
+        labels[0] = IGNORE
+    return labels
+
+
+def sft_loss_start(prompt: str, record: dict[str, Any], full_loss: bool, marker: str = "") -> int:
+    """Character offset in ``prompt + completion`` where the loss starts."""
+    if full_loss:
+        return 0
+    own = record.get("loss_start")
+    if isinstance(own, int) and not isinstance(own, bool):
+        return own
+    if marker:
+        at = prompt.rfind(marker)
+        if at != -1:
+            return at
+    return len(prompt)
+
+
+def encode_sft(
+    tokenizer,
+    records: Iterable[dict[str, Any]],
+    *,
+    seq_len: int,
+    prompt_field: str = "prompt",
+    completion_field: str = "completion",
+    full_loss: bool = False,
+    marker: str = "",
+    overlong: str = "skip",
+    report: DataReport | None = None,
+    batch: int = 512,
+) -> list[Segment]:
+    """Tokenize prompt/completion rows (plus end-of-text) into loss-masked segments of at most
+    ``seq_len`` tokens; overlong samples are skipped or truncated (``overlong``) and counted."""
+    if overlong not in ("skip", "truncate"):
+        raise ValueError(f"overlong must be 'skip' or 'truncate', not {overlong!r}")
+    report = report if report is not None else DataReport()
+    eos = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
+    segments: list[Segment] = []
+    records = list(records)
+    for start in range(0, len(records), batch):
+        chunk = records[start : start + batch]
+        texts, starts = [], []
+        for record in chunk:
+            prompt, completion = record[prompt_field], record[completion_field]
+            texts.append(prompt + completion)
+            starts.append(sft_loss_start(prompt, record, full_loss, marker))
+        encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        for ids, offsets, loss_start in zip(
+            encoded["input_ids"], encoded["offset_mapping"], starts, strict=True
+        ):
+            report.samples += 1
+            labels = mask_labels(ids, offsets, loss_start) + eos
+            ids = list(ids) + eos
+            if len(ids) > seq_len:
+                if overlong == "skip":
+                    report.skipped_overlong += 1
+                    continue
+                ids, labels = ids[:seq_len], labels[:seq_len]
+                report.truncated += 1
+            if all(label == IGNORE for label in labels):
+                report.skipped_no_loss += 1
+                continue
+            report.used += 1
+            report.tokens += len(ids)
+            report.loss_tokens += sum(1 for label in labels if label != IGNORE)
+            segments.append((ids, labels))
+    return segments
+
+
+def encode_documents(
+    tokenizer, texts: Iterable[str], *, seq_len: int, report: DataReport | None = None, batch: int = 256
+) -> list[Segment]:
+    """Tokenize documents (plus end-of-text) for pretraining, cut into pieces of at most ``seq_len``."""
+    report = report if report is not None else DataReport()
+    eos = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
+    segments: list[Segment] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        for ids in tokenizer(pending, add_special_tokens=False)["input_ids"]:
+            ids = list(ids) + eos
+            report.samples += 1
+            report.used += 1
+            for at in range(0, len(ids), seq_len):
+                piece = ids[at : at + seq_len]
+                if len(piece) < 2:
+                    continue  # a lone trailing token has nothing to be predicted from
+                labels = list(piece)
+                labels[0] = IGNORE
+                report.tokens += len(piece)
+                report.loss_tokens += len(piece) - 1
+                segments.append((piece, labels))
+        pending.clear()
+
+    for text in texts:
+        if text:
+            pending.append(text)
+        if len(pending) >= batch:
+            flush()
+    flush()
+    return segments
+
+
+# ----------------------------------------------------------------------------------------- packing
+
+
+def pack(segments: Sequence[Segment], seq_len: int, report: DataReport | None = None) -> list[dict]:
+    """Best-fit-decreasing bin packing of segments into rows of at most ``seq_len`` tokens.
+
+    Each row carries ``position_ids`` that restart at 0 for every segment: transformers turns that into
+    a block-diagonal causal mask (no attention across samples) when no attention_mask is passed.
+    Written by hand because no library packs with best fit over token lengths; numpy keeps it fast.
+    """
+    if any(len(ids) > seq_len for ids, _ in segments):
+        raise ValueError("a segment is longer than seq_len; encode with seq_len first")
+    order = sorted(range(len(segments)), key=lambda i: (-len(segments[i][0]), i))
+    bins: list[list[int]] = []
+    # by_space[r]: bins with exactly r free positions (stack); count[r] > 0 finds the best fit fast.
+    by_space: list[list[int]] = [[] for _ in range(seq_len + 1)]
+    count = np.zeros(seq_len + 1, dtype=np.int64)
+    for index in order:
+        size = len(segments[index][0])
+        fits = np.flatnonzero(count[size:])
+        if len(fits):
+            space = size + int(fits[0])
+            slot = by_space[space].pop()
+            count[space] -= 1
+        else:
+            slot, space = len(bins), seq_len
+            bins.append([])
+        bins[slot].append(index)
+        by_space[space - size].append(slot)
+        count[space - size] += 1
+    rows = [_row([segments[i] for i in members]) for members in bins]
+    if report is not None:
+        report.rows += len(rows)
+        report.row_tokens += len(rows) * seq_len
+    return rows
+
+
+def unpacked(segments: Sequence[Segment], report: DataReport | None = None) -> list[dict]:
+    """One segment per row (padding is left to the collator)."""
+    rows = [_row([segment]) for segment in segments]
+    if report is not None:
+        report.rows += len(rows)
+        report.row_tokens += sum(len(r["input_ids"]) for r in rows)
+    return rows
+
+
+def chunk_stream(segments: Sequence[Segment], seq_len: int, report: DataReport | None = None) -> list[dict]:
+    """Pretraining rows: segments laid end to end and cut at exactly ``seq_len`` (GPT-style), each
+    piece keeping its own position ids so attention stays inside its document."""
+    rows: list[dict] = []
+    current: list[Segment] = []
+    used = 0
+    for ids, labels in segments:
+        at = 0
+        while at < len(ids):
+            take = min(len(ids) - at, seq_len - used)
+            piece_labels = list(labels[at : at + take])
+            if at > 0:
+                piece_labels[0] = IGNORE
+            current.append((ids[at : at + take], piece_labels))
+            used += take
+            at += take
+            if used == seq_len:
+                rows.append(_row(current))
+                current, used = [], 0
+    if current:
+        rows.append(_row(current))
+    if report is not None:
+        report.rows += len(rows)
+        report.row_tokens += len(rows) * seq_len
+    return rows
+
+
+def _row(segments: Sequence[Segment]) -> dict:
+    input_ids: list[int] = []
+    labels: list[int] = []
+    position_ids: list[int] = []
+    for ids, seg_labels in segments:
+        input_ids.extend(ids)
+        labels.extend(seg_labels)
+        position_ids.extend(range(len(ids)))
+    return {"input_ids": input_ids, "labels": labels, "position_ids": position_ids}
+
+
+class PackedCollator:
+    """Pads rows to the longest in the batch. Padding is a segment of its own (positions from 0,
+    labels -100), so it is masked like any other sample; no attention_mask is returned, which makes
+    transformers build the block-diagonal mask from ``position_ids``."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, rows: list[dict]) -> dict:
+        import torch
+
+        width = max(len(r["input_ids"]) for r in rows)
+        batch = {"input_ids": [], "labels": [], "position_ids": []}
+        for r in rows:
+            gap = width - len(r["input_ids"])
+            batch["input_ids"].append(list(r["input_ids"]) + [self.pad_token_id] * gap)
+            batch["labels"].append(list(r["labels"]) + [IGNORE] * gap)
+            batch["position_ids"].append(list(r["position_ids"]) + list(range(gap)))
+        return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
