@@ -58,11 +58,12 @@ def edit_distance(a: str, b: str, *, level: str = "token", normalized: bool = Tr
 
 
 def is_valid_python(code: str) -> bool:
-    """Does the program parse (Python 3 grammar of this interpreter)?"""
+    """Does the program compile (this interpreter's grammar, plus the compiler's checks such as
+    ``return`` outside a function)? Compiled only, never run."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ast.parse(code)
+            compile(code, "<sample>", "exec", dont_inherit=True)
         return True
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
