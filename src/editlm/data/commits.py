@@ -161,7 +161,6 @@ def mine_commit(
     repo, commit_id: str, options: MiningOptions, name: str, licenses: LicenseCache
 ) -> CommitResult:
     """The records of one commit, or the reason it is dropped (see module docstring)."""
-    import pygit2
     from pygit2.enums import DiffFind
 
     commit = repo[commit_id]
@@ -204,8 +203,8 @@ def mine_commit(
     }
     limit = options.token_limit
     count_tokens = mining_filters.token_counter(options.tokenizer) if limit is not None else None
-    for delta in deltas:
-        path, row = _mine_file(repo, delta, options, rules, base, limit, count_tokens, pygit2)
+    for index, delta in enumerate(deltas):
+        path, row = _mine_file(repo, diff, index, delta, options, rules, base, limit, count_tokens)
         if isinstance(row, str):
             result.file_skips.append((path, row))
         else:
@@ -220,8 +219,8 @@ def _path(file) -> str | None:
         return None
 
 
-def _mine_file(repo, delta, options, rules, base, limit, count_tokens, pygit2) -> tuple[str, dict | str]:
-    """(path, record) for one changed file, or (path, reason it is dropped)."""
+def _mine_file(repo, diff, index, delta, options, rules, base, limit, count_tokens) -> tuple[str, dict | str]:
+    """(path, record) for changed file ``index`` of ``diff``, or (path, reason it is dropped)."""
     status = delta.status_char()
     old_path, new_path = _path(delta.old_file), _path(delta.new_file)
     path = new_path if status != "D" else old_path
@@ -263,23 +262,13 @@ def _mine_file(repo, delta, options, rules, base, limit, count_tokens, pygit2) -
     crop_start = None
     if options.crop_context is not None and before is not None and after is not None:
         before, after, crop_start = crop_to_change(before, after, options.crop_context)
-        patch = pygit2.Patch.create_from(
-            before.encode(), after.encode(), old_path, new_path, context_lines=3, interhunk_lines=0
-        )
+        similarity = delta.similarity if change == "renamed" else None
+        patch = file_patch(before, after, old_path, new_path, similarity)
     else:
-        patch = pygit2.Patch.create_from(
-            old_blob, new_blob, old_path, new_path, context_lines=3, interhunk_lines=0
-        )
-    full = patch.data.decode("utf-8")
-    at = full.find("\n@@")
-    if at < 0:
+        patch = _split_patch(diff[index].data.decode("utf-8"))  # git's own text: modes, renames and all
+    if patch is None:
         return path, "file: rename without edits" if change == "renamed" else "file: no text change"
-    if change == "renamed":
-        # libgit2 writes a patch from two blobs without the rename lines; put them back as git prints them.
-        first, _, rest = full.partition("\n")
-        full = f"{first}\nsimilarity index {delta.similarity}%\nrename from {old_path}\nrename to {new_path}\n{rest}"
-        at = full.find("\n@@")
-    hunks = _HUNK_SECTION.sub(r"\1", full[at + 1 :])
+    full, hunks = patch
     try:
         sample = DiffSample(path, before, base["message"], hunks).text()
     except FormatError:
@@ -305,6 +294,40 @@ def _mine_file(repo, delta, options, rules, base, limit, count_tokens, pygit2) -
         crop_start=crop_start,
     )
     return path, {column: row[column] for column in COLUMNS}
+
+
+def file_patch(
+    old: bytes | str | None,
+    new: bytes | str | None,
+    old_path: str,
+    new_path: str,
+    similarity: int | None = None,
+) -> tuple[str, str] | None:
+    """(full git diff, diff from its first ``@@`` with bare hunk headers), or None when no line changed.
+
+    ``old``/``new`` are pygit2 blobs, bytes or str (None: the file does not exist on that side); the
+    texts must be UTF-8. ``similarity`` marks a rename, whose git header lines libgit2 does not write
+    for a patch made from two blobs, so they are put back here as ``git diff -M`` prints them.
+    """
+    import pygit2
+
+    old = old.encode() if isinstance(old, str) else old
+    new = new.encode() if isinstance(new, str) else new
+    patch = pygit2.Patch.create_from(old, new, old_path, new_path, context_lines=3, interhunk_lines=0)
+    full = patch.data.decode("utf-8")
+    if similarity is not None:
+        first, _, rest = full.partition("\n")
+        full = (
+            f"{first}\nsimilarity index {similarity}%\nrename from {old_path}\nrename to {new_path}\n{rest}"
+        )
+    return _split_patch(full)
+
+
+def _split_patch(full: str) -> tuple[str, str] | None:
+    at = full.find("\n@@")
+    if at < 0:
+        return None  # no hunk: a pure rename, a mode change, an empty file, or a binary patch
+    return full, _HUNK_SECTION.sub(r"\1", full[at + 1 :])
 
 
 def crop_to_change(before: str, after: str, context: int) -> tuple[str, str, int]:
