@@ -303,7 +303,6 @@ def apply_diff(source: str | bytes, diff: str | bytes | Sequence[Hunk]) -> str:
     source = _as_text(source, DiffApplyError, "source")
     hunks = parse_diff(diff) if isinstance(diff, str | bytes) else list(diff)
     lines = split_lines(source)
-    eol = "\r\n" if sum(line.endswith("\r\n") for line in lines) * 2 > len(lines) else "\n"
     out: list[str] = []
     cursor = 0  # first line of the file not yet copied
     offset = 0  # how far the file has drifted from the line numbers seen so far
@@ -313,11 +312,10 @@ def apply_diff(source: str | bytes, diff: str | bytes | Sequence[Hunk]) -> str:
         if hunk.old_start is not None:
             stated = hunk.old_start - 1 if hunk.old_count else hunk.old_start
             offset = start - stated
-        out += lines[cursor:start]
-        out += _new_side(lines, start, hunk, level, eol)
+        _extend(out, lines[cursor:start])
+        _extend(out, _new_side(source, lines, start, hunk, level), inner=True)
         cursor = start + len(hunk.old_lines)
-    out += lines[cursor:]
-    _fix_joins(out)
+    _extend(out, lines[cursor:])
     return "".join(out)
 
 
@@ -357,9 +355,16 @@ class _Normalised:
         wanted = [_NORMALISERS[level](line) for line in block]
         first, size = wanted[0], len(wanted)
         found = []
-        for i in range(start, len(lines) - size + 1):
-            if lines[i] == first and lines[i : i + size] == wanted:
+        stop = len(lines) - size + 1
+        i = start
+        while i < stop:
+            try:
+                i = lines.index(first, i, stop)  # C-speed scan for the first line
+            except ValueError:
+                break
+            if lines[i : i + size] == wanted:
                 found.append(i)
+            i += 1
         return found
 
 
@@ -413,11 +418,12 @@ def _place(file: _Normalised, hunk: Hunk, cursor: int, offset: int, number: int)
     )
 
 
-def _new_side(lines: list[str], start: int, hunk: Hunk, level: int, eol: str) -> list[str]:
+def _new_side(source: str, lines: list[str], start: int, hunk: Hunk, level: int) -> list[str]:
     """The replacement lines; in tolerant mode context is kept from the file and new lines take
     the file's line endings."""
     if level == 0:
         return hunk.new_lines
+    eol = "\r\n" if source.count("\r\n") * 2 > len(lines) else "\n"
     out = []
     k = start
     for op, text in hunk.lines:
@@ -432,8 +438,15 @@ def _new_side(lines: list[str], start: int, hunk: Hunk, level: int, eol: str) ->
     return out
 
 
-def _fix_joins(out: list[str]) -> None:
-    """A line without a newline that is no longer last (a model forgot the ``\\`` marker) gets one."""
-    for k in range(len(out) - 1):
-        if not out[k].endswith("\n"):
-            out[k] += "\n"
+def _extend(out: list[str], segment: list[str], inner: bool = False) -> None:
+    """Append lines; a line without a newline that is no longer last (a model forgot the ``\\``
+    marker) gets one. Only hunk lines (``inner``) and the file's last line can lack one, so only
+    the joins and the hunks' own lines are looked at, never the whole file."""
+    if not segment:
+        return
+    if out and not out[-1].endswith("\n"):
+        out[-1] += "\n"
+    for k in range(len(segment) - 1 if inner else 0):
+        if not segment[k].endswith("\n"):
+            segment = segment[:k] + [segment[k] + "\n"] + segment[k + 1 :]
+    out += segment
