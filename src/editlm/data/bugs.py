@@ -1,0 +1,528 @@
+"""Synthetic bugs injected with libcst, so that only the mutated tokens change and formatting is kept.
+
+Bug classes (REFERENCE.md section 3; He et al. 2022 plus the 4-Parity kinds):
+
+========================  =================================================================
+``variable-misuse``       a read of a function-local variable replaced by another local
+                          assigned earlier in the same function
+``wrong-operator``        a binary operator swapped within its class: arithmetic
+                          ``+ - * / // %``, comparison ``== != is is-not < <= > >= in not-in``,
+                          boolean ``and``/``or``
+``argument-swap``         two positional arguments of a call exchanged
+``undefined-name``        a use of a defined name renamed to a name defined nowhere
+                          (4-Parity's ``b1`` -> ``c1``)
+``wrong-constant``        an integer literal changed by one (4-Parity's ``% 2`` -> ``% 3``)
+``off-by-one``            ``<``/``<=`` or ``>``/``>=`` flipped, or a ``range()`` bound moved by one
+========================  =================================================================
+
+A :class:`Program` parses once and lists every *site* (a place where a class can inject a bug, with
+its possible mutations); :meth:`Program.inject` picks one site, :meth:`Program.inject_many` picks
+several that do not overlap and applies them in one pass. Every returned :class:`Bug` parses,
+differs from the original, and its :attr:`Bug.fix` diff applies to the buggy program to give the
+original back byte for byte.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import keyword
+import random
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import (
+    Assignment,
+    ComprehensionScope,
+    FunctionScope,
+    MetadataWrapper,
+    ScopeProvider,
+    WhitespaceInclusivePositionProvider,
+)
+
+from editlm.edits.diff import apply_diff, make_diff
+from editlm.edits.diff_model import DiffSample
+
+# class id -> the words used in the commit message ("Fix {bug_class}")
+BUG_CLASSES: dict[str, str] = {
+    "variable-misuse": "variable misuse",
+    "wrong-operator": "wrong binary operator",
+    "argument-swap": "argument swap",
+    "undefined-name": "undefined name",
+    "wrong-constant": "wrong integer constant",
+    "off-by-one": "off-by-one error",
+}
+DEFAULT_TEMPLATE = "Fix {bug_class}"
+
+_ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo)
+_COMPARISON = (
+    cst.Equal,
+    cst.NotEqual,
+    cst.Is,
+    cst.IsNot,
+    cst.LessThan,
+    cst.LessThanEqual,
+    cst.GreaterThan,
+    cst.GreaterThanEqual,
+    cst.In,
+    cst.NotIn,
+)
+_BOOLEAN = (cst.And, cst.Or)
+_WORD_OPERATORS = (cst.Is, cst.IsNot, cst.In, cst.NotIn, cst.And, cst.Or)
+_OFF_BY_ONE = {
+    cst.LessThan: cst.LessThanEqual,
+    cst.LessThanEqual: cst.LessThan,
+    cst.GreaterThan: cst.GreaterThanEqual,
+    cst.GreaterThanEqual: cst.GreaterThan,
+}
+# Expressions that stay one operand when ``+ 1`` is appended (anything else gets parentheses).
+_TIGHT = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer)
+_ADDITIVE_OR_TIGHTER = (*_ARITHMETIC, cst.Power, cst.MatrixMultiply)
+
+
+class BugError(ValueError):
+    """A program that bugs cannot be injected into (not valid Python), or an unknown bug class."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to mutate a site: ``text()`` is the buggy code that replaces the site's span."""
+
+    description: str
+    text: Callable[[], str]
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place where ``kind`` can inject a bug: the characters ``start:end`` of the source (on line
+    ``line``), replaced by a variant's text."""
+
+    kind: str
+    start: int
+    end: int
+    line: int
+    variants: tuple[Variant, ...]
+
+    def overlaps(self, other: Site) -> bool:
+        return self.start < other.end and other.start < self.end
+
+
+@dataclass(frozen=True)
+class Bug:
+    """A buggy version of ``original``: ``kinds`` and ``details`` have one entry per injected change."""
+
+    original: str
+    buggy: str
+    kinds: tuple[str, ...]
+    details: tuple[str, ...]
+
+    @property
+    def fix(self) -> str:
+        """The fix as a header-less unified diff (diff-model format), buggy -> original."""
+        return make_diff(self.buggy, self.original, context=3, headers=False)
+
+    def message(self, template: str = DEFAULT_TEMPLATE) -> str:
+        """The commit message, ``template`` filled with the bug classes' words and their count."""
+        words = list(dict.fromkeys(BUG_CLASSES[k] for k in self.kinds))
+        return template.format(bug_class=", ".join(words), n=len(self.kinds), bugs=len(self.kinds))
+
+    def sample(self, name: str, template: str = DEFAULT_TEMPLATE) -> DiffSample:
+        return DiffSample(name, self.buggy, self.message(template), self.fix)
+
+
+class Program:
+    """A parsed program and its bug sites, by class."""
+
+    def __init__(self, source: str):
+        try:
+            ast.parse(source)
+            module = cst.parse_module(source)
+        except (SyntaxError, ValueError, cst.ParserSyntaxError, RecursionError, MemoryError) as exc:
+            raise BugError(f"not valid Python: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+        self.source = source
+        finder = _SiteFinder(module, source)
+        module.visit(finder)
+        self.sites: dict[str, list[Site]] = {kind: [] for kind in BUG_CLASSES}
+        for site in finder.sites:
+            self.sites[site.kind].append(site)
+
+    def kinds(self) -> list[str]:
+        """The classes that have at least one site in this program."""
+        return [kind for kind, sites in self.sites.items() if sites]
+
+    def inject(self, kind: str, rng: random.Random) -> Bug | None:
+        """One bug of class ``kind``; None when the program offers no site for it."""
+        _check_kinds([kind])
+        return self.inject_many(1, rng, [kind])
+
+    def inject_many(self, n: int, rng: random.Random, kinds: Iterable[str] | None = None) -> Bug | None:
+        """``n`` bugs at non-overlapping sites, each of a class drawn uniformly from ``kinds`` (all by
+        default) among those with sites left; None when fewer than ``n`` sites can be used."""
+        if n < 1:
+            raise ValueError("n must be >= 1")
+        kinds = list(BUG_CLASSES) if kinds is None else _check_kinds(kinds)
+        pool = {kind: list(self.sites[kind]) for kind in kinds if self.sites[kind]}
+        chosen: list[tuple[Site, Variant]] = []
+        while len(chosen) < n:
+            pool = {k: [s for s in v if not any(s.overlaps(c) for c, _ in chosen)] for k, v in pool.items()}
+            pool = {k: v for k, v in pool.items() if v}
+            if not pool:
+                return None
+            kind = rng.choice(sorted(pool))
+            site = rng.choice(pool[kind])
+            chosen.append((site, rng.choice(site.variants)))
+        chosen.sort(key=lambda pair: pair[0].start)
+        buggy = _splice(self.source, chosen)
+        if buggy == self.source:
+            return None
+        try:
+            ast.parse(buggy)
+        except SyntaxError:  # a mutation libcst can print but Python cannot read: never emit it
+            return None
+        return Bug(
+            self.source,
+            buggy,
+            tuple(site.kind for site, _ in chosen),
+            tuple(f"line {site.line}: {variant.description}" for site, variant in chosen),
+        )
+
+
+def inject_bug(source: str, kind: str, seed: int | str = 0) -> Bug | None:
+    """One bug of class ``kind`` in ``source`` (None when there is no site for it)."""
+    return Program(source).inject(kind, random.Random(seed))
+
+
+def inject_bugs(source: str, n: int, seed: int | str = 0, kinds: Iterable[str] | None = None) -> Bug | None:
+    """``n`` bugs at once (4-Parity style), at non-overlapping sites."""
+    return Program(source).inject_many(n, random.Random(seed), kinds)
+
+
+def sample_bugs(
+    program: Program,
+    rng: random.Random,
+    counts: Sequence[int] = (1,),
+    per_count: int = 1,
+    kinds: Iterable[str] | None = None,
+    attempts: int = 4,
+) -> list[Bug]:
+    """Up to ``per_count`` distinct bugs for each number of bugs in ``counts``."""
+    kinds = list(BUG_CLASSES) if kinds is None else _check_kinds(kinds)
+    out: list[Bug] = []
+    seen: set[str] = set()
+    for n in counts:
+        found = 0
+        for _ in range(per_count * attempts):
+            if found == per_count:
+                break
+            bug = program.inject_many(n, rng, kinds)
+            if bug is None:
+                break  # not enough sites for n bugs: more tries will not find them
+            if bug.buggy in seen:
+                continue
+            seen.add(bug.buggy)
+            out.append(bug)
+            found += 1
+    return out
+
+
+def check_bug(bug: Bug) -> None:
+    """Raise AssertionError unless the bug parses, differs and its fix restores the original."""
+    ast.parse(bug.buggy)
+    assert bug.buggy != bug.original, "the bug changes nothing"
+    assert apply_diff(bug.buggy, bug.fix) == bug.original, "the fix does not restore the original"
+
+
+def _check_kinds(kinds: Iterable[str]) -> list[str]:
+    kinds = list(kinds)
+    unknown = [k for k in kinds if k not in BUG_CLASSES]
+    if unknown:
+        raise BugError(f"unknown bug classes {unknown}; known: {', '.join(BUG_CLASSES)}")
+    return kinds
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def _splice(source: str, chosen: list[tuple[Site, Variant]]) -> str:
+    """Replace each chosen site's span by its variant's text (sites sorted, non-overlapping).
+
+    Text splicing rather than a libcst transformer pass: the spans come from libcst and are checked
+    against its printout, and a splice costs nothing where a pass over a large module costs ~0.1 s.
+    """
+    out, at = [], 0
+    for site, variant in chosen:
+        out += [source[at : site.start], variant.text()]
+        at = site.end
+    out.append(source[at:])
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- finding sites
+
+
+def _words(source: str) -> set[str]:
+    """Every identifier-like word in the source (names, attributes, strings): a new name must be none."""
+    return set(re.findall(r"[A-Za-z_]\w*", source))
+
+
+_RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins))
+
+
+def _typo_names(name: str, taken: set[str]) -> list[str]:
+    """Undefined look-alikes of ``name``: next letter first (``b1`` -> ``c1``, as in 4-Parity), then
+    the last letter, a dropped or doubled character, two characters swapped."""
+    out: list[str] = []
+
+    def bump(ch: str) -> str:
+        if not ch.isalpha() or not ch.isascii():
+            return ch
+        base = ord("a") if ch.islower() else ord("A")
+        return chr(base + (ord(ch) - base + 1) % 26)
+
+    out.append(bump(name[0]) + name[1:])
+    out.append(name[:-1] + bump(name[-1]))
+    if len(name) > 1:
+        out += [name[:i] + name[i + 1 :] for i in range(len(name))]
+    out += [name[: i + 1] + name[i] + name[i + 1 :] for i in range(len(name))]
+    out += [name[:i] + name[i + 1] + name[i] + name[i + 2 :] for i in range(len(name) - 1)]
+    good = []
+    for candidate in dict.fromkeys(out):
+        if (
+            candidate != name
+            and candidate.isidentifier()
+            and candidate not in taken
+            and candidate not in _RESERVED
+        ):
+            good.append(candidate)
+    return good
+
+
+def _operator_like(op: cst.CSTNode, new_type: type) -> cst.CSTNode:
+    """An operator of ``new_type`` with the whitespace of ``op``; word operators get the spaces they need."""
+    before, after = op.whitespace_before, op.whitespace_after
+    if new_type in _WORD_OPERATORS:
+        if isinstance(before, cst.SimpleWhitespace) and not before.value:
+            before = cst.SimpleWhitespace(" ")
+        if isinstance(after, cst.SimpleWhitespace) and not after.value:
+            after = cst.SimpleWhitespace(" ")
+    return new_type(whitespace_before=before, whitespace_after=after)
+
+
+_SYMBOL = {
+    cst.Add: "+",
+    cst.Subtract: "-",
+    cst.Multiply: "*",
+    cst.Divide: "/",
+    cst.FloorDivide: "//",
+    cst.Modulo: "%",
+    cst.Equal: "==",
+    cst.NotEqual: "!=",
+    cst.Is: "is",
+    cst.IsNot: "is not",
+    cst.LessThan: "<",
+    cst.LessThanEqual: "<=",
+    cst.GreaterThan: ">",
+    cst.GreaterThanEqual: ">=",
+    cst.In: "in",
+    cst.NotIn: "not in",
+    cst.And: "and",
+    cst.Or: "or",
+}
+
+
+def _swap_operator(new_type: type) -> Callable[[cst.CSTNode], cst.CSTNode]:
+    return lambda node: _operator_like(node, new_type)
+
+
+def _shift(expr: cst.BaseExpression, delta: int) -> tuple[str, cst.BaseExpression]:
+    """``expr`` moved by ``delta`` (+-1), written the way a programmer would get it wrong."""
+    if isinstance(expr, cst.Integer):
+        value = int(expr.value, 0) + delta
+        return f"{expr.value} -> {value}", expr.with_changes(value=str(value))
+    sign = "+" if delta > 0 else "-"
+    if isinstance(expr, cst.BinaryOperation) and not expr.lpar:
+        right = expr.right
+        if isinstance(right, cst.Integer) and right.value == "1" and not right.lpar:
+            # ``n - 1`` -> ``n`` (delta +1) and ``n + 1`` -> ``n`` (delta -1): drop the correction
+            if isinstance(expr.operator, cst.Subtract if delta > 0 else cst.Add):
+                return f"drop `{_SYMBOL[type(expr.operator)]} 1`", expr.left
+    operand = expr
+    tight = isinstance(expr, _TIGHT) or (
+        isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, _ADDITIVE_OR_TIGHTER)
+    )
+    if not tight and not expr.lpar:
+        operand = expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    operator = cst.Add() if delta > 0 else cst.Subtract()
+    return f"append `{sign} 1`", cst.BinaryOperation(left=operand, operator=operator, right=cst.Integer("1"))
+
+
+class _SiteFinder(cst.CSTVisitor):
+    """Collects the sites of every class in one pass over a module (plus libcst's scope analysis)."""
+
+    def __init__(self, module: cst.Module, source: str):
+        super().__init__()
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        metadata = wrapper.resolve_many([WhitespaceInclusivePositionProvider, ScopeProvider])  # one pass
+        self.module = module
+        self.source = source
+        self.positions = metadata[WhitespaceInclusivePositionProvider]
+        self.scopes = metadata[ScopeProvider]
+        self.words = _words(source)
+        starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", source)]
+        self._offset = lambda pos: starts[pos.line - 1] + pos.column
+        self.sites: list[Site] = []
+        self._name_sites()
+
+    def _code(self, node: cst.CSTNode) -> str:
+        return self.module.code_for_node(node)
+
+    def _span(self, node: cst.CSTNode) -> tuple[int, int, int] | None:
+        """(start, end, line) of ``node`` in the source; None if the printout does not match there."""
+        where = self.positions.get(node)
+        if where is None:
+            return None
+        start, end = self._offset(where.start), self._offset(where.end)
+        if self.source[start:end] != self._code(node):
+            return None  # never splice where libcst's position and printout disagree
+        return start, end, where.start.line
+
+    def _variant(self, description: str, node: cst.CSTNode, change: Callable) -> Variant:
+        return Variant(description, lambda: self._code(change(node)))
+
+    def _add(self, kind: str, node: cst.CSTNode, variants: list[Variant]) -> None:
+        span = self._span(node) if variants else None
+        if span is not None:
+            self.sites.append(Site(kind, *span, tuple(variants)))
+
+    # -- names: variable misuse and undefined names, from libcst's scope analysis
+
+    def _name_sites(self) -> None:
+        seen: set[int] = set()
+        for scope in dict.fromkeys(self.scopes.values()):
+            if scope is None:
+                continue
+            for access in scope.accesses:
+                node = access.node
+                if not isinstance(node, cst.Name) or id(node) in seen or node not in self.positions:
+                    continue
+                seen.add(id(node))
+                referents = list(access.referents)
+                if not referents or not all(isinstance(r, Assignment) for r in referents):
+                    continue  # builtins and unresolved names are not ours to rename
+                rename = [
+                    self._variant(f"`{node.value}` -> `{new}` (undefined)", node, _rename(new))
+                    for new in _typo_names(node.value, self.words)
+                ]
+                self._add("undefined-name", node, rename)
+                home = _function_scope(access.scope)
+                if home is not None and all(r.scope in (home, access.scope) for r in referents):
+                    line = self.positions[node].start.line
+                    others = sorted(_locals_before(home, access.scope, line, self.positions) - {node.value})
+                    misuse = [
+                        self._variant(f"`{node.value}` -> `{new}`", node, _rename(new)) for new in others
+                    ]
+                    self._add("variable-misuse", node, misuse)
+
+    # -- operators
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, _ARITHMETIC):
+            self._operator_site(node.operator, _ARITHMETIC)
+
+    def visit_BooleanOperation(self, node: cst.BooleanOperation) -> None:
+        self._operator_site(node.operator, _BOOLEAN)
+
+    def visit_ComparisonTarget(self, node: cst.ComparisonTarget) -> None:
+        op = node.operator
+        self._operator_site(op, _COMPARISON)
+        flipped = _OFF_BY_ONE.get(type(op))
+        if flipped is not None:
+            description = f"`{_SYMBOL[type(op)]}` -> `{_SYMBOL[flipped]}`"
+            self._add("off-by-one", op, [self._variant(description, op, _swap_operator(flipped))])
+
+    def _operator_site(self, op: cst.CSTNode, family: tuple[type, ...]) -> None:
+        variants = [
+            self._variant(f"`{_SYMBOL[type(op)]}` -> `{_SYMBOL[new]}`", op, _swap_operator(new))
+            for new in family
+            if new is not type(op)
+        ]
+        self._add("wrong-operator", op, variants)
+
+    # -- calls: argument swaps and range bounds
+
+    def visit_Call(self, node: cst.Call) -> None:
+        positional = [i for i, arg in enumerate(node.args) if arg.keyword is None and not arg.star]
+        spans = {i: self._span(node.args[i].value) for i in positional}
+        positional = [i for i in positional if spans[i] is not None]
+        for a_index, i in enumerate(positional):
+            for j in positional[a_index + 1 :]:
+                (a_start, a_end, line), (b_start, b_end, _) = spans[i], spans[j]
+                first, second = self.source[a_start:a_end], self.source[b_start:b_end]
+                if first == second:
+                    continue
+                middle = self.source[a_end:b_start]
+                text = second + middle + first
+                description = f"swap arguments {i + 1} and {j + 1} of `{self._code(node.func)}(...)`"
+                variant = Variant(description, lambda text=text: text)
+                self.sites.append(Site("argument-swap", a_start, b_end, line, (variant,)))
+        if isinstance(node.func, cst.Name) and node.func.value == "range" and 1 <= len(positional) <= 3:
+            for i in positional[:2]:
+                value = node.args[i].value
+                variants = []
+                for delta in (1, -1):
+                    if isinstance(value, cst.Integer) and int(value.value, 0) + delta < 0:
+                        continue
+                    description, _ = _shift(value, delta)
+                    variants.append(self._variant(f"`range` bound: {description}", value, _shift_by(delta)))
+                self._add("off-by-one", value, variants)
+
+    # -- integer constants
+
+    def visit_Integer(self, node: cst.Integer) -> None:
+        try:
+            value = int(node.value, 0)
+        except ValueError:
+            return
+        variants = [
+            self._variant(f"`{node.value}` -> `{new}`", node, _set_integer(str(new)))
+            for new in (value + 1, value - 1)
+            if new >= 0
+        ]
+        self._add("wrong-constant", node, variants)
+
+
+def _rename(new: str) -> Callable[[cst.CSTNode], cst.CSTNode]:
+    return lambda node: node.with_changes(value=new)
+
+
+def _set_integer(value: str) -> Callable[[cst.CSTNode], cst.CSTNode]:
+    return lambda node: node.with_changes(value=value)
+
+
+def _shift_by(delta: int) -> Callable[[cst.CSTNode], cst.CSTNode]:
+    return lambda node: _shift(node, delta)[1]
+
+
+def _function_scope(scope):
+    """The function a scope belongs to (a comprehension inside a function belongs to it)."""
+    while isinstance(scope, ComprehensionScope):
+        scope = scope.parent
+    return scope if isinstance(scope, FunctionScope) else None
+
+
+def _locals_before(home, inner, line: int, positions) -> set[str]:
+    """Variables of ``home`` assigned before ``line``: its parameters and names assigned on an
+    earlier line (not the same statement), plus the targets of a comprehension ``inner``."""
+    names: set[str] = set()
+    for scope in dict.fromkeys((home, inner)):
+        for assignment in scope.assignments:
+            node = assignment.node
+            if not isinstance(assignment, Assignment) or node not in positions:
+                continue
+            if isinstance(node, cst.Param) or (
+                isinstance(node, cst.Name) and (scope is not home or positions[node].start.line < line)
+            ):
+                names.add(assignment.name)
+    return names

