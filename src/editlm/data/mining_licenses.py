@@ -22,6 +22,8 @@ import math
 import re
 from collections.abc import Iterable
 
+from editlm.data.mining_languages import language_of
+
 NOASSERTION = "NOASSERTION"
 
 # Non-copyleft ("permissive") licenses, as seed 001 and CommitPackFT used them: MIT, Apache, BSD-like.
@@ -51,7 +53,7 @@ PERMISSIVE = frozenset(
     }
 )
 
-_LICENSE_NAME = re.compile(r"^(licen[cs]e|copying|unlicense)([-._].*)?$", re.IGNORECASE)
+_LICENSE_NAME = re.compile(r"^(licen[cs]e|copying|unlicense)([-._][\w.-]*)?$", re.IGNORECASE)
 _COPYRIGHT = re.compile(r"^\s*(copyright|\(c\)|©).*$", re.IGNORECASE | re.MULTILINE)
 _SPACE = re.compile(r"\s+")
 _DECORATION = re.compile(r"[*#>/|]")
@@ -126,8 +128,9 @@ def detect_license(text: str) -> str | None:
 
 
 def is_license_file(name: str) -> bool:
-    """``LICENSE``, ``LICENSE.md``, ``LICENCE-MIT``, ``COPYING.txt``, ``UNLICENSE``, ..."""
-    return bool(_LICENSE_NAME.match(name))
+    """``LICENSE``, ``LICENSE.md``, ``LICENCE-MIT``, ``COPYING.txt``, ``UNLICENSE``, ... but not code
+    such as ``license_check.py``."""
+    return bool(_LICENSE_NAME.match(name)) and language_of(name) is None
 
 
 def combine(ids: Iterable[str | None], found_files: bool) -> str | None:
