@@ -1,0 +1,261 @@
+"""LintSeq (REFERENCE.md section 1): turn a program into a sequence of lint-clean insertion edits.
+
+Backward sampling: pick a line (deeper lines more often), delete it with its indented block, then
+delete every line the linter flags until the rest is clean; repeat until nothing is left. Reversed,
+the states write the program from nothing, each one lint-clean, each edit an insertion.
+
+Faithful to ``pylintseq`` 0.0.2 in the choice of candidate lines, the depth weights, the block rule
+(including its quirk that blank and one-character lines belong to the block above), the cascade and
+the diff format (``difflib`` hunks with no context and no file headers, no trailing newline, leading
+and trailing blank lines of each state ignored). Differs in: the linter (in process, see
+:mod:`editlm.data.lint`), a seed per sequence instead of numpy's global state, a time limit, typed
+errors instead of silently missing rows, and edits that are insertions even where ``difflib``'s
+greedy matcher would pair lines differently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Sequence
+
+from editlm.data.lint import make_linter, syntax_error
+from editlm.edits.diff import apply_diff, make_diff
+
+Linter = Callable[[str], list[int]]
+
+
+class LintSeqError(ValueError):
+    """A program LintSeq cannot turn into edits; ``reason`` is the skip-count key."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def normalize_program(program: str) -> list[str]:
+    """The program's lines as LintSeq sees them: LF endings, no blank lines at either end."""
+    if not isinstance(program, str):
+        raise LintSeqError("not_text", f"program is {type(program).__name__}, not str")
+    lines = program.replace("\r\n", "\n").split("\n")
+    start, stop = 0, len(lines)
+    while start < stop and not lines[start].strip():
+        start += 1
+    while stop > start and not lines[stop - 1].strip():
+        stop -= 1
+    return lines[start:stop]
+
+
+def candidate_lines(lines: Sequence[str]) -> list[int]:
+    """Indices of the lines that may be picked: not blank, not comment-only, and not a continuation
+    of a multi-line ALL-CAPS global (``NAMES = [`` ... ``]``), exactly as the reference decides."""
+    out: list[int] = []
+    open_kind = None
+    for i, line in enumerate(lines):
+        stripped = line.lstrip()
+        if not stripped or stripped[0] == "#":
+            continue
+        if open_kind is not None:
+            end = line.rstrip()[-1]
+            if (open_kind == "(" and end == ")") or (open_kind == "[" and end == "]"):
+                open_kind = None
+            continue
+        out.append(i)
+        head = line[: line.find("=")].replace(" ", "")
+        if "=" in line and head.isupper() and line.rstrip()[-1] in "([":
+            open_kind = line.rstrip()[-1]
+    return out
+
+
+def line_indents(lines: Sequence[str]) -> list[int]:
+    """Indent per line; a line with at most one visible character (blank, ``)``, ``]``) takes the
+    indent of the line before it, so it belongs to that line's block (the reference's rule)."""
+    indents, current = [], 0
+    for line in lines:
+        stripped = line.lstrip()
+        if len(stripped) > 1:
+            current = len(line) - len(stripped)
+        indents.append(current)
+    return indents
+
+
+def depth_weights(indents: Sequence[int]) -> list[float]:
+    """1 for a top-level line, indent / (first non-zero indent) for an indented one."""
+    unit = next((i for i in indents if i > 0), 1)
+    return [1.0 if i == 0 else i / unit for i in indents]
+
+
+def block_of(target: int, indents: Sequence[int]) -> list[int]:
+    """The lines after ``target`` indented deeper than it, up to the first that is not."""
+    out, depth = [], indents[target]
+    for j in range(target + 1, len(indents)):
+        if indents[j] <= depth:
+            break
+        out.append(j)
+    return out
+
+
+def sample_deletion_path(
+    program: str,
+    seed: int = 0,
+    *,
+    linter: Linter | None = None,
+    deadline: float | None = None,
+) -> tuple[list[str], list[tuple[int, ...]]]:
+    """The backward pass: the program's lines and the states (kept line indices), full to last.
+
+    ``linter=None`` is the random-deletion baseline: blocks are deleted, nothing is linted.
+    """
+    lines = normalize_program(program)
+    if not lines:
+        raise LintSeqError("empty", "the program has no code")
+    indents = line_indents(lines)
+    weights = depth_weights(indents)
+    rng = random.Random(seed)
+    deleted = [False] * len(lines)
+    remaining = candidate_lines(lines)
+    states: list[tuple[int, ...]] = [tuple(range(len(lines)))]
+    while remaining:
+        _check(deadline)
+        total = sum(weights[i] for i in remaining)
+        point = rng.random() * total
+        pick = remaining[-1]
+        for i in remaining:  # weighted choice; a linear scan is cheaper than linting once
+            point -= weights[i]
+            if point < 0:
+                pick = i
+                break
+        affected = [pick]
+        while affected:
+            _check(deadline)
+            for line in affected:
+                deleted[line] = True
+            for line in affected:
+                for child in block_of(line, indents):
+                    deleted[child] = True
+            if linter is None:
+                break
+            kept = [i for i, gone in enumerate(deleted) if not gone]
+            if not kept:
+                break
+            flagged = linter("".join(lines[i] + "\n" for i in kept))
+            # lint() keeps every reported line inside the text, so each round deletes a kept line
+            # and the cascade ends.
+            affected = [kept[n - 1] for n in flagged if 1 <= n <= len(kept)]
+        remaining = [i for i in remaining if not deleted[i]]
+        states.append(tuple(i for i, gone in enumerate(deleted) if not gone))
+    return lines, states
+
+
+def _check(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise LintSeqError("timeout", "the per-program time limit ran out")
+
+
+def _render(lines: Sequence[str], kept: Sequence[int]) -> tuple[list[int], str]:
+    """A state as text, without its leading and trailing blank lines (the reference strips them)."""
+    start, stop = 0, len(kept)
+    while start < stop and not lines[kept[start]].strip():
+        start += 1
+    while stop > start and not lines[kept[stop - 1]].strip():
+        stop -= 1
+    shown = list(kept[start:stop])
+    return shown, "".join(lines[i] + "\n" for i in shown)
+
+
+def states_to_edits(lines: Sequence[str], states: Sequence[tuple[int, ...]]) -> list[str]:
+    """Forward insertion diffs from the empty program through the states (given full to last)."""
+    rendered = [_render(lines, kept) for kept in reversed(states)]
+    if rendered[0][1]:
+        rendered.insert(0, ([], ""))
+    edits = []
+    for (before_idx, before), (after_idx, after) in zip(rendered, rendered[1:], strict=False):
+        diff = make_diff(before, after, context=0, headers=False)
+        if not diff:
+            continue
+        if any(row.startswith("-") for row in diff.split("\n")):
+            # difflib matches greedily (longest block first), so with repeated lines it can pair
+            # a line with the wrong copy and emit a deletion; we know which lines were inserted.
+            diff = _insertion_diff(before_idx, after_idx, lines)
+        edits.append(diff[:-1])  # the reference joins diff lines with "\n": no newline at the end
+    return edits
+
+
+def _insertion_diff(before: Sequence[int], after: Sequence[int], lines: Sequence[str]) -> str:
+    """The insertion-only diff between two states, in ``difflib``'s hunk format (context 0)."""
+    old = set(before)
+    out: list[str] = []
+    j, seen_old = 0, 0
+    while j < len(after):
+        if after[j] in old:
+            seen_old += 1
+            j += 1
+            continue
+        start = j
+        while j < len(after) and after[j] not in old:
+            j += 1
+        count = j - start
+        new_range = str(start + 1) if count == 1 else f"{start + 1},{count}"
+        out.append(f"@@ -{seen_old},0 +{new_range} @@\n")
+        out += ["+" + lines[i] + "\n" for i in after[start:j]]
+    return "".join(out)
+
+
+def sample_edit_sequence(
+    program: str,
+    seed: int = 0,
+    *,
+    linter: str = "pyflakes",
+    missing_imports: bool = False,
+    time_limit: float | None = None,
+    check_syntax: bool = True,
+) -> list[str]:
+    """One LintSeq edit sequence for ``program``: insertion diffs from the empty program to it.
+
+    Deterministic per ``seed``. Raises :class:`LintSeqError` (``reason`` ``syntax_error``,
+    ``empty``, ``timeout``, ``not_text``) for programs that cannot be sampled.
+    """
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+    if check_syntax:
+        check_program(program)
+    lint = make_linter(linter, missing_imports)
+    lines, states = sample_deletion_path(program, seed, linter=lint, deadline=deadline)
+    return states_to_edits(lines, states)
+
+
+def sample_random_edit_sequence(program: str, seed: int = 0, *, time_limit: float | None = None) -> list[str]:
+    """The paper's ablation: the same sampler with the linter removed (blocks still go together),
+    so intermediate states may not even parse."""
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+    check_program(program)
+    lines, states = sample_deletion_path(program, seed, linter=None, deadline=deadline)
+    return states_to_edits(lines, states)
+
+
+def check_program(program: str) -> None:
+    """Raise :class:`LintSeqError` (``not_text``, ``empty``, ``syntax_error``) for a program that
+    cannot be sampled; cheap, so jobs run it before the time limit starts."""
+    lines = normalize_program(program)
+    if not lines:
+        raise LintSeqError("empty", "the program has no code")
+    error = syntax_error("".join(line + "\n" for line in lines))
+    if error is not None:
+        raise LintSeqError("syntax_error", f"line {error.line}: {error.message}")
+
+
+def apply_edit_sequence(diffs: Sequence[str], source: str = "") -> str:
+    """Apply the edits in order; raises ``editlm.edits.diff.DiffError`` naming the bad edit."""
+    program = source
+    for number, diff in enumerate(diffs, 1):
+        try:
+            program = apply_diff(program, diff)
+        except ValueError as exc:
+            raise type(exc)(f"edit {number}: {exc}") from None
+    return program
+
+
+def sequence_seed(seed: int, key: object, sample: int) -> int:
+    """A seed per (run seed, input row, sample): the same row gets the same sequences on any worker."""
+    digest = hashlib.blake2b(f"{seed}:{key}:{sample}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1  # fits a signed 64-bit column

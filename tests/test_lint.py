@@ -1,0 +1,82 @@
+"""The in-process linter: which lines carry errors, and only errors."""
+
+import pytest
+
+from editlm.data.lint import lint, lint_errors, make_linter, syntax_error
+
+
+@pytest.mark.parametrize(
+    ("source", "lines"),
+    [
+        ("def f():\n    return x\n", [2]),  # undefined name
+        ("def f():\n    print(a)\n    a = 1\n", [2]),  # used before assignment
+        ("def f(a, a):\n    pass\n", [1]),  # duplicate argument
+        ("x = 1\nreturn x\n", [2]),  # return outside function
+        ("yield 1\n", [1]),
+        ("x = 1\nbreak\n", [2]),
+        ("continue\n", [1]),
+        ("def f():\n    await g()\n\n\nasync def g():\n    pass\n", [2]),  # compiler-only error
+        ("def f():\n    nonlocal y\n", [2]),
+        ("x = 1\n\n\ndef f():\n    x = 2\n    global x\n", [6]),
+        ("print('%s %s' % (1,))\n", [1]),
+        ("__all__ = ['missing']\n", [1]),
+        ("x = (1,\n     2\n", [1]),  # unclosed bracket: the line that opens it
+        ("x = 1\nif x:\ny = 2\n", [2]),  # empty block: the header, not the line after it
+        ('def f():\n    """doc\n    return 1\n', [2]),  # unterminated string: where it starts
+        ("x = 1\n  y = 2\n", [2]),  # unexpected indent
+    ],
+)
+def test_errors_are_mapped_to_the_lines_to_delete(source, lines):
+    assert lint_errors(source) == lines
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "",
+        "import os\n",  # unused import: a warning, not an error
+        "def f():\n    x = 1\n",  # unused variable
+        "x = 1\nx = 2\n",
+        "if (1, 2):\n    pass\n",
+        "print(f'plain')\n",
+        "try:\n    import numpy\nexcept ImportError:\n    numpy = None\n",
+        "def f():\n    try:\n        return undefined_thing\n    except NameError:\n        return 0\n",
+        "import not_installed_anywhere_xyz\nprint(not_installed_anywhere_xyz)\n",
+    ],
+)
+def test_warnings_and_clean_code_are_not_errors(source):
+    assert lint_errors(source) == []
+
+
+def test_missing_imports_are_errors_only_when_asked():
+    source = "import os\nimport not_installed_anywhere_xyz\nfrom . import sibling\n"
+    assert lint_errors(source) == []
+    assert lint_errors(source, missing_imports=True) == [2, 3]
+
+
+def test_every_reported_line_exists_in_the_text():
+    for source in ["x = (", "def f(:\n", "\x00", "x = 1\n\x00\n", "  x", "'''", "f(\n\n\n"]:
+        n_lines = max(1, len(source.split("\n")) - (1 if source.endswith("\n") else 0))
+        for error in lint(source):
+            assert 1 <= error.line <= n_lines, (source, error)
+
+
+def test_syntax_error_reports_syntax_and_compile_errors_only():
+    assert syntax_error("def f():\n    return x\n") is None
+    assert syntax_error("x = (\n").code == "syntax"
+    assert syntax_error("def f():\n    nonlocal q\n").code == "compile"
+
+
+def test_unknown_linter_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown linter"):
+        lint("x = 1\n", linter="flake9")
+    with pytest.raises(ValueError, match="unknown linter"):
+        make_linter("flake9")
+
+
+def test_pylint_mode_follows_the_reference_filter():
+    # E/F messages and bad indentation count; other warnings (unused import) do not.
+    assert lint_errors("import os\ndef f():\n    return x\n", linter="pylint") == [3]
+    assert lint_errors("if True:\n   x = 1\n", linter="pylint") == [2]  # W0311 bad-indentation
+    assert lint_errors("x = 1\nif x:\ny = 2\n", linter="pylint") == [2]
+    assert lint_errors("import not_installed_anywhere_xyz\n", linter="pylint") == [1]

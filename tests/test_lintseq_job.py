@@ -1,0 +1,144 @@
+"""``run_lintseq`` / ``editlm lintseq``: streaming, skips counted by reason, resumable, Dask."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from editlm.data.lint import lint_errors
+from editlm.data.lintseq import apply_edit_sequence
+from editlm.data.lintseq_job import LintSeqConfig, lintseq_rows, run_lintseq
+from editlm.data.tables import TableError, read_rows, write_rows
+from editlm.edits.edit_sequence import format_edit_sequence
+
+GOOD = [
+    ("Add one.", "def inc(x):\n    y = x + 1\n    return y\n"),
+    ("Sum a list.", "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"),
+    ("Greet.", "import sys\n\n\ndef greet(name):\n    sys.stdout.write(name)\n"),
+]
+BAD = [
+    ("Broken.", "def f(:\n    pass\n", "syntax_error"),
+    ("Empty.", "\n\n", "empty"),
+    ("Not text.", 42, "not_text"),
+]
+
+
+@pytest.fixture
+def table(tmp_path):
+    rows = [{"instruction": i, "program": p, "id": n} for n, (i, p) in enumerate(GOOD)]
+    rows += [{"instruction": i, "program": p, "id": 10 + n} for n, (i, p, _) in enumerate(BAD)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _check_output(path, samples):
+    rows = list(read_rows(path))
+    assert len(rows) == len(GOOD) * samples
+    for row in rows:
+        assert row["text"] == format_edit_sequence(row["instruction"], row["edits"])
+        assert apply_edit_sequence(row["edits"]) == row["program"]
+        assert row["num_edits"] == len(row["edits"])
+    assert {(r["row"], r["sample"]) for r in rows} == {
+        (k, s) for k in range(len(GOOD)) for s in range(samples)
+    }
+    return rows
+
+
+def test_rows_and_skips_are_counted_by_reason(table, tmp_path):
+    out = tmp_path / "out.jsonl"
+    summary = run_lintseq(table, out, LintSeqConfig(samples=2, keep=("id",)), workers=1, progress=False)
+    rows = _check_output(out, 2)
+    assert {r["id"] for r in rows} == {0, 1, 2}
+    assert summary["skipped"] == {"empty": 1, "not_text": 1, "syntax_error": 1}
+    assert summary["rows"] == 6 and summary["inputs_done"] == 3  # programs written; skips apart
+    assert json.loads((tmp_path / "out.jsonl.summary.json").read_text())["rows"] == 6
+
+
+def test_same_seed_same_output_whatever_the_workers(table, tmp_path):
+    config = LintSeqConfig(samples=2, seed=7)
+    run_lintseq(table, tmp_path / "a.parquet", config, workers=1, progress=False)
+    run_lintseq(table, tmp_path / "b.parquet", config, workers=2, chunksize=1, progress=False)
+    key = lambda r: (r["row"], r["sample"])  # noqa: E731
+    a = sorted(_check_output(tmp_path / "a.parquet", 2), key=key)
+    b = sorted(_check_output(tmp_path / "b.parquet", 2), key=key)
+    assert a == b
+
+
+def test_rerun_resumes_without_redoing_or_duplicating(table, tmp_path):
+    out = tmp_path / "out.parquet"
+    first = run_lintseq(table, out, LintSeqConfig(samples=1), workers=1, limit=2, progress=False)
+    assert first["inputs_done"] == 2
+    second = run_lintseq(table, out, LintSeqConfig(samples=1), workers=1, progress=False)
+    assert second["this_run"]["rows"] == 1  # only the third good program was new
+    assert second["inputs_done"] == 3 and sum(second["skipped"].values()) == 3
+    _check_output(out, 1)
+
+
+def test_time_limit_skips_the_program_and_counts_it(table, tmp_path):
+    summary = run_lintseq(
+        table, tmp_path / "o.jsonl", LintSeqConfig(samples=1, time_limit=1e-9), workers=1, progress=False
+    )
+    assert summary["rows"] == 0
+    assert summary["skipped"]["timeout"] == 3
+
+
+def test_missing_column_is_a_table_error(table, tmp_path):
+    with pytest.raises(TableError, match="missing"):
+        run_lintseq(
+            table, tmp_path / "o.jsonl", LintSeqConfig(program_field="code"), workers=1, progress=False
+        )
+
+
+def test_pylint_and_random_modes_run(tmp_path):
+    row = {"instruction": "Add one.", "program": GOOD[0][1]}
+    for linter in ("pylint", "none"):
+        out = lintseq_rows(0, row, LintSeqConfig(samples=1, linter=linter))
+        assert apply_edit_sequence(out[0]["edits"]) == GOOD[0][1]
+    states = lintseq_rows(0, row, LintSeqConfig(samples=1, linter="pylint"))[0]["edits"]
+    program = ""
+    for edit in states[:-1]:
+        program = apply_edit_sequence([edit], program)
+        assert lint_errors(program, linter="pylint") == []
+
+
+def test_dask_local_cluster(table, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        summary = run_lintseq(
+            table, tmp_path / "d.jsonl", LintSeqConfig(samples=2), scheduler=client, progress=False
+        )
+    assert summary["skipped"] == {"empty": 1, "not_text": 1, "syntax_error": 1}
+    _check_output(tmp_path / "d.jsonl", 2)
+
+
+def test_cli_lintseq_and_corpus(tmp_path, table):
+    from editlm.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "cli.jsonl"
+    result = runner.invoke(
+        app, ["lintseq", str(table), "-o", str(out), "--samples", "1", "--workers", "1", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    _check_output(out, 1)
+    bad = runner.invoke(
+        app, ["lintseq", str(table), "-o", str(tmp_path / "x.jsonl"), "--program-field", "nope"]
+    )
+    assert bad.exit_code == 2 and "missing" in bad.output
+    corpus = tmp_path / "corpus.jsonl"
+    result = runner.invoke(app, ["data", "corpus", "-o", str(corpus), "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    assert len(list(read_rows(corpus, ["instruction", "program", "source"]))) == 3
+
+
+def test_parquet_input_streams(tmp_path):
+    path = tmp_path / "in.parquet"
+    write_rows(path, [{"instruction": i, "program": p} for i, p in GOOD])
+    summary = run_lintseq(path, tmp_path / "o.jsonl", LintSeqConfig(samples=1), workers=1, progress=False)
+    assert summary["rows"] == 3
