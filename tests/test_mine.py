@@ -1,0 +1,133 @@
+"""``editlm mine`` as a job: Parquet that datasets reads, counted drops, resuming, processes and Dask."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_commits import EXPECTED_ROWS, EXPECTED_SKIPS, HUGE_LIMIT, History, build_history
+from typer.testing import CliRunner
+
+from editlm.data.commits import COLUMNS, MiningOptions, iter_records
+from editlm.data.mining_job import run_mining
+from editlm.data.tables import read_rows
+
+OPTIONS = MiningOptions(max_file_bytes=HUGE_LIMIT)
+REPO_SKIPS = {"repository: not a git repository or no such revision": 1, "repository: no commits": 1}
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> History:
+    return build_history(tmp_path_factory.mktemp("job") / "demo")
+
+
+@pytest.fixture(scope="module")
+def expected(history) -> list[dict]:
+    return list(iter_records(history.path, OPTIONS))
+
+
+def _key(row: dict) -> tuple:
+    return row["commit"], row["path"], row["sample"]
+
+
+def _small_history(path) -> History:
+    h = History(path)
+    for k in range(6):
+        h.commit(f"c{k}", f"Change the value number {k}", {"a.py": f"a = {k}\n", f"f{k}.py": f"b = {k}\n"})
+    return h
+
+
+def test_job_writes_parquet_that_datasets_reads(history, expected, tmp_path):
+    import datasets
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    History(empty / "repo")  # git init only
+    out = tmp_path / "out" / "rows.parquet"
+    summary = run_mining([history.path, tmp_path / "nothing", empty / "repo"], out, OPTIONS, workers=1)
+    assert summary["rows"] == len(EXPECTED_ROWS)
+    assert summary["skipped"] == dict(sorted({**EXPECTED_SKIPS, **REPO_SKIPS}.items()))
+    assert summary["this_run"]["commits_mined"] == len(history.ids)
+    table = datasets.load_dataset("parquet", data_files=str(out), split="train")
+    assert table.column_names == list(COLUMNS)
+    assert sorted(map(_key, table)) == sorted(map(_key, expected))
+    saved = json.loads((tmp_path / "out" / "rows.parquet.summary.json").read_text())
+    assert saved["rows"] == summary["rows"] and not (tmp_path / "out" / "rows.parquet.partial").exists()
+
+
+def test_rerun_mines_only_new_commits(tmp_path):
+    h = _small_history(tmp_path / "small")
+    out = tmp_path / "rows.jsonl"
+    first = run_mining([h.path], out, workers=1)
+    assert first["rows"] == 12  # a.py added then modified five times, f0.py..f5.py added
+    again = run_mining([h.path], out, workers=1)
+    assert again["this_run"]["commits_todo"] == 0 and again["rows"] == first["rows"]
+    h.commit("new", "Change the value once more", {"a.py": "a = 99\n"})
+    third = run_mining([h.path], out, workers=1)
+    assert third["this_run"]["commits_mined"] == 1
+    rows = list(read_rows(out))
+    assert len(rows) == first["rows"] + 1 == third["rows"]
+    assert [r["commit"] for r in rows].count(h.ids["new"]) == 1
+
+
+def test_resume_after_a_crash_loses_and_repeats_nothing(history, expected, tmp_path):
+    out = tmp_path / "rows.parquet"
+    calls = []
+
+    def crash(done, total):
+        calls.append(done)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_mining([history.path], out, OPTIONS, workers=1, batch_size=2, shard_size=1, progress=crash)
+    assert not out.exists() and (tmp_path / "rows.parquet.partial").exists()
+    summary = run_mining([history.path], out, OPTIONS, workers=1, batch_size=2)
+    assert 0 < summary["this_run"]["commits_mined"] < len(history.ids)
+    assert summary["skipped"] == dict(sorted(EXPECTED_SKIPS.items()))  # counted once over both runs
+    assert sorted(map(_key, read_rows(out))) == sorted(map(_key, expected))
+
+
+def test_worker_processes_give_the_same_rows(history, expected, tmp_path):
+    out = tmp_path / "rows.parquet"
+    summary = run_mining([history.path], out, OPTIONS, workers=2, batch_size=3)
+    assert summary["skipped"] == dict(sorted(EXPECTED_SKIPS.items()))
+    assert sorted(map(_key, read_rows(out))) == sorted(map(_key, expected))
+
+
+def test_dask_cluster_gives_the_same_rows(history, expected, tmp_path):
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            run_mining([history.path], tmp_path / "rows.parquet", OPTIONS, scheduler=client, batch_size=4)
+    assert sorted(map(_key, read_rows(tmp_path / "rows.parquet"))) == sorted(map(_key, expected))
+
+
+def test_cli(history, expected, tmp_path):
+    from editlm.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "cli.jsonl"
+    args = ["mine", str(history.path), "-o", str(out), "--filter", "none", "--workers", "1"]
+    result = runner.invoke(app, [*args, "--max-file-bytes", str(HUGE_LIMIT)])
+    assert result.exit_code == 0, result.output
+    assert sorted(map(_key, read_rows(out))) == sorted(map(_key, expected))
+    assert "file: submodule" in result.output
+
+    capped = tmp_path / "capped.jsonl"
+    limits = ["--max-tokens", "40", "--max-file-bytes", str(HUGE_LIMIT), "--workers", "1"]
+    result = runner.invoke(app, ["mine", str(history.path), "-o", str(capped), *limits])
+    assert result.exit_code == 0, result.output
+    rows = list(read_rows(capped))
+    assert all(len(r["sample"]) <= 160 for r in rows)  # the chars/4 estimate
+    unlimited = list(iter_records(history.path, MiningOptions("carperai", 10**9, max_file_bytes=HUGE_LIMIT)))
+    summary = json.loads((tmp_path / "capped.jsonl.summary.json").read_text())
+    assert summary["filter"] == "carperai" and summary["token_limit"] == 40
+    assert 0 < len(rows) < len(unlimited)
+    assert summary["skipped"]["file: too many tokens"] == len(unlimited) - len(rows)
+
+    bad = runner.invoke(
+        app, ["mine", str(history.path), "-o", str(tmp_path / "x.jsonl"), "--filter", "strict"]
+    )
+    assert bad.exit_code != 0 and "unknown filter" in bad.output
