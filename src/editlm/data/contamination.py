@@ -55,7 +55,8 @@ class ContaminationIndex:
             raise ValueError("n must be >= 1 and threshold in (0, 1]")
         self.n = n
         self.threshold = threshold
-        self._grams: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        # by gram length: n for most programs, the whole token sequence for programs shorter than n
+        self._grams: dict[int, dict[tuple[str, ...], list[int]]] = defaultdict(lambda: defaultdict(list))
         self._names: list[str] = []
         self._sizes: list[int] = []
 
@@ -70,7 +71,7 @@ class ContaminationIndex:
         self._names.append(name)
         self._sizes.append(len(grams))
         for gram in grams:
-            self._grams[gram].append(index)
+            self._grams[len(gram)][gram].append(index)
 
     def add_many(self, programs: Iterable[tuple[str, str]]) -> ContaminationIndex:
         for name, program in programs:
@@ -80,9 +81,10 @@ class ContaminationIndex:
     def matches(self, document: str) -> list[Match]:
         """Protected programs that ``document`` contains, most complete first."""
         hits: Counter[int] = Counter()
-        for gram in ngrams(document, self.n):
-            for index in self._grams.get(gram, ()):
-                hits[index] += 1
+        for length, table in self._grams.items():
+            for gram in ngrams(document, length):
+                for index in table.get(gram, ()):
+                    hits[index] += 1
         found = [
             Match(self._names[i], count / self._sizes[i])
             for i, count in hits.items()

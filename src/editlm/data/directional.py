@@ -111,9 +111,9 @@ def _pieces(text: str) -> list[str]:
 
 def _choose_spans(count: int, rate: float, mean_span: float, rng: random.Random) -> set[int]:
     """Indices (of ``count`` tokens) covered by random non-overlapping spans totalling ~``rate``."""
-    n_masked = round(count * rate)
-    if count == 0 or n_masked == 0:
+    if count == 0 or rate <= 0:
         return set()
+    n_masked = min(count, max(1, round(count * rate)))  # a noising task always noises something
     free = count - n_masked
     # spans need an unmasked token between them, so at most free + 1 of them
     n_spans = max(1, min(n_masked, round(n_masked / mean_span), free + 1))
@@ -298,7 +298,9 @@ def directional_rows(
     (before -> after) is given instead. Deterministic in (seed, key)."""
     from editlm.edits.diff import DiffError, apply_diff
 
-    if after is None and diff is not None:
+    if after is None and isinstance(diff, str) and not diff.strip():
+        after = before  # an empty diff changes nothing
+    elif after is None and diff is not None:
         try:
             after = apply_diff(before or "", diff)
         except DiffError:
