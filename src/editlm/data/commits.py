@@ -181,7 +181,7 @@ def mine_commit(
     try:
         message = commit.raw_message.decode(commit.message_encoding or "utf-8").strip()
     except (UnicodeDecodeError, LookupError):
-        result.reason = "commit: message not UTF-8"
+        result.reason = "commit: message not decodable"
         return result
     rules = options.rules
     license_id = licenses.license_at(repo, commit.tree)
