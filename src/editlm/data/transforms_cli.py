@@ -309,6 +309,86 @@ def register(app: typer.Typer) -> None:
             extra_summary={"seed": seed, "rate": rate, "spm_rate": spm_rate},
         )  # fmt: skip
 
+    @app.command("bugfix-benchmark")
+    def bugfix_benchmark(
+        input_path: Path = typer.Argument(
+            None,
+            exists=True,
+            dir_okay=False,
+            help="JSONL/Parquet of programs with tests (program|prompt+canonical_solution, test, "
+            "entry_point); default: HumanEval.",
+        ),
+        output: Path = typer.Option(
+            None, "-o", "--output", help="Benchmark JSONL (default: where `editlm evaluate -b bugfix` looks)."
+        ),
+        counts: str = typer.Option("1", "--bugs", help="Bugs per program: 1, 1-3 or 1,3."),
+        per_class: int = typer.Option(
+            1, "--per-class", help="Bugs tried per class (per bug count) and program."
+        ),
+        classes: str = typer.Option(None, "--classes", help="Comma-separated bug classes (default: all)."),
+        template: str = typer.Option("Fix {bug_class}", "--message", help="Commit message template."),
+        timeout: float = typer.Option(3.0, "--timeout", help="Seconds per test run."),
+        seed: int = _SEED,
+        workers: int = typer.Option(0, "-w", "--workers", help="Sandbox workers (0: all cores)."),
+        limit: int = typer.Option(0, "--limit", help="Use only the first N programs (0: all)."),
+        allow_unisolated: bool = typer.Option(
+            False, "--allow-unisolated", help="Run without network isolation where none is possible (unsafe)."
+        ),
+    ) -> None:
+        """Build the bug-fix benchmark: inject bugs, keep those that make the tests fail (sandboxed).
+
+        Example: editlm bugfix-benchmark   (then: editlm evaluate samples.jsonl -b bugfix -o run/)
+        """
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from editlm.data.bugfix_benchmark import BuildSettings, build_rows, humaneval_sources, table_sources
+        from editlm.data.bugs import BUG_CLASSES
+        from editlm.data.tables import ShardedWriter, TableError
+        from editlm.evaluate.benchmarks.bugfix import default_path
+        from editlm.evaluate.sandbox import Sandbox, SandboxError
+
+        if per_class < 1:
+            raise typer.BadParameter("must be >= 1", param_hint="--per-class")
+        settings = BuildSettings(
+            counts=_parse_counts(counts),
+            per_class=per_class,
+            kinds=_names(classes, BUG_CLASSES, "bug classes") or tuple(BUG_CLASSES),
+            template=template,
+            seed=seed,
+            timeout=timeout,
+        )
+        output = output or default_path()
+        try:
+            sources = humaneval_sources() if input_path is None else list(table_sources(input_path))
+            if limit:
+                sources = sources[:limit]
+            writer = ShardedWriter(output, shard_size=200)
+            todo = [s for s in sources if s.task_id not in writer.done]
+            kept: dict[str, int] = {}
+
+            def on_result(task_id: str, rows: list[dict], reason: str | None) -> None:
+                if reason:
+                    writer.skip(task_id, reason)
+                else:
+                    writer.add(task_id, rows)
+                    for row in rows:
+                        group = " + ".join(row["bug_classes"])
+                        kept[group] = kept.get(group, 0) + 1
+                progress.advance(task)
+
+            columns = (TextColumn("bugfix"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            with (
+                Sandbox(workers=workers, allow_unisolated=allow_unisolated) as box,
+                Progress(*columns) as progress,
+            ):
+                task = progress.add_task("bugfix", total=len(sources), completed=len(sources) - len(todo))
+                build_rows(todo, settings, box, on_result)
+            summary = writer.finish({"seed": seed, "bugs": list(settings.counts), "kept_this_run": kept})
+        except (TableError, SandboxError) as exc:
+            _fail(str(exc))
+        shown = {k: v for k, v in summary.items() if k not in ("keys", "skips")}
+        typer.echo(" ".join(f"{k}={v}" for k, v in shown.items()))
+
     @app.command("decontaminate")
     def decontaminate_cmd(
         input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL/Parquet table."),
