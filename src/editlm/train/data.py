@@ -319,7 +319,8 @@ def _row(segments: Sequence[Segment]) -> dict:
 class PackedCollator:
     """Pads rows to the longest in the batch. Padding is a segment of its own (positions from 0,
     labels -100), so it is masked like any other sample; no attention_mask is returned, which makes
-    transformers build the block-diagonal mask from ``position_ids``."""
+    transformers build the block-diagonal mask from ``position_ids`` (which it does only without a
+    KV cache, hence ``use_cache=False`` in every batch)."""
 
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
@@ -334,4 +335,7 @@ class PackedCollator:
             batch["input_ids"].append(list(r["input_ids"]) + [self.pad_token_id] * gap)
             batch["labels"].append(list(r["labels"]) + [IGNORE] * gap)
             batch["position_ids"].append(list(r["position_ids"]) + list(range(gap)))
-        return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+        out: dict = {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+        # With a KV cache transformers ignores the packing in position_ids; training never needs one.
+        out["use_cache"] = False
+        return out

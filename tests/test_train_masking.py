@@ -1,0 +1,240 @@
+"""Loss masks and packing: labels, gradients and attention are exactly what the sample format says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from editlm.edits.diff import make_diff
+from editlm.edits.diff_model import DiffSample
+from editlm.edits.edit_sequence import edit_sequence_prompt, format_edit_sequence
+from editlm.models.presets import init_model
+from editlm.models.tokenizer import stdlib_texts, train_tokenizer
+from editlm.train.data import (
+    IGNORE,
+    DataError,
+    DataReport,
+    PackedCollator,
+    chunk_stream,
+    encode_documents,
+    encode_sft,
+    load_records,
+    mask_labels,
+    pack,
+)
+
+
+@pytest.fixture(scope="module")
+def tok(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tok")
+    return train_tokenizer(stdlib_texts(limit=40), out, vocab_size=1024)
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    return init_model("test", tok, seed=0).eval()
+
+
+def diff_sample(i: int) -> DiffSample:
+    before = f"def f{i}(x):\n    return x + {i}\n"
+    after = f"def f{i}(x):\n    y = x * {i + 2}\n    return y + {i}\n"
+    return DiffSample(f"m{i}.py", before, f"Scale by {i + 2}", make_diff(before, after, headers=False))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=30), st.integers(0, 150))
+def test_mask_labels_is_exactly_the_prompt(lengths, loss_start):
+    ends = [sum(lengths[: i + 1]) for i in range(len(lengths))]
+    offsets = [(end - n, end) for end, n in zip(ends, lengths, strict=True)]
+    ids = list(range(100, 100 + len(lengths)))
+    labels = mask_labels(ids, offsets, loss_start)
+    assert labels[0] == IGNORE
+    for i in range(1, len(ids)):
+        assert labels[i] == (ids[i] if offsets[i][1] > loss_start else IGNORE)
+
+
+def test_labels_are_ignored_exactly_on_the_prompt_tokens(tok):
+    sample = diff_sample(3)
+    record = {"prompt": sample.prompt(), "completion": sample.completion(), "loss_start": sample.loss_start}
+    (ids, labels), = encode_sft(tok, [record], seq_len=512)  # fmt: skip
+    text = sample.text()
+    prompt_ids = tok(text[: sample.loss_start], add_special_tokens=False)["input_ids"]
+    n = len(prompt_ids)
+    assert ids[:n] == prompt_ids  # the boundary falls between tokens in this format
+    assert labels[:n] == [IGNORE] * n
+    assert labels[n:] == ids[n:]
+    assert ids[-1] == tok.eos_token_id
+    assert tok.decode(labels[n:-1]) == text[sample.loss_start :]
+    assert tok.decode(labels[n:-1]).startswith("<DFF> ")
+
+
+def test_loss_start_defaults_to_the_completion_and_a_marker_moves_it(tok):
+    sample = diff_sample(1)
+    record = {"prompt": sample.prompt(), "completion": sample.completion()}
+    (_, plain), = encode_sft(tok, [record], seq_len=512)  # fmt: skip
+    (_, marked), = encode_sft(tok, [record], seq_len=512, marker="<DFF>")  # fmt: skip
+    completion = tok.decode([t for t in plain if t != IGNORE])
+    assert completion == sample.completion() + tok.eos_token
+    assert tok.decode([t for t in marked if t != IGNORE]) == "<DFF>" + sample.completion() + tok.eos_token
+
+
+def test_lintseq_and_full_loss(tok):
+    instruction = "Write a function that adds one."
+    diffs = ["@@ -0,0 +1 @@\n+def f(x):", "@@ -1 +1,2 @@\n def f(x):\n+    return x + 1"]
+    text = format_edit_sequence(instruction, diffs)
+    prompt = edit_sequence_prompt(instruction)
+    record = {"prompt": prompt, "completion": text[len(prompt) :]}
+    (ids, labels), = encode_sft(tok, [record], seq_len=512)  # fmt: skip
+    assert tok.decode([t for t in labels if t != IGNORE]) == text[len(prompt) :] + tok.eos_token
+    (ids2, full), = encode_sft(tok, [record], seq_len=512, full_loss=True)  # fmt: skip
+    assert ids2 == ids and full[0] == IGNORE and full[1:] == ids[1:]
+
+
+def test_overlong_samples_are_counted_and_skipped_or_truncated(tok):
+    long = {"prompt": "x = 1\n" * 200, "completion": "y = 2\n"}
+    short = {"prompt": "a", "completion": " = 1\n"}
+    report = DataReport()
+    segments = encode_sft(tok, [long, short, long], seq_len=64, report=report)
+    assert len(segments) == 1 and report.skipped_overlong == 2 and report.used == 1
+    report = DataReport()
+    tail_long = {"prompt": "a", "completion": "x = 1\n" * 200}
+    segments = encode_sft(tok, [tail_long, long], seq_len=64, overlong="truncate", report=report)
+    # The truncated prompt-only sample has no loss left: counted, not trained on.
+    assert [len(ids) for ids, _ in segments] == [64]
+    assert report.truncated == 2 and report.skipped_no_loss == 1
+
+
+def test_missing_fields_and_empty_data_are_clear_errors(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"prompt": "a", "answer": "b"}) + "\n")
+    with pytest.raises(DataError, match="completion"):
+        load_records(path, required=("prompt", "completion"))
+    empty = tmp_path / "e.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(DataError, match="no rows"):
+        load_records(empty)
+    with pytest.raises(DataError, match="no such"):
+        load_records(tmp_path / "missing.jsonl")
+
+
+def _hand_loss(model, ids: list[int], labels: list[int]) -> torch.Tensor:
+    logits = model(input_ids=torch.tensor([ids])).logits[0]
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    terms = [-logp[t - 1, labels[t]] for t in range(1, len(ids)) if labels[t] != IGNORE]
+    return torch.stack(terms).mean()
+
+
+def test_completion_only_gradient_matches_a_hand_computation(tok, model):
+    sample = diff_sample(2)
+    record = {"prompt": sample.prompt(), "completion": sample.completion(), "loss_start": sample.loss_start}
+    (ids, labels), = encode_sft(tok, [record], seq_len=512)  # fmt: skip
+    batch = PackedCollator(tok.pad_token_id)(pack([(ids, labels)], 512))
+    model.zero_grad()
+    loss = model(**batch).loss
+    loss.backward()
+    got = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    hand = _hand_loss(model, ids, labels)
+    hand.backward()
+    assert torch.allclose(loss, hand, atol=1e-5)
+    for name, param in model.named_parameters():
+        assert torch.allclose(got[name], param.grad, atol=1e-6, rtol=1e-4), name
+    model.zero_grad()
+
+
+def test_prompt_side_targets_get_no_gradient(tok, model):
+    sample = diff_sample(4)
+    record = {"prompt": sample.prompt(), "completion": sample.completion(), "loss_start": sample.loss_start}
+    (ids, labels), = encode_sft(tok, [record], seq_len=512)  # fmt: skip
+    logits = model(input_ids=torch.tensor([ids])).logits.detach().requires_grad_(True)
+    loss = model.loss_function(logits=logits, labels=torch.tensor([labels]), vocab_size=logits.shape[-1])
+    loss.backward()
+    n_prompt = labels.index(next(t for t in labels if t != IGNORE))
+    # Position t predicts token t + 1: every position that predicts a prompt token has zero gradient.
+    assert torch.count_nonzero(logits.grad[0, : n_prompt - 1]) == 0
+    assert torch.count_nonzero(logits.grad[0, n_prompt - 1 :]) > 0
+    # So the prompt-side targets can be anything: with full-loss labels scrambled there, the
+    # completion-only loss is unchanged, while the full loss moves.
+    (_, full), = encode_sft(tok, [record], seq_len=512, full_loss=True)  # fmt: skip
+    scrambled = [(t * 7 + 3) % len(tok) if i < n_prompt else t for i, t in enumerate(full)]
+    scrambled[0] = IGNORE
+    with torch.no_grad():
+
+        def masked_loss(lab):
+            kept = [t if labels[i] != IGNORE else IGNORE for i, t in enumerate(lab)]
+            return model.loss_function(
+                logits=logits, labels=torch.tensor([kept]), vocab_size=logits.shape[-1]
+            )
+
+        def full_loss(lab):
+            return model.loss_function(logits=logits, labels=torch.tensor([lab]), vocab_size=logits.shape[-1])
+
+        assert masked_loss(scrambled).item() == pytest.approx(loss.item(), rel=1e-6)
+        assert masked_loss(full).item() == pytest.approx(loss.item(), rel=1e-6)
+        assert full_loss(scrambled).item() != pytest.approx(full_loss(full).item(), rel=1e-3)
+
+
+def test_packing_keeps_every_sample_and_its_masks(tok):
+    records = [
+        {"prompt": diff_sample(i).prompt(), "completion": diff_sample(i).completion()} for i in range(12)
+    ]
+    report = DataReport()
+    segments = encode_sft(tok, records, seq_len=256, report=report)
+    rows = pack(segments, 256, report)
+    assert len(rows) < len(segments)
+    seen = []
+    for row in rows:
+        assert len(row["input_ids"]) == len(row["labels"]) == len(row["position_ids"]) <= 256
+        starts = [i for i, p in enumerate(row["position_ids"]) if p == 0] + [len(row["input_ids"])]
+        for a, b in zip(starts, starts[1:], strict=False):
+            assert row["position_ids"][a:b] == list(range(b - a))
+            seen.append((row["input_ids"][a:b], row["labels"][a:b]))
+    assert sorted(seen) == sorted((list(ids), list(labels)) for ids, labels in segments)
+    # Best fit never leaves two rows that are both at most half full (they would have been one).
+    assert sum(1 for row in rows if len(row["input_ids"]) <= 128) <= 1
+    assert report.rows == len(rows) and report.tokens == sum(len(r["input_ids"]) for r in rows)
+
+
+def test_packed_rows_do_not_attend_across_samples(tok, model):
+    """The loss and logits of a packed batch equal those of each sample run alone."""
+    records = [
+        {"prompt": diff_sample(i).prompt(), "completion": diff_sample(i).completion()} for i in range(5)
+    ]
+    segments = encode_sft(tok, records, seq_len=512)
+    rows = pack(segments, 512)
+    assert len(rows) == 1 and len(rows[0]["input_ids"]) < 512
+    rows.append(pack(segments[:1], 512)[0])  # a short second row, so the collator pads
+    batch = PackedCollator(tok.pad_token_id)(rows)
+    with torch.no_grad():
+        packed = model(**batch)  # the collator turns the KV cache off, which packing needs
+        total, count = 0.0, 0
+        for ids, labels in [*segments, segments[0]]:
+            alone = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels]))
+            n = sum(1 for t in labels[1:] if t != IGNORE)
+            total, count = total + alone.loss.item() * n, count + n
+        row = rows[0]["input_ids"]
+        starts = [i for i, p in enumerate(rows[0]["position_ids"]) if p == 0] + [len(row)]
+        assert len(starts) == 6
+        for a, b in zip(starts, starts[1:], strict=False):  # the first row holds all five samples
+            alone = model(input_ids=torch.tensor([row[a:b]])).logits[0]
+            assert torch.allclose(packed.logits[0, a:b], alone, atol=1e-4)
+    assert packed.loss.item() == pytest.approx(total / count, rel=1e-5)
+
+
+def test_pretraining_stream_cuts_rows_at_seq_len(tok):
+    docs = ["def a():\n    return 1\n" * 30, "x = 2\n", "import os\n" * 50]
+    report = DataReport()
+    segments = encode_documents(tok, docs, seq_len=64, report=report)
+    rows = chunk_stream(segments, 64, report)
+    flat = [t for row in rows for t in row["input_ids"]]
+    assert flat == [t for ids, _ in segments for t in ids]
+    assert all(len(row["input_ids"]) == 64 for row in rows[:-1])
+    assert flat.count(tok.eos_token_id) == 3
+    for row in rows:
+        for i, p in enumerate(row["position_ids"]):
+            if p == 0:
+                assert row["labels"][i] == IGNORE
