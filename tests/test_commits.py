@@ -138,6 +138,12 @@ def build_history(root: Path) -> History:
     (h.path / "moved.py").chmod(0o755)
     h.commit("chmod", "Make the moved module executable")
     h.commit("short", "fix", {"main.py": '"""Main module."""\n' + APP_V3})
+    h.write({"run.sh": "#!/bin/sh\necho run\n"})
+    (h.path / "run.sh").chmod(0o755)
+    h.commit("script", "Add an executable script to run things")
+    h.write({"run.sh": "#!/bin/sh\necho running\n"})
+    (h.path / "run.sh").chmod(0o644)
+    h.commit("script_edit", "Change the script output and drop its executable bit")
     return h
 
 
@@ -158,6 +164,8 @@ EXPECTED_ROWS = {
     ("crlf", "crlf.py", "added", None),
     ("crlf_edit", "crlf.py", "modified", "crlf.py"),
     ("short", "main.py", "modified", "main.py"),
+    ("script", "run.sh", "added", None),
+    ("script_edit", "run.sh", "modified", "run.sh"),
 }
 EXPECTED_SKIPS = {
     "commit: merge": 1,
@@ -224,7 +232,7 @@ def test_fields_match_git(history, mined):
 
         assert datetime.fromisoformat(row["date"]).timestamp() == when
         assert row["license"] == "MIT"
-        expected_language = {".py": "Python", ".md": None, "": None}[Path(row["path"]).suffix]
+        expected_language = {".py": "Python", ".sh": "Shell", ".md": None, "": None}[Path(row["path"]).suffix]
         assert row["language"] == expected_language
         if row["change"] == "added":
             assert row["before"] is None
@@ -290,6 +298,13 @@ def test_rename_with_edits_keeps_both_paths_and_a_small_diff(history, mined):
     )
 
 
+def test_executable_files_keep_their_modes(mined):
+    rows, _ = mined
+    by_change = {r["change"]: r for r in rows if r["path"] == "run.sh"}
+    assert "\nnew file mode 100755\n" in by_change["added"]["diff"]
+    assert "\nold mode 100755\nnew mode 100644\n" in by_change["modified"]["diff"]
+
+
 def test_missing_final_newline_and_crlf_survive(mined):
     rows, _ = mined
     util = next(
@@ -330,7 +345,15 @@ def test_commitpackft_preset(history):
     )
     names = {v: k for k, v in history.ids.items()}
     # single-file commits with imperative messages of 4+ words whose file survives
-    assert sorted(names[r["commit"]] for r in rows) == ["crlf", "crlf_edit", "main_docs", "rename", "side"]
+    assert sorted(names[r["commit"]] for r in rows) == [
+        "crlf",
+        "crlf_edit",
+        "main_docs",
+        "rename",
+        "script",
+        "script_edit",
+        "side",
+    ]
     assert skipped["commit: more than one file changed"] == 4  # root, edit, odd_files, links
     assert skipped["file: deleted"] == 1  # "Remove the old module entirely"
     assert skipped["commit: message too short"] == 1
