@@ -131,3 +131,16 @@ def test_cli(history, expected, tmp_path):
         app, ["mine", str(history.path), "-o", str(tmp_path / "x.jsonl"), "--filter", "strict"]
     )
     assert bad.exit_code != 0 and "unknown filter" in bad.output
+
+
+def test_file_drops_flushed_before_a_crash_are_not_counted_twice(history, tmp_path):
+    from editlm.data.tables import ShardedWriter
+
+    out = tmp_path / "rows.parquet"
+    path = str(history.path.resolve())
+    early = ShardedWriter(out)  # a run that flushed one file's drop, then died before its commit landed
+    early.skip((path, history.ids["root"], "logo.bin"), "file: binary")
+    early.flush()
+    summary = run_mining([history.path], out, OPTIONS, workers=1)
+    assert summary["skipped"] == dict(sorted(EXPECTED_SKIPS.items()))
+    assert summary["rows"] == len(EXPECTED_ROWS)

@@ -111,7 +111,9 @@ def run_mining(
     for path, commit_results in results:
         for result in commit_results:
             for file_path, reason in result.file_skips:
-                writer.skip((path, result.commit, file_path), reason)
+                key = (path, result.commit, file_path)
+                if key not in writer.done:  # a shard flushed before a crash may hold it already
+                    writer.skip(key, reason)
             if result.reason:
                 writer.skip((path, result.commit), result.reason)
             else:
