@@ -6,15 +6,18 @@ namespace (fresh tmpfs on /tmp, /var/tmp and /dev/shm) and an isolated interpret
 site-packages. Starting an interpreter costs ~16 ms; forking this warm one costs ~1 ms, which is
 what makes tens of thousands of pass@k programs affordable.
 
-Per job: the server forks B, the init (PID 1) of a new PID namespace; B forks C, which drops to an
+Per job the server forks once: the child is PID 1 of a new PID namespace; it drops to an
 unprivileged uid of its own, sets rlimits, enters a private working directory and runs the code.
-When C ends (or the time limit kills B), the kernel kills everything left in the namespace, so
+When it ends (or the time limit kills it), the kernel kills everything left in the namespace, so
 daemons, grandchildren with their own session and processes ignoring SIGTERM all go with it.
+(The price of being PID 1: orphans are reaped only at the end, and a program cannot kill itself
+with a signal it has no handler for.) Without PID namespaces: a process group, killed whole.
 
 Protocol on stdin/stdout: 4-byte big-endian length + JSON, one request -> one reply.
 """
 
 import ctypes
+import gc
 import json
 import os
 import resource
@@ -157,12 +160,15 @@ class Server:
             _, status = os.waitpid(pid, 0)
             if os.waitstatus_to_exitcode(status) == 0:
                 self.uid = uid
-        self.pidns = self._probe_pidns()
-        for name in WARM.split():
+        self.pidns = self.config.get("pid_namespace", True) and self._probe_pidns()
+        for name in self.config.get("warm", WARM).split():
             try:
                 __import__(name)
             except ImportError:
                 pass
+        # Long-lived objects out of the collector's sight: forked programs then copy fewer pages.
+        gc.freeze()
+        self.server_pid = os.getpid()
         self.features = {
             "pid": os.getpid(),
             "uid": self.uid,
@@ -223,15 +229,19 @@ class Server:
             raise
         if pid != 0 and self.pidns:
             self._leave_pidns()
-        if pid == 0:  # B
+        if pid == 0:  # the program: PID 1 of its own namespace, so its exit ends every process in it
             try:
                 os.close(out_r)
                 os.close(err_r)
                 os.close(st_r)
-                self._init_process(req, workdir, stdin_path, out_w, err_w, st_w)
-            except BaseException:
-                traceback.print_exc()
-            os._exit(70)
+                self._program(req, workdir, stdin_path, out_w, err_w, st_w)
+            except BaseException as exc:
+                for fd in (st_w, 2):
+                    try:
+                        os.write(fd, f"setup-error {exc!r}\n".encode())
+                    except OSError:
+                        pass
+            os._exit(71)
         os.close(out_w)
         os.close(err_w)
         os.close(st_w)
@@ -252,6 +262,8 @@ class Server:
             for fd in ready:
                 if fd == pidfd:
                     exited = True
+                    if not self.pidns:  # no namespace: end the process group now
+                        _killpg(pid)
                     continue
                 if fd == 0:  # the harness went away (or wrote out of turn): stop everything
                     _kill(pid)
@@ -267,7 +279,9 @@ class Server:
                     open_fds[fd].add(chunk)
         if timed_out:
             _kill(pid)
-        os.waitpid(pid, 0)
+        _, status = os.waitpid(pid, 0)
+        if not self.pidns:
+            _killpg(pid)
         os.close(pidfd)
         for fd in list(open_fds):  # after a kill the namespace is empty: drain without blocking long
             try:
@@ -285,12 +299,10 @@ class Server:
             finally:
                 os.close(fd)
         wall = time.monotonic() - start
-        returncode = None
-        info = status_bytes.decode(errors="replace").split()
-        if info and info[0] == "status":
-            returncode = os.waitstatus_to_exitcode(int(info[1]))
-        elif info and info[0] == "setup-error":
-            err.add(("sandbox setup failed: " + " ".join(info[1:])).encode())
+        returncode = None if timed_out else os.waitstatus_to_exitcode(status)
+        info = status_bytes.decode(errors="replace")
+        if info.startswith("setup-error"):
+            err.add(f"sandbox setup failed: {info[len('setup-error') :].strip()}\n".encode())
         return {
             "timed_out": timed_out,
             "returncode": returncode,
@@ -301,48 +313,15 @@ class Server:
             "wall": wall,
         }
 
-    def _init_process(self, req, workdir, stdin_path, out_w, err_w, st_w):
-        """B: PID 1 of a fresh PID namespace when possible; reaps everything, reports C's status."""
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE, signal.SIGUSR1):
-            signal.signal(sig, signal.SIG_DFL)
-        if not self.pidns:
-            os.setsid()  # fall back to a process group killed whole
-        child = os.fork()
-        if child == 0:
-            try:
-                os.close(st_w)
-                self._program(req, workdir, stdin_path, out_w, err_w)
-            except BaseException as exc:
-                os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
-            os._exit(71)
-        os.close(out_w)
-        os.close(err_w)
-        while True:
-            try:
-                pid, status = os.wait()
-            except ChildProcessError:
-                os._exit(72)
-            if pid == child:
-                break
-        os.write(st_w, f"status {status}".encode())
-        os.close(st_w)
-        if not self.pidns:
-            try:
-                os.killpg(os.getpgrp(), signal.SIGKILL)
-            except OSError:
-                pass
-        os._exit(0)
-
-    def _program(self, req, workdir, stdin_path, out_w, err_w):
-        """C: the untrusted program, unprivileged, limited, in its own directory."""
-        if self.pidns:
-            os.setsid()
+    def _program(self, req, workdir, stdin_path, out_w, err_w, st_w):
+        """The untrusted program: own session, unprivileged, limited, in its own directory."""
+        os.setsid()
         fd = os.open(stdin_path, os.O_RDONLY)
         os.dup2(fd, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        os.closerange(3, 65536)
+        os.closerange(3, st_w)
+        os.closerange(st_w + 1, 65536)
         os.chdir(workdir)
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_DFL)
@@ -370,6 +349,7 @@ class Server:
             os.setgroups([])
             os.setgid(self.uid)
             os.setuid(self.uid)
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": workdir,
@@ -381,10 +361,12 @@ class Server:
         main = os.path.join(workdir, "main.py")
         with open(main, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(req["code"])
+        os.set_inheritable(st_w, False)
         if req.get("fresh"):
             os.execve(sys.executable, [sys.executable, "-I", "-S", "main.py"], env)
         os.environ.clear()
         os.environ.update(env)
+        os.close(st_w)
         _exec_here(req["code"], main)
 
 
@@ -432,6 +414,13 @@ def _exit_code(code):
     except BaseException:
         pass
     return 1
+
+
+def _killpg(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _kill(pid):
