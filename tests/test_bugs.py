@@ -281,3 +281,14 @@ def test_bugs_command_streams_counts_skips_and_resumes(tmp_path):
     assert summary["skipped"] == {"benchmark program (contamination)": 1, "not valid Python": 1}
     again = CliRunner().invoke(app, args)  # a rerun finds everything done and changes nothing
     assert again.exit_code == 0 and [json.loads(x) for x in out.read_text().splitlines()] == written
+
+
+def test_multiline_nodes_keep_their_layout():
+    # libcst prints a node without its block's indentation; the splice must not lose it
+    source = "class C:\n    def f(self, a, b):\n        if (a <=\n                b):\n            return (a\n                    + b)\n"
+    flips = all_bugs(source, "off-by-one")
+    assert flips == {source.replace("a <=", "a <")}
+    ops = all_bugs(source, "wrong-operator", seeds=150)
+    assert source.replace("+ b", "- b") in ops and source.replace("a <=", "a >") in ops
+    for buggy in ops:
+        assert len(changed_lines(source, buggy)) == 2  # one line changed, indentation intact

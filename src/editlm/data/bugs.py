@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import builtins
 import keyword
+import os
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -88,7 +89,8 @@ class BugError(ValueError):
 
 @dataclass(frozen=True)
 class Variant:
-    """One way to mutate a site: ``text()`` is the buggy code that replaces the site's span."""
+    """One way to mutate a site: ``text()`` is libcst's printout of the buggy node (or, for a site
+    without ``expected``, the literal text that replaces the span)."""
 
     description: str
     text: Callable[[], str]
@@ -96,17 +98,43 @@ class Variant:
 
 @dataclass(frozen=True)
 class Site:
-    """A place where ``kind`` can inject a bug: the characters ``start:end`` of the source (on line
-    ``line``), replaced by a variant's text."""
+    """A place where ``kind`` can inject a bug: the node at characters ``start:end`` of the source
+    (from line ``line``). ``expected()`` is libcst's printout of that node, None for raw text sites."""
 
     kind: str
     start: int
     end: int
     line: int
     variants: tuple[Variant, ...]
+    expected: Callable[[], str] | None
 
     def overlaps(self, other: Site) -> bool:
         return self.start < other.end and other.start < self.end
+
+    def edit(self, source: str, variant: Variant) -> tuple[int, int, str] | None:
+        """The splice ``(start, end, text)`` for ``variant``, or None where it cannot be placed exactly.
+
+        libcst prints a node without its block's indentation, so inside a multi-line node the
+        printout and the source differ after each newline. Only the part that changes is spliced,
+        found by stripping what the old and new printouts share and anchoring it at the node's start
+        (or end) through text free of newlines; the source must hold exactly the old part there.
+        """
+        new = variant.text()
+        if self.expected is None:
+            return self.start, self.end, new
+        old = self.expected()
+        p = len(os.path.commonprefix([old, new]))
+        q = len(os.path.commonprefix([old[p:][::-1], new[p:][::-1]]))
+        old_mid, new_mid = old[p : len(old) - q], new[p : len(new) - q]
+        if "\n" not in old[:p]:
+            at = self.start + p
+        elif "\n" not in old[len(old) - q :]:
+            at = self.end - q - len(old_mid)
+        else:
+            return None
+        if source[at : at + len(old_mid)] != old_mid:
+            return None
+        return at, at + len(old_mid), new_mid
 
 
 @dataclass(frozen=True)
@@ -174,7 +202,10 @@ class Program:
             site = rng.choice(pool[kind])
             chosen.append((site, rng.choice(site.variants)))
         chosen.sort(key=lambda pair: pair[0].start)
-        buggy = _splice(self.source, chosen)
+        edits = [site.edit(self.source, variant) for site, variant in chosen]
+        if None in edits:
+            return None  # a change that cannot be placed exactly is never guessed at
+        buggy = _splice(self.source, edits)
         if buggy == self.source:
             return None
         try:
@@ -245,16 +276,16 @@ def _check_kinds(kinds: Iterable[str]) -> list[str]:
 # --------------------------------------------------------------------------- applying
 
 
-def _splice(source: str, chosen: list[tuple[Site, Variant]]) -> str:
-    """Replace each chosen site's span by its variant's text (sites sorted, non-overlapping).
+def _splice(source: str, edits: list[tuple[int, int, str]]) -> str:
+    """Apply sorted, non-overlapping ``(start, end, text)`` edits.
 
     Text splicing rather than a libcst transformer pass: the spans come from libcst and are checked
     against its printout, and a splice costs nothing where a pass over a large module costs ~0.1 s.
     """
     out, at = [], 0
-    for site, variant in chosen:
-        out += [source[at : site.start], variant.text()]
-        at = site.end
+    for start, end, text in edits:
+        out += [source[at:start], text]
+        at = end
     out.append(source[at:])
     return "".join(out)
 
@@ -379,14 +410,12 @@ class _SiteFinder(cst.CSTVisitor):
         return self.module.code_for_node(node)
 
     def _span(self, node: cst.CSTNode) -> tuple[int, int, int] | None:
-        """(start, end, line) of ``node`` in the source; None if the printout does not match there."""
+        """(start, end, line) of ``node`` in the source (checked against its printout only when a
+        bug is made there: printing every candidate node is most of the cost on large files)."""
         where = self.positions.get(node)
         if where is None:
             return None
-        start, end = self._offset(where.start), self._offset(where.end)
-        if self.source[start:end] != self._code(node):
-            return None  # never splice where libcst's position and printout disagree
-        return start, end, where.start.line
+        return self._offset(where.start), self._offset(where.end), where.start.line
 
     def _variant(self, description: str, node: cst.CSTNode, change: Callable) -> Variant:
         return Variant(description, lambda: self._code(change(node)))
@@ -394,7 +423,7 @@ class _SiteFinder(cst.CSTVisitor):
     def _add(self, kind: str, node: cst.CSTNode, variants: list[Variant]) -> None:
         span = self._span(node) if variants else None
         if span is not None:
-            self.sites.append(Site(kind, *span, tuple(variants)))
+            self.sites.append(Site(kind, *span, tuple(variants), lambda: self._code(node)))
 
     # -- names: variable misuse and undefined names, from libcst's scope analysis
 
@@ -464,9 +493,13 @@ class _SiteFinder(cst.CSTVisitor):
                     continue
                 middle = self.source[a_end:b_start]
                 text = second + middle + first
-                description = f"swap arguments {i + 1} and {j + 1} of `{self._code(node.func)}(...)`"
-                variant = Variant(description, lambda text=text: text)
-                self.sites.append(Site("argument-swap", a_start, b_end, line, (variant,)))
+                func = self._span(node.func)
+                name = self.source[func[0] : func[1]].strip() if func else "call"
+                variant = Variant(
+                    f"swap arguments {i + 1} and {j + 1} of `{name}(...)`", lambda text=text: text
+                )
+                # raw source text swapped: exact by construction, whatever the layout
+                self.sites.append(Site("argument-swap", a_start, b_end, line, (variant,), None))
         if isinstance(node.func, cst.Name) and node.func.value == "range" and 1 <= len(positional) <= 3:
             for i in positional[:2]:
                 value = node.args[i].value
