@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from editlm.data.lint import make_linter, syntax_error
 from editlm.edits.diff import apply_diff, make_diff
 
-Linter = Callable[[str], list[int]]
+Linter = Callable[[str], list[int]]  # a state's text -> the 1-based lines with errors
 
 
 class LintSeqError(ValueError):
@@ -105,7 +105,8 @@ def sample_deletion_path(
 ) -> tuple[list[str], list[tuple[int, ...]]]:
     """The backward pass: the program's lines and the states (kept line indices), full to last.
 
-    ``linter=None`` is the random-deletion baseline: blocks are deleted, nothing is linted.
+    ``linter`` maps a state's text to the 1-based lines with errors; ``None`` is the
+    random-deletion baseline: blocks are deleted, nothing is linted.
     """
     lines = normalize_program(program)
     if not lines:
@@ -131,7 +132,6 @@ def sample_deletion_path(
             _check(deadline)
             for line in affected:
                 deleted[line] = True
-            for line in affected:
                 for child in block_of(line, indents):
                     deleted[child] = True
             if linter is None:

@@ -1,0 +1,213 @@
+"""LintSeq speed, memory and data shape: editlm against the reference ``pylintseq`` 0.0.2.
+
+Both run on the same self-contained programs from the default corpus (5 to 300 lines):
+
+* one process each, in its own subprocess: seconds per program, resident memory after the first
+  20 programs and after all of them (flat memory means the first and last figures agree);
+* all cores: ``editlm``'s job (``run_lintseq``) against the reference's own parallel generator
+  (``pylintseq.generate``, joblib), whole runs from JSONL in to JSONL out;
+* the shape of the data: edits per program and inserted lines per edit.
+
+Run: ``.venv/bin/python benchmarks/lintseq_speed.py`` (200 programs) or ``--quick`` (40).
+The last line printed is one JSON object with the figures; ``ratio`` is editlm's programs per second
+over the reference's, one process each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _worker(tool: str, path: str) -> None:
+    """One tool over all programs in this process; prints one JSON line with the measurements."""
+    programs = [json.loads(line)["program"] for line in open(path, encoding="utf-8")]
+    if tool == "editlm":
+        from editlm.data.lintseq import LintSeqError, sample_edit_sequence
+
+        def run(program: str, seed: int):
+            try:
+                return sample_edit_sequence(program, seed)
+            except LintSeqError:
+                return None
+    else:
+        import random
+
+        import numpy as np
+        from pylintseq.utils import inflate_edit_path, lintseq_backward_sampling_pythonic
+
+        def run(program: str, seed: int):
+            np.random.seed(seed)
+            random.seed(seed)
+            try:
+                path = lintseq_backward_sampling_pythonic(
+                    program,
+                    children_per_round=1,
+                    top_k=1,
+                    max_population_size=1,
+                    max_depth=512,
+                    indent_bias_sampling_factor=1,
+                    ignore_imports=False,
+                    ignore_comments=True,
+                    ignore_global_defs=True,
+                    ignore_init_errors=False,
+                )
+            except Exception:  # the reference can crash on odd programs; count it as a failure
+                return None
+            if path is None:
+                return None
+            return inflate_edit_path(program, path[0][0])[1]
+
+    times, edits, lines_per_edit, rss = [], [], [], []
+    failures = 0
+    for seed, program in enumerate(programs):
+        start = time.perf_counter()
+        out = run(program, seed)
+        times.append(time.perf_counter() - start)
+        if out is None:
+            failures += 1
+        else:
+            edits.append(len(out))
+            lines_per_edit += [sum(row.startswith("+") for row in d.split("\n")) for d in out]
+        rss.append(_rss_mb())
+    print(
+        json.dumps(
+            {
+                "times": times,
+                "edits": edits,
+                "lines_per_edit": lines_per_edit,
+                "failures": failures,
+                "rss_after_20": rss[min(19, len(rss) - 1)],
+                "rss_after_all": rss[-1],
+                "peak_mb": _peak_mb(),
+            }
+        )
+    )
+
+
+def _one_process(tool: str, path: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", tool, str(path)], capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _all_cores_editlm(path: Path, out_dir: Path, workers: int) -> float:
+    from editlm.data.lintseq_job import LintSeqConfig, run_lintseq
+
+    start = time.perf_counter()
+    run_lintseq(path, out_dir / "editlm.jsonl", LintSeqConfig(samples=1), workers=workers, progress=False)
+    return time.perf_counter() - start
+
+
+def _all_cores_reference(path: Path, out_dir: Path, workers: int) -> float:
+    code = "import sys; from pylintseq.generate import generate; generate()"
+    args = ["-p", str(path), "-d", str(out_dir / "ref"), "-c", str(workers), "-s", "1"]
+    args += ["--code_data_field", "program", "--prompt_data_field", "instruction"]
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="40 programs instead of 200")
+    parser.add_argument("--programs", type=int, default=None)
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        _worker(*args.worker)
+        return
+
+    from editlm.data.corpus import build_corpus
+    from editlm.data.parallel import default_workers
+
+    count = args.programs or (40 if args.quick else 200)
+    rows = build_corpus(limit=count, seed=0, min_lines=5, max_lines=300)
+    workers = default_workers()
+    sizes = [r["program"].count("\n") for r in rows]
+    print(
+        f"{len(rows)} programs from the default corpus, {min(sizes)}-{max(sizes)} lines "
+        f"(median {statistics.median(sizes)}); {workers} cores"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        path = tmp / "programs.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        single = {tool: _one_process(tool, path) for tool in ("editlm", "pylintseq")}
+        wall = {
+            "editlm": _all_cores_editlm(path, tmp, workers),
+            "pylintseq": _all_cores_reference(path, tmp, workers),
+        }
+
+    figures = {}
+    for tool, m in single.items():
+        total = sum(m["times"])
+        figures[tool] = {
+            "median_s": statistics.median(m["times"]),
+            "programs_per_s": len(m["times"]) / total,
+            "programs_per_s_all_cores": len(rows) / wall[tool],
+            "rss_mb_after_20": round(m["rss_after_20"], 1),
+            "rss_mb_after_all": round(m["rss_after_all"], 1),
+            "peak_mb": round(m["peak_mb"], 1),
+            "mean_edits": statistics.mean(m["edits"]) if m["edits"] else 0.0,
+            "mean_lines_per_edit": statistics.mean(m["lines_per_edit"]) if m["lines_per_edit"] else 0.0,
+            "failures": m["failures"],
+        }
+    e, r = figures["editlm"], figures["pylintseq"]
+    header = f"{'':28}{'editlm':>14}{'pylintseq':>14}{'ratio':>10}"
+    print(header)
+    print("-" * len(header))
+    for key, label, better_low in [
+        ("median_s", "median s / program", True),
+        ("programs_per_s", "programs/s (1 process)", False),
+        ("programs_per_s_all_cores", f"programs/s ({workers} cores)", False),
+        ("rss_mb_after_20", "RSS MB after 20", True),
+        ("rss_mb_after_all", f"RSS MB after {len(rows)}", True),
+        ("peak_mb", "peak MB", True),
+        ("mean_edits", "edits / program", None),
+        ("mean_lines_per_edit", "lines / edit", None),
+        ("failures", "programs failed", None),
+    ]:
+        a, b = e[key], r[key]
+        if better_low is None or not a or not b:
+            ratio = ""
+        else:
+            ratio = f"{(b / a if better_low else a / b):.1f}x"
+        print(f"{label:28}{a:>14.4g}{b:>14.4g}{ratio:>10}")
+    result = {
+        "programs": len(rows),
+        "cores": workers,
+        "ratio": e["programs_per_s"] / r["programs_per_s"],
+        "ratio_all_cores": e["programs_per_s_all_cores"] / r["programs_per_s_all_cores"],
+        "median_ratio": r["median_s"] / e["median_s"],
+        "editlm": e,
+        "pylintseq": r,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()
