@@ -479,3 +479,19 @@ def test_crop_keeps_the_change(before, after, context):
         patch = file_patch(cropped_before, cropped_after, "a.py", "a.py")
         assert patch is not None and apply_diff(cropped_before, patch[1]) == cropped_after
     assert len(kept) <= len(a) and len(split_lines(cropped_after)) <= len(b)
+
+
+def test_missing_objects_are_counted_not_fatal(tmp_path):
+    h = History(tmp_path / "partial")
+    h.commit("one", "Add the first module here", {"a.py": "a = 1\n", "b.py": "b = 1\n"})
+    h.commit("two", "Change both modules at once", {"a.py": "a = 2\n", "b.py": "b = 2\n"})
+    blob = git(h.path, "rev-parse", "HEAD:b.py")
+    (h.path / ".git" / "objects" / blob[:2] / blob[2:]).unlink()  # as in a blobless partial clone
+    skipped: Counter = Counter()
+    rows = list(iter_records(h.path, skipped=skipped))
+    assert sorted((r["path"], r["after"]) for r in rows) == [
+        ("a.py", "a = 1\n"),
+        ("a.py", "a = 2\n"),
+        ("b.py", "b = 1\n"),
+    ]
+    assert skipped == {"file: object missing (partial clone?)": 1}

@@ -144,3 +144,20 @@ def test_file_drops_flushed_before_a_crash_are_not_counted_twice(history, tmp_pa
     summary = run_mining([history.path], out, OPTIONS, workers=1)
     assert summary["skipped"] == dict(sorted(EXPECTED_SKIPS.items()))
     assert summary["rows"] == len(EXPECTED_ROWS)
+
+
+def test_an_unforeseen_error_in_one_commit_is_counted(tmp_path, monkeypatch):
+    import editlm.data.mining_job as job
+
+    h = _small_history(tmp_path / "small")
+    real = job.mine_commit
+
+    def flaky(repo, commit, *args):
+        if commit == h.ids["c2"]:
+            raise RuntimeError("boom")
+        return real(repo, commit, *args)
+
+    monkeypatch.setattr(job, "mine_commit", flaky)
+    summary = run_mining([h.path], tmp_path / "rows.jsonl", workers=1)
+    assert summary["skipped"] == {"commit: failed with RuntimeError": 1}
+    assert summary["rows"] == 12 - 2

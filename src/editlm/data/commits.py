@@ -224,6 +224,8 @@ def _path(file) -> str | None:
 
 def _mine_file(repo, diff, index, delta, options, rules, base, limit, count_tokens) -> tuple[str, dict | str]:
     """(path, record) for changed file ``index`` of ``diff``, or (path, reason it is dropped)."""
+    import pygit2
+
     status = delta.status_char()
     old_path, new_path = _path(delta.old_file), _path(delta.new_file)
     path = new_path if status != "D" else old_path
@@ -246,10 +248,14 @@ def _mine_file(repo, diff, index, delta, options, rules, base, limit, count_toke
         if not present:
             blobs.append(None)
             continue
-        _, size = repo.odb.read_header(file.id)
-        if size > options.max_file_bytes:
+        try:
+            _, size = repo.odb.read_header(file.id)
+            blob = repo[file.id] if size <= options.max_file_bytes else None
+        except (KeyError, ValueError, pygit2.GitError):
+            return path, "file: object missing (partial clone?)"
+        if blob is None:
             return path, "file: huge"
-        blobs.append(repo[file.id])
+        blobs.append(blob)
     old_blob, new_blob = blobs
     if any(b is not None and b.is_binary for b in blobs):
         return path, "file: binary"

@@ -84,6 +84,11 @@ def register(app: typer.Typer) -> None:
             except TableError as exc:
                 console.print(f"[red]error:[/red] {exc}")
                 raise typer.Exit(1) from None
+            except (OSError, TimeoutError) as exc:
+                if scheduler is None:
+                    raise
+                console.print(f"[red]error:[/red] cannot use the Dask scheduler {scheduler}: {exc}")
+                raise typer.Exit(1) from None
 
         table = Table(title=f"{summary['rows']} rows -> {summary['output']}")
         table.add_column("dropped because")

@@ -49,7 +49,15 @@ def mine_batch(batch: Batch) -> tuple[str, list[CommitResult]]:
             _REPOS.clear()
         _REPOS[batch.path] = (open_repository(batch.path), LicenseCache())
     repo, licenses = _REPOS[batch.path]
-    return batch.path, [mine_commit(repo, c, batch.options, batch.name, licenses) for c in batch.commits]
+    return batch.path, [_mine_or_report(repo, c, batch, licenses) for c in batch.commits]
+
+
+def _mine_or_report(repo, commit: str, batch: Batch, licenses: LicenseCache) -> CommitResult:
+    """One commit that breaks in a way nobody foresaw is counted by its error, not fatal to the job."""
+    try:
+        return mine_commit(repo, commit, batch.options, batch.name, licenses)
+    except Exception as exc:  # noqa: BLE001 - reported in the summary under its type
+        return CommitResult(commit, reason=f"commit: failed with {type(exc).__name__}")
 
 
 def plan(
