@@ -238,3 +238,24 @@ def test_evaluate_file_resumes(tmp_path, box):
     with pytest.raises(ValueError, match="another samples file"):
         path.write_text(path.read_text() + json.dumps({"task_id": "Parity/1", "completion": "y"}) + "\n")
         evaluate_file(path, "parity", out, sandbox=box, progress=False)
+
+
+@needs_sandbox
+def test_parquet_samples_and_unrun_rows(tmp_path, box):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bench = get_benchmark("parity")
+    problem = bench.problem("Parity/2")
+    rows = [
+        {"task_id": "Parity/2", "diff": make_diff(problem.source, CORRECT)},
+        {"task_id": "Parity/2", "diff": ""},
+    ]
+    path = tmp_path / "samples.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    samples = list(read_samples(path))
+    assert [s["task_id"] for s in samples] == ["Parity/2", "Parity/2"]
+    results, summary = evaluate_samples(samples, bench, sandbox=box)
+    assert [r["passed"] for r in results] == [True, False]
+    assert results[1]["reason"] == "empty diff" and "wall" not in results[1]  # never sent to the sandbox
+    assert list(box.run_many([None, "print(1)"]))[0] is None

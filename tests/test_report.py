@@ -101,3 +101,11 @@ def test_cli_benchmarks_lists_and_writes_prompts(tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["task_id"] for r in rows] == [f"Parity/{n}" for n in range(1, 6)]
     assert rows[0]["prompt"].endswith("<MSG> Fixed bugs\n<DFF>")
+
+
+def test_other_summaries_are_not_runs(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "summary.json").write_text(json.dumps({"steps": 10, "loss": 1.5}))
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "summary.json").write_text(json.dumps(_summary()))
+    assert list(find_runs(tmp_path)) == ["eval"]

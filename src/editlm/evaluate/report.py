@@ -23,9 +23,11 @@ def find_runs(run_dir: Path) -> dict[str, dict]:
     ):
         name = str(path.parent.relative_to(run_dir)) if path.parent != run_dir else run_dir.name
         try:
-            runs[name] = json.loads(path.read_text())
+            summary = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"cannot read {path}: {exc}") from None
+        if isinstance(summary, dict) and "benchmark" in summary and "pass@k" in summary:
+            runs[name] = summary  # other stages' summary.json files are not evaluation runs
     return runs
 
 
@@ -74,6 +76,7 @@ def plot_pass_at_k(runs: dict[str, dict], path: Path) -> bool:
             drawn = True
     if drawn:
         ax.set_xscale("log")
+        ax.set_ylim(0, 100)
         ax.set_xlabel("k")
         ax.set_ylabel("pass@k (%)")
         ax.set_title("pass@k")
@@ -83,6 +86,11 @@ def plot_pass_at_k(runs: dict[str, dict], path: Path) -> bool:
         fig.savefig(path, dpi=120)
     plt.close(fig)
     return drawn
+
+
+def _bug_counts(summary: dict, prefix: str) -> list[int]:
+    tails = [g[len(prefix) :] for g in summary.get("groups", {}) if g.startswith(prefix)]
+    return [int(t) for t in tails if t.isdigit()]
 
 
 def plot_groups(runs: dict[str, dict], path: Path, prefix: str = "bugs=") -> bool:
@@ -102,6 +110,8 @@ def plot_groups(runs: dict[str, dict], path: Path, prefix: str = "bugs=") -> boo
             ax.plot([n for n, _ in points], [100 * r for _, r in points], marker="o", label=name)
             drawn = True
     if drawn:
+        ax.set_xticks(sorted({n for s in runs.values() for n in _bug_counts(s, prefix)}))
+        ax.set_ylim(0, 100)
         ax.set_xlabel("number of bugs")
         ax.set_ylabel("samples fully correct (%)")
         ax.set_title("4-Parity: pass rate against bug count")

@@ -140,13 +140,12 @@ def iter_results(
             row, program = _prepare(bench, sample, token, truncate)
             row = {"index": index, **row}
             skeletons.append(row)
-            # samples with no program still pass through the pool (as a no-op) to keep the order
-            yield program if program is not None else ""
+            yield program  # None: nothing to run, the row is already a failure
 
     try:
         for result in box.run_many(programs(), timeout=timeout, memory_mb=memory_mb):
             row = skeletons.popleft()
-            if row["status"] == "invalid":
+            if result is None or row["status"] == "invalid":
                 yield _emit(row, on_row)
                 continue
             passed = result.status == "ok" and f"\n{token}\n" in result.stdout
@@ -218,7 +217,14 @@ def _natural(name: str) -> tuple:
 
 
 def read_samples(path: str | Path) -> Iterator[dict]:
-    """Samples from JSONL; unreadable lines become ``{"error": reason}`` so they are counted."""
+    """Samples from JSONL (or Parquet); unreadable lines become ``{"error": reason}`` so they are
+    counted as failures rather than stopping the run."""
+    if str(path).endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+            yield from batch.to_pylist()
+        return
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
             if not raw.strip():

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -283,16 +283,22 @@ class Sandbox:
 
     def run_many(
         self,
-        codes: Iterable[str],
+        codes: Iterable[str | None],
         *,
-        on_result: Callable[[int, ExecResult], None] | None = None,
+        on_result: Callable[[int, ExecResult | None], None] | None = None,
         **limits,
-    ) -> Iterator[ExecResult]:
-        """Run programs on all workers; yields results in input order (streaming, bounded memory)."""
+    ) -> Iterator[ExecResult | None]:
+        """Run programs on all workers; yields results in input order (streaming, bounded memory).
+        A ``None`` in place of a program is not run and yields ``None``."""
         with ThreadPoolExecutor(self.workers) as pool:
             pending: list = []
             for i, code in enumerate(codes):
-                pending.append((i, pool.submit(self.run, code, **limits)))
+                if code is None:
+                    future: Future = Future()
+                    future.set_result(None)
+                else:
+                    future = pool.submit(self.run, code, **limits)
+                pending.append((i, future))
                 if len(pending) >= 4 * self.workers:
                     j, fut = pending.pop(0)
                     result = fut.result()
