@@ -495,3 +495,12 @@ def test_missing_objects_are_counted_not_fatal(tmp_path):
         ("b.py", "b = 1\n"),
     ]
     assert skipped == {"file: object missing (partial clone?)": 1}
+
+
+def test_repository_names_carry_no_credentials(tmp_path):
+    h = History(tmp_path / "named")
+    h.commit("one", "Add the first module here", {"a.py": "a = 1\n"})
+    git(h.path, "remote", "add", "origin", "https://ada:s3cret@example.com:8443/org/named.git")
+    assert {r["repository"] for r in iter_records(h.path)} == {"https://example.com:8443/org/named.git"}
+    git(h.path, "remote", "set-url", "origin", "git@example.com:org/named.git")
+    assert {r["repository"] for r in iter_records(h.path)} == {"git@example.com:org/named.git"}

@@ -116,9 +116,21 @@ def repository_name(repo, path: str | Path) -> str:
     except (KeyError, ValueError):
         url = None
     if url:
-        return url
+        return _without_credentials(url)
     name = Path(path).resolve().name
     return name[:-4] if name.endswith(".git") and len(name) > 4 else name
+
+
+def _without_credentials(url: str) -> str:
+    """``https://user:token@host/x`` -> ``https://host/x``: a dataset must not carry secrets."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "://" not in url:
+        return url  # a local path or scp-like ``git@host:org/repo``, which holds no password
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def list_commits(repo, rev: str = "HEAD") -> list[str]:
