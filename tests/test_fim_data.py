@@ -67,3 +67,19 @@ def test_fim_command(tmp_path):
     assert {r["order"] for r in rows} == {"psm", "spm"}
     summary = json.loads((tmp_path / "fim.jsonl.summary.json").read_text())
     assert summary["skipped"] == {"contains a FIM sentinel": 1}
+
+
+def test_fim_command_finds_the_text_column_or_says_which_to_name(tmp_path):
+    from editlm.cli import app
+
+    source = tmp_path / "corpus.jsonl"
+    source.write_text(json.dumps({"instruction": "i", "program": "def f():\n    return 1\n"}) + "\n")
+    out = tmp_path / "fim.jsonl"
+    result = CliRunner().invoke(app, ["fim", str(source), "-o", str(out), "--rate", "0", "-w", "1"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["text"] == "def f():\n    return 1\n"
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text(json.dumps({"body": "x"}) + "\n")
+    result = CliRunner().invoke(app, ["fim", str(odd), "-o", str(tmp_path / "o.jsonl"), "-w", "1"])
+    assert result.exit_code == 2 and "--column" in result.output
+    assert not (tmp_path / "o.jsonl").exists()

@@ -26,7 +26,7 @@ _TOKEN = re.compile(r"[A-Za-z_]\w*|\d+|\S")
 DEFAULT_N = 10
 DEFAULT_THRESHOLD = 0.5
 # Columns read from an --exclude table, first found wins; HumanEval-style rows join prompt + solution.
-EXCLUDE_COLUMNS = ("program", "content", "code", "canonical", "source", "buggy", "before", "after")
+EXCLUDE_COLUMNS = ("program", "content", "code", "canonical", "fixed", "source", "buggy", "before", "after")
 
 
 def tokens(text: str) -> list[str]:
@@ -96,6 +96,11 @@ class ContaminationIndex:
         return any(self.matches(d) for d in documents if d)
 
 
+def group(name: str) -> str:
+    """The protected set a program belongs to: ``parity``, ``HumanEval`` or an --exclude table."""
+    return name.split("/", 1)[0]
+
+
 def parity_programs() -> list[tuple[str, str]]:
     """4-Parity's correct function and its buggy versions, from the evaluation registry."""
     from editlm.evaluate.benchmarks import parity
@@ -120,7 +125,8 @@ def table_programs(path: str | Path) -> list[tuple[str, str]]:
 
     out = []
     for number, row in enumerate(read_rows(path)):
-        name = str(row.get("task_id", row.get("id", f"{Path(path).name}:{number}")))
+        # names are "group/item": a skip is reported by group (the table), not by row
+        name = f"{Path(path).name}/{row.get('task_id', row.get('id', number))}"
         if "prompt" in row and "canonical_solution" in row:
             out.append((name, row["prompt"] + row["canonical_solution"]))
             continue
@@ -154,5 +160,5 @@ def check_worker(item: tuple) -> tuple:
         if isinstance(text, str):
             found = index.matches(text)
             if found:
-                return key, [], f"contains {found[0].name.split('/')[0]}"
+                return key, [], f"contains {group(found[0].name)}"
     return key, [row], None

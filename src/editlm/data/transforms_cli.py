@@ -121,6 +121,30 @@ def run_transform(
     return summary
 
 
+TEXT_COLUMNS = ("content", "program", "code", "text", "source")
+
+
+def _text_column(path: Path, given: str | None) -> str:
+    """``given``, or the first of :data:`TEXT_COLUMNS` the table has (from the schema or first row)."""
+    if given:
+        return given
+    from editlm.data.tables import TableError, read_rows
+
+    try:
+        if str(path).lower().endswith((".parquet", ".pq")):
+            import pyarrow.parquet as pq
+
+            names = pq.ParquetFile(path).schema_arrow.names
+        else:
+            names = list(next(read_rows(path), {}))
+    except (TableError, OSError, ValueError) as exc:
+        _fail(str(exc))
+    found = next((c for c in TEXT_COLUMNS if c in names), None)
+    if found is None:
+        _fail(f"{path}: none of the columns {TEXT_COLUMNS}; name one with --column (it has {names})")
+    return found
+
+
 def _guarded(worker: Callable[[tuple], tuple], item: tuple) -> tuple:
     """Run ``worker``; an unexpected error in one row becomes that row's counted skip."""
     try:
@@ -151,7 +175,9 @@ def register(app: typer.Typer) -> None:
             ..., exists=True, dir_okay=False, help="JSONL/Parquet of programs."
         ),
         output: Path = typer.Option(..., "-o", "--output", help="Output .parquet or .jsonl."),
-        column: str = typer.Option("content", "--column", help="Column holding the program text."),
+        column: str = typer.Option(
+            None, "--column", help="Column holding the program text (default: content, program, code, ...)."
+        ),
         name_column: str = typer.Option(
             None, "--name-column", help="Column with the file name (default: program.py)."
         ),
@@ -197,6 +223,7 @@ def register(app: typer.Typer) -> None:
             exclude=tuple(str(p) for p in exclude or ()),
         )
         _check_exclude(job.exclude, decontaminate)
+        column = _text_column(input_path, column)
         columns = [column] + ([name_column] if name_column else [])
 
         def make_item(key, row):
@@ -282,7 +309,9 @@ def register(app: typer.Typer) -> None:
         output: Path = typer.Option(..., "-o", "--output", help="Output .parquet or .jsonl."),
         rate: float = typer.Option(0.5, "--rate", help="Fraction of documents turned into FIM samples."),
         spm_rate: float = typer.Option(0.5, "--spm-rate", help="Fraction of FIM samples in SPM order."),
-        column: str = typer.Option("content", "--column", help="Column holding the document text."),
+        column: str = typer.Option(
+            None, "--column", help="Column holding the document text (default: content, program, code, ...)."
+        ),
         max_chars: int = typer.Option(1_000_000, "--max-chars", help="Skip longer documents."),
         seed: int = _SEED,
         workers: int = _WORKERS,
@@ -303,6 +332,7 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         _check_exclude(job.exclude, decontaminate)
+        column = _text_column(input_path, column)
         run_transform(
             input_path, output, [column], lambda key, row: (key, row[column], job), fim_worker,
             workers=workers, scheduler=scheduler, limit=limit, id_column=id_column, label="fim",
