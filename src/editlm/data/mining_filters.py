@@ -214,6 +214,9 @@ def _counter(spec: str) -> Callable[[str], int]:
         from transformers import AutoTokenizer
 
         auto = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        if getattr(auto, "is_fast", False):  # the Rust tokenizer directly: faster, no length warnings
+            backend = auto.backend_tokenizer
+            return lambda text: len(backend.encode(text, add_special_tokens=False).ids)
         return lambda text: len(auto(text, add_special_tokens=False)["input_ids"])
     raise ValueError(
         f"tokenizer {spec!r}: not {CHARS_PER_TOKEN!r}, a tokenizer directory or a tokenizer.json file"
