@@ -321,3 +321,13 @@ def test_close_leaves_no_process_behind():
 def test_run_many_keeps_order(box):
     results = list(box.run_many([f"print({i})" for i in range(40)], timeout=5))
     assert [r.stdout for r in results] == [f"{i}\n" for i in range(40)]
+
+
+def test_a_dead_server_is_one_failed_result_then_replaced():
+    import signal
+
+    with Sandbox(workers=1) as box:
+        os.kill(box.features["pid"], signal.SIGKILL)
+        failed = box.run("print(1)")
+        assert failed.status == "error" and "server died" in failed.stderr
+        assert box.run("print(2)").stdout == "2\n"

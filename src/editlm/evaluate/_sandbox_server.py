@@ -283,9 +283,10 @@ class Server:
         if not self.pidns:
             _killpg(pid)
         os.close(pidfd)
+        drain_until = time.monotonic() + 1.0
         for fd in list(open_fds):  # after a kill the namespace is empty: drain without blocking long
             try:
-                while True:
+                while time.monotonic() < drain_until:
                     r, _, _ = select.select([fd], [], [], 0.2)
                     if not r:
                         break
