@@ -11,6 +11,7 @@ drop by reason over all runs.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,16 +40,22 @@ class Batch:
     options: MiningOptions
 
 
-_REPOS: dict[str, tuple] = {}  # per worker process: path -> (Repository, LicenseCache)
+_LOCAL = threading.local()  # per worker process or Dask worker thread: path -> (Repository, LicenseCache)
 
 
 def mine_batch(batch: Batch) -> tuple[str, list[CommitResult]]:
     """Worker side: the results of a batch (top-level so processes and Dask can run it)."""
-    if batch.path not in _REPOS:
-        if len(_REPOS) > 16:
-            _REPOS.clear()
-        _REPOS[batch.path] = (open_repository(batch.path), LicenseCache())
-    repo, licenses = _REPOS[batch.path]
+    repos = _LOCAL.__dict__.setdefault("repos", {})  # libgit2 repositories are not shared across threads
+    if batch.path not in repos:
+        if len(repos) > 16:
+            repos.clear()
+        try:
+            repos[batch.path] = (open_repository(batch.path), LicenseCache())
+        except MiningError:  # gone or unreadable since the job was planned
+            return batch.path, [
+                CommitResult(c, reason="commit: repository unreadable") for c in batch.commits
+            ]
+    repo, licenses = repos[batch.path]
     return batch.path, [_mine_or_report(repo, c, batch, licenses) for c in batch.commits]
 
 
