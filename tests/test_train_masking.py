@@ -28,6 +28,16 @@ from editlm.train.data import (
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread per test worker: under ``pytest -n 2`` two-thread OpenMP workers oversubscribe
+    the cores and spin, which makes tiny-model steps tens of times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
     out = tmp_path_factory.mktemp("tok")

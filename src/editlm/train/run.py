@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 SUMMARY_FILE = "editlm_train.json"
 
 
-def pretrain(config: PretrainConfig) -> Path:
+def pretrain(config: PretrainConfig, callbacks: list | None = None) -> Path:
     """Causal LM pretraining on ``config.data`` (a code corpus); returns the checkpoint directory."""
     tokenizer = _tokenizer(config)
     if not config.data:
@@ -59,10 +59,10 @@ def pretrain(config: PretrainConfig) -> Path:
     )
     eval_rows = _rows(encode_documents(tokenizer, eval_docs, seq_len=config.seq_len, report=eval_report), config,
                       eval_report, stream=True)  # fmt: skip
-    return _train(config, tokenizer, rows, eval_rows, report, "pretrain")
+    return _train(config, tokenizer, rows, eval_rows, report, "pretrain", callbacks)
 
 
-def sft(config: SFTConfig) -> Path:
+def sft(config: SFTConfig, callbacks: list | None = None) -> Path:
     """Fine-tuning on prompt/completion rows, loss on the completion unless ``full_loss``; returns the checkpoint."""
     tokenizer = _tokenizer(config)
     if not config.data:
@@ -92,7 +92,7 @@ def sft(config: SFTConfig) -> Path:
         raise DataError(f"{config.data}: no usable samples ({report.as_dict()})")
     rows = _rows(segments, config, report)
     eval_rows = _rows(encode(eval_records, eval_report), config, eval_report)
-    return _train(config, tokenizer, rows, eval_rows, report, "sft")
+    return _train(config, tokenizer, rows, eval_rows, report, "sft", callbacks)
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -189,7 +189,9 @@ def training_arguments(config: TrainConfig, has_eval: bool, **extra: Any):
     )
 
 
-def _train(config: TrainConfig, tokenizer, rows, eval_rows, report: DataReport, kind: str) -> Path:
+def _train(
+    config: TrainConfig, tokenizer, rows, eval_rows, report: DataReport, kind: str, extra_callbacks=None
+) -> Path:
     from transformers import PrinterCallback, Trainer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -206,7 +208,7 @@ def _train(config: TrainConfig, tokenizer, rows, eval_rows, report: DataReport, 
         torch.set_flush_denormal(True)
     model = _model(config, tokenizer)
     args = training_arguments(config, has_eval=bool(eval_rows))
-    callbacks = [JsonlMetrics(out / "metrics.jsonl")]
+    callbacks = [JsonlMetrics(out / "metrics.jsonl"), *(extra_callbacks or [])]
     if config.progress:
         callbacks.append(RichProgress(f"{kind} {out.name}"))
     trainer = Trainer(
