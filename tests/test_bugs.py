@@ -139,6 +139,7 @@ def test_undefined_name_is_undefined_and_4parity_style():
 def test_wrong_constant_changes_one_integer_by_one():
     assert all_bugs(PARITY, "wrong-constant") == {PARITY.replace("% 2", "% 3"), PARITY.replace("% 2", "% 1")}
     assert all_bugs("X = 0\n", "wrong-constant") == {"X = 1\n"}  # never negative
+    assert all_bugs("X = 0xFF\n", "wrong-constant") == {"X = 0x100\n", "X = 0xFE\n"}  # base kept
 
 
 def test_off_by_one_in_comparisons_and_ranges():
@@ -281,6 +282,9 @@ def test_bugs_command_streams_counts_skips_and_resumes(tmp_path):
     assert summary["skipped"] == {"benchmark program (contamination)": 1, "not valid Python": 1}
     again = CliRunner().invoke(app, args)  # a rerun finds everything done and changes nothing
     assert again.exit_code == 0 and [json.loads(x) for x in out.read_text().splitlines()] == written
+    other = CliRunner().invoke(app, [*args, "--seed", "1"])  # other settings would mix two datasets
+    assert other.exit_code == 2 and "seed: 0 -> 1" in other.output
+    assert [json.loads(x) for x in out.read_text().splitlines()] == written
 
 
 def test_multiline_nodes_keep_their_layout():

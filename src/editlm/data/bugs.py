@@ -370,8 +370,8 @@ def _swap_operator(new_type: type) -> Callable[[cst.CSTNode], cst.CSTNode]:
 def _shift(expr: cst.BaseExpression, delta: int) -> tuple[str, cst.BaseExpression]:
     """``expr`` moved by ``delta`` (+-1), written the way a programmer would get it wrong."""
     if isinstance(expr, cst.Integer):
-        value = int(expr.value, 0) + delta
-        return f"{expr.value} -> {value}", expr.with_changes(value=str(value))
+        value = _integer_like(expr.value, int(expr.value, 0) + delta)
+        return f"{expr.value} -> {value}", expr.with_changes(value=value)
     sign = "+" if delta > 0 else "-"
     if isinstance(expr, cst.BinaryOperation) and not expr.lpar:
         right = expr.right
@@ -519,7 +519,7 @@ class _SiteFinder(cst.CSTVisitor):
         except ValueError:
             return
         variants = [
-            self._variant(f"`{node.value}` -> `{new}`", node, _set_integer(str(new)))
+            self._variant(f"`{node.value}` -> `{_integer_like(node.value, new)}`", node, _set_integer(new))
             for new in (value + 1, value - 1)
             if new >= 0
         ]
@@ -530,8 +530,18 @@ def _rename(new: str) -> Callable[[cst.CSTNode], cst.CSTNode]:
     return lambda node: node.with_changes(value=new)
 
 
-def _set_integer(value: str) -> Callable[[cst.CSTNode], cst.CSTNode]:
-    return lambda node: node.with_changes(value=value)
+def _set_integer(value: int) -> Callable[[cst.CSTNode], cst.CSTNode]:
+    return lambda node: node.with_changes(value=_integer_like(node.value, value))
+
+
+def _integer_like(text: str, value: int) -> str:
+    """``value`` written in the base of the literal ``text`` (``0x10`` -> ``0x11``, not ``17``)."""
+    prefix = text[:2]
+    base = {"0x": "x", "0o": "o", "0b": "b"}.get(prefix.lower())
+    if base is None:
+        return str(value)
+    digits = format(value, base)
+    return prefix + (digits.upper() if any(c.isupper() for c in text[2:]) else digits)
 
 
 def _shift_by(delta: int) -> Callable[[cst.CSTNode], cst.CSTNode]:

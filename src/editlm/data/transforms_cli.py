@@ -83,6 +83,7 @@ def run_transform(
     from editlm.data.parallel import map_unordered
     from editlm.data.tables import ShardedWriter, TableError, read_rows
 
+    _same_settings(output, extra_summary or {})
     try:
         writer = ShardedWriter(output)
         wanted = (
@@ -143,6 +144,24 @@ def _text_column(path: Path, given: str | None) -> str:
     if found is None:
         _fail(f"{path}: none of the columns {TEXT_COLUMNS}; name one with --column (it has {names})")
     return found
+
+
+def _same_settings(output: Path, settings: dict) -> None:
+    """A rerun continues a finished or partial output; with other settings it would mix two
+    datasets into one file, so that is refused up front."""
+    import json
+
+    summary = output.with_name(output.name + ".summary.json")
+    if not summary.exists():
+        return
+    try:
+        before = json.loads(summary.read_text())
+    except (OSError, ValueError):
+        return  # not ours to judge; ShardedWriter reports unusable outputs
+    changed = {k: (before[k], v) for k, v in settings.items() if k in before and before[k] != v}
+    if changed:
+        what = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in changed.items())
+        _fail(f"{output} was made with other settings ({what}); remove it or write elsewhere")
 
 
 def _guarded(worker: Callable[[tuple], tuple], item: tuple) -> tuple:
@@ -233,7 +252,10 @@ def register(app: typer.Typer) -> None:
         run_transform(
             input_path, output, columns, make_item, bug_worker, workers=workers, scheduler=scheduler,
             limit=limit, id_column=id_column, label="bugs",
-            extra_summary={"seed": seed, "bugs": list(job.counts), "classes": list(job.kinds)},
+            extra_summary={
+                "seed": seed, "bugs": list(job.counts), "classes": list(job.kinds), "per_program": per_count,
+                "message": template,
+            },
         )  # fmt: skip
 
     @app.command("directional")
@@ -298,7 +320,7 @@ def register(app: typer.Typer) -> None:
         run_transform(
             input_path, output, columns, make_item, directional_worker, workers=workers,
             scheduler=scheduler, limit=limit, id_column=id_column, label="directional",
-            extra_summary={"seed": seed, "tasks": list(job.tasks), "max_steps": max_steps},
+            extra_summary={"seed": seed, "tasks": list(job.tasks), "max_steps": max_steps, "max_chars": max_chars},
         )  # fmt: skip
 
     @app.command("fim")
@@ -388,6 +410,11 @@ def register(app: typer.Typer) -> None:
             timeout=timeout,
         )
         output = output or default_path()
+        recorded = {
+            "seed": seed, "bugs": list(settings.counts), "per_class": per_class, "classes": list(settings.kinds),
+            "message": template, "timeout": timeout,
+        }  # fmt: skip
+        _same_settings(output, recorded)
         try:
             sources = humaneval_sources() if input_path is None else list(table_sources(input_path))
             if limit:
@@ -402,7 +429,7 @@ def register(app: typer.Typer) -> None:
                 else:
                     writer.add(task_id, rows)
                     for row in rows:
-                        group = " + ".join(row["bug_classes"])
+                        group = " + ".join(sorted(set(row["bug_classes"])))
                         kept[group] = kept.get(group, 0) + 1
                 progress.advance(task)
 
@@ -413,7 +440,7 @@ def register(app: typer.Typer) -> None:
             ):
                 task = progress.add_task("bugfix", total=len(sources), completed=len(sources) - len(todo))
                 build_rows(todo, settings, box, on_result)
-            summary = writer.finish({"seed": seed, "bugs": list(settings.counts), "kept_this_run": kept})
+            summary = writer.finish({**recorded, "kept_this_run": kept})
         except (TableError, SandboxError) as exc:
             _fail(str(exc))
         shown = {k: v for k, v in summary.items() if k not in ("keys", "skips")}
