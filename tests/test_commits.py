@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -228,8 +229,6 @@ def test_fields_match_git(history, mined):
         assert row["message"] == git(history.path, "log", "-1", "--format=%B", row["commit"]).strip()
         when = int(git(history.path, "log", "-1", "--format=%ct", row["commit"]))
         assert row["date"].endswith("+02:00")
-        from datetime import datetime
-
         assert datetime.fromisoformat(row["date"]).timestamp() == when
         assert row["license"] == "MIT"
         expected_language = {".py": "Python", ".sh": "Shell", ".md": None, "": None}[Path(row["path"]).suffix]
@@ -255,6 +254,17 @@ def test_samples_are_diff_model_text(mined):
         assert sample.diff.startswith("@@ -")
         assert "\n--- " not in sample.diff and not sample.diff.startswith("---")
         assert row["sample"] == DiffSample(row["path"], row["before"], row["message"], sample.diff).text()
+    deleted = next(r for r in rows if r["change"] == "deleted")
+    assert (deleted["path"], deleted["old_path"], deleted["before"], deleted["after"]) == (
+        "old.py",
+        "old.py",
+        "print('old')\n",
+        None,
+    )
+    assert "\ndeleted file mode 100644\n" in deleted["diff"] and deleted["language"] == "Python"
+    assert deleted["sample"].endswith(
+        "<MSG> Remove the old module entirely\n<DFF> @@ -1 +0,0 @@\n-print('old')\n"
+    )
     added = next(r for r in rows if r["path"] == "old.py" and r["change"] == "added")
     assert added["sample"] == "<NME> old.py\n<BEF> ADDFILE\n<MSG> Initial commit with license and code\n" + (
         "<DFF> @@ -0,0 +1 @@\n+print('old')\n"
