@@ -93,10 +93,19 @@ def test_main_module_semantics(box):
     assert _run(box, code).stdout == "3\n"
 
 
-def test_fresh_interpreter_mode():
-    with Sandbox(workers=1, fresh_interpreter=True) as box:
-        result = _run(box, "import sys; print(sys.flags.isolated, sys.flags.no_site)")
-        assert result.stdout == "1 1\n"
+FLAGS_AND_HASH = (
+    "import sys; f = sys.flags; print(f.no_site, f.no_user_site, f.safe_path, hash('abc'), sys.path[:1])"
+)
+
+
+def test_fresh_interpreter_mode_and_reproducible_hashing(box):
+    with Sandbox(workers=1, fresh_interpreter=True) as fresh:
+        started = _run(fresh, FLAGS_AND_HASH)
+    forked = _run(box, FLAGS_AND_HASH)
+    assert started.ok and started.stdout.startswith("1 1 True ")
+    # same hash seed in a forked and a freshly started interpreter: set order is reproducible
+    assert started.stdout.split()[3] == forked.stdout.split()[3]
+    assert "site-packages" not in forked.stdout
 
 
 def test_classify():

@@ -1,6 +1,7 @@
 """The fork server behind :mod:`editlm.evaluate.sandbox`. Standard library only.
 
-Started once per worker as ``[unshare --net --mount --] python -I -S _sandbox_server.py CONFIG``,
+Started once per worker as ``[unshare --net --mount --] python -s -S -P _sandbox_server.py CONFIG``
+with only PATH, LANG and PYTHONHASHSEED=0 in its environment,
 so every program it runs inherits a network namespace with nothing but loopback, a private mount
 namespace (fresh tmpfs on /tmp, /var/tmp and /dev/shm) and an isolated interpreter without
 site-packages. Starting an interpreter costs ~16 ms; forking this warm one costs ~1 ms, which is
@@ -34,6 +35,9 @@ CLONE_NEWPID = 0x20000000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MNT_DETACH = 2, 4, 4096, 16384, 2
 PR_SET_PDEATHSIG = 1
 TAIL = 4096
+# Isolated like ``-I`` (no site-packages, no user site, no script directory on sys.path) but reading
+# the environment, which we write ourselves, so that PYTHONHASHSEED=0 makes set order reproducible.
+INTERPRETER_FLAGS = ("-s", "-S", "-P")
 # Common stdlib modules, imported once here so forked programs find them warm.
 WARM = (
     "math re collections itertools functools heapq bisect string typing hashlib random decimal "
@@ -364,7 +368,7 @@ class Server:
             f.write(req["code"])
         os.set_inheritable(st_w, False)
         if req.get("fresh"):
-            os.execve(sys.executable, [sys.executable, "-I", "-S", "main.py"], env)
+            os.execve(sys.executable, [sys.executable, *INTERPRETER_FLAGS, "main.py"], env)
         os.environ.clear()
         os.environ.update(env)
         os.close(st_w)

@@ -14,7 +14,8 @@ Containment, per program:
   afterwards, private tmpfs on /tmp, /var/tmp and /dev/shm, the caller's home hidden;
 - rlimits on address space, CPU time, processes (per uid, so one fork bomb starves no other job),
   file size and open files; an environment without the caller's variables;
-- the interpreter: ``python -I -S`` (no site-packages, no PYTHON* variables).
+- the interpreter: ``python -s -S -P`` (no site-packages, no user site, no script directory on
+  sys.path) with an environment we write, PYTHONHASHSEED=0 included: set order is reproducible.
 
 Throughput: each worker is a warm fork server (``_sandbox_server.py``) that forks a pristine
 interpreter per program (~1 ms) instead of starting one (~16 ms); a pool runs one server per core.
@@ -146,8 +147,9 @@ class _Server:
         self.start()
 
     def start(self) -> None:
-        cmd = [*self.isolation.prefix, sys.executable, "-I", "-S", str(SERVER), json.dumps(self.config)]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        flags = ("-s", "-S", "-P")  # -I without -E: the environment is ours, and fixes the hash seed
+        cmd = [*self.isolation.prefix, sys.executable, *flags, str(SERVER), json.dumps(self.config)]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
         )
@@ -202,7 +204,7 @@ class _Server:
 class Sandbox:
     """A pool of warm fork servers, one per worker. Thread-safe; use as a context manager.
 
-    ``fresh_interpreter=True`` starts a new ``python -I -S`` for every program (slower, for checks
+    ``fresh_interpreter=True`` starts a new ``python -s -S -P`` for every program (slower, for checks
     that the fork server changes nothing).
     """
 
