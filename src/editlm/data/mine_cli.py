@@ -90,10 +90,14 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[red]error:[/red] cannot use the Dask scheduler {scheduler}: {exc}")
                 raise typer.Exit(1) from None
 
-        table = Table(title=f"{summary['rows']} rows -> {summary['output']}")
-        table.add_column("dropped because")
-        table.add_column("count", justify="right")
-        for reason, count in summary["skipped"].items():
-            table.add_row(reason, str(count))
-        console.print(table)
+        console.print(f"{summary['rows']} rows -> {summary['output']}")
+        if summary["skipped"]:
+            table = Table()
+            table.add_column("dropped because")
+            table.add_column("count", justify="right")
+            for reason, count in summary["skipped"].items():
+                table.add_row(reason, str(count))
+            console.print(table)
+        else:
+            console.print("nothing dropped")
         console.print(f"summary: {output.with_name(output.name + '.summary.json')}")
