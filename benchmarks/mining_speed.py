@@ -5,7 +5,8 @@ unified diff and the file before and after. Two repositories: a generated one (d
 edits, additions, renames and deletions over Python files) and the project's own history. Each tool runs
 in one Python process (PyDriller's GitPython also starts git processes); editlm's whole job
 (``run_mining``: all cores, Parquet written) is timed too. The per-file diffs of the two are
-compared, so the figures are for the same output.
+compared, so the figures are for the same output; editlm's time also covers what PyDriller does not do:
+the diff-model sample text, license and language of every row, and the check that every diff applies.
 
     .venv/bin/python benchmarks/mining_speed.py [--quick] [--commits N] [--repo PATH]
 
