@@ -1,0 +1,229 @@
+"""CodeFusion pieces: the noise schedule, CPD masking, shapes and loss terms, corpora and errors."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import torch
+
+from editlm.models.codefusion.config import CodeFusionConfig, ConfigError
+from editlm.models.codefusion.pipeline import CodeFusionPipeline
+from editlm.models.codefusion.presets import preset
+from editlm.models.codefusion.schedule import NoiseSchedule, sqrt_betas
+from editlm.models.codefusion.tasks import CorpusError, mask_code, name_spans, read_pairs, stdlib_pairs
+from editlm.models.codefusion.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (two spin against each other on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tok_dir(tmp_path_factory):
+    from editlm.models.tokenizer import stdlib_texts, train_tokenizer
+
+    out = tmp_path_factory.mktemp("cf-tok")
+    train_tokenizer(stdlib_texts(limit=20), out, vocab_size=600)
+    return out
+
+
+@pytest.fixture()
+def pipe(tok_dir):
+    from editlm.models.loading import load_tokenizer
+
+    return CodeFusionPipeline.create(load_tokenizer(tok_dir), seed=0, device="cpu", **preset("tiny"))
+
+
+# -- the noise schedule -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("steps", [1, 2, 20, 1200])
+def test_sqrt_schedule_is_monotone_and_alpha_bar_in_unit_interval(steps):
+    schedule = NoiseSchedule.sqrt(steps)
+    alpha_bar = schedule.alphas_cumprod
+    assert alpha_bar.shape == (steps,)
+    assert bool(((alpha_bar > 0) & (alpha_bar <= 1)).all())
+    assert bool((alpha_bar[1:] < alpha_bar[:-1]).all())
+    assert bool(((schedule.betas > 0) & (schedule.betas <= 0.999)).all())
+
+
+def test_sqrt_schedule_follows_diffusion_lm_formula():
+    steps = 100
+    alpha_bar = NoiseSchedule.sqrt(steps).alphas_cumprod
+    # cumprod of alpha_bar(s_{i+1}) / alpha_bar(s_i) telescopes (until the last, clipped, beta).
+    for i in (0, 10, 50, 98):
+        expected = (1 - math.sqrt((i + 1) / steps + 1e-4)) / (1 - math.sqrt(1e-4))
+        assert float(alpha_bar[i]) == pytest.approx(expected, rel=1e-9)
+    # The square-root schedule destroys signal fast at first: a quarter of the way, alpha_bar is ~0.5.
+    assert 0.45 < float(alpha_bar[24]) < 0.55
+    assert float(sqrt_betas(steps)[-1]) == pytest.approx(0.999)
+
+
+def test_respaced_schedule_keeps_the_same_marginals():
+    full = NoiseSchedule.sqrt(1200)
+    short = full.respace(50)
+    assert len(short.timesteps) == 50 and short.timesteps[0] == 0 and short.timesteps[-1] == 1199
+    for i, t in enumerate(short.timesteps):
+        assert float(short.alphas_cumprod[i]) == pytest.approx(float(full.alphas_cumprod[t]), rel=1e-9)
+    assert full.respace(1).timesteps == [1199]
+    with pytest.raises(ValueError):
+        full.respace(1201)
+
+
+def test_q_sample_and_implied_noise_invert_each_other():
+    schedule = NoiseSchedule.sqrt(20)
+    x0, eps = torch.randn(3, 5, 4), torch.randn(3, 5, 4)
+    t = torch.tensor([0, 7, 19])
+    x_t = schedule.q_sample(x0, t, eps)
+    ab = schedule.alphas_cumprod[t].float().view(-1, 1, 1)
+    assert torch.allclose(x_t, ab.sqrt() * x0 + (1 - ab).sqrt() * eps, atol=1e-6)
+    assert torch.allclose(schedule.eps_from_x0(x_t, t, x0), eps, atol=1e-4)
+    # The last reverse step returns the predicted x_0 itself (no noise, no x_t).
+    assert torch.allclose(schedule.p_sample(x_t, 0, x0, torch.randn_like(x0)), x0, atol=1e-6)
+
+
+# -- CPD masking --------------------------------------------------------------------------------------
+
+CODE = 'def area(width, height):\n    """width * height"""\n    return width * height  # if not None\n'
+
+
+def test_name_spans_are_identifiers_and_keywords_only():
+    assert [s.text for s in name_spans(CODE)] == [
+        "def",
+        "area",
+        "width",
+        "height",
+        "return",
+        "width",
+        "height",
+    ]
+    assert [s.text for s in name_spans('x = "a b c"  # y z\n')] == ["x"]
+    assert name_spans("") == []
+
+
+def test_mask_code_masks_about_thirty_percent_of_names_and_nothing_else():
+    masked, spans = mask_code(CODE, "<M>", 0.3, random.Random(1))
+    assert len(spans) == round(0.3 * 7) == 2
+    assert masked.count("<M>") == 2
+    assert all(span.text.isidentifier() for span in spans)
+    # Putting the masked names back restores the program exactly: only those characters changed.
+    restored = masked
+    for span in spans:
+        restored = restored.replace("<M>", span.text, 1)
+    assert restored == CODE
+    everything, _ = mask_code('x = "a b c"  # y z\n', "<M>", 1.0, random.Random(0))
+    assert everything == '<M> = "a b c"  # y z\n'
+    assert mask_code("'just a string'\n", "<M>", 0.3) == ("'just a string'\n", [])
+    assert mask_code(CODE, "<M>", 0.3, random.Random(5)) == mask_code(CODE, "<M>", 0.3, random.Random(5))
+
+
+# -- the model --------------------------------------------------------------------------------------
+
+
+def test_shapes_of_each_component(pipe):
+    config = pipe.config
+    assert pipe.tokenizer.mask_token == "<|mask|>" and config.vocab_size == len(pipe.tokenizer)
+    memory, mask = pipe.memory(["add two numbers", ""])
+    assert memory.shape == (2, config.source_length, config.hidden)
+    assert mask[1].sum() == 1  # an empty utterance still has one key
+    ids = pipe.encode_code(["def f():\n    return 1\n", "x = 1\n"])
+    assert ids.shape == (2, config.target_length)
+    assert ids[1, -1] == config.pad_token_id
+    x_t = torch.randn(2, config.target_length, config.embed_dim)
+    x0_hat = pipe.model.denoise(x_t, torch.tensor([0, 5]), memory, mask)
+    assert x0_hat.shape == x_t.shape
+    hidden, logits = pipe.model.decode(x0_hat, memory, mask)
+    assert hidden.shape == x_t.shape and logits.shape == (2, config.target_length, config.vocab_size)
+    noise = pipe.model.noise_memory(2)
+    assert noise.shape == memory.shape and not torch.equal(noise, pipe.model.noise_memory(2))
+
+
+def test_loss_is_the_sum_of_its_three_terms(pipe):
+    ids = pipe.encode_code(["def f():\n    return 1\n", "x = 1\n"])
+    with torch.no_grad():
+        memory, mask = pipe.memory(["one", "two"])
+        losses = pipe.model.loss(ids, memory, mask, torch.Generator().manual_seed(0))
+    assert set(losses) == {"loss", "eps", "decoder", "ce"}
+    assert all(math.isfinite(float(v)) and float(v) > 0 for v in losses.values())
+    assert float(losses["loss"]) == pytest.approx(float(losses["eps"] + losses["decoder"] + losses["ce"]))
+    # An untrained head is near-uniform over the vocabulary.
+    assert float(losses["ce"]) == pytest.approx(math.log(pipe.config.vocab_size), rel=0.1)
+
+
+def test_a_perfect_denoiser_has_zero_noise_error(pipe, monkeypatch):
+    """eps_hat is the noise implied by x0_hat: predicting x_0 exactly predicts the noise exactly."""
+    ids = pipe.encode_code(["x = 1\n"])
+    memory, mask = pipe.memory(["one"])
+    x0 = pipe.model.embedding(ids).detach()
+    monkeypatch.setattr(pipe.model, "denoise", lambda x_t, t, m, mm: x0)
+    losses = pipe.model.loss(ids, memory, mask, torch.Generator().manual_seed(0))
+    assert float(losses["eps"]) < 1e-8
+    assert float(losses["decoder"]) > 0.1
+
+
+def test_same_seed_same_model_and_config_checks(tok_dir):
+    from editlm.models.loading import load_tokenizer
+
+    a = CodeFusionPipeline.create(load_tokenizer(tok_dir), seed=3, device="cpu", **preset("tiny"))
+    b = CodeFusionPipeline.create(load_tokenizer(tok_dir), seed=3, device="cpu", **preset("tiny"))
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True))
+    with pytest.raises(ConfigError, match="multiple of heads"):
+        CodeFusionConfig(vocab_size=10, pad_token_id=0, hidden=30, heads=4)
+    with pytest.raises(ConfigError, match="schedule"):
+        CodeFusionConfig(vocab_size=10, pad_token_id=0, schedule="cosine")
+
+
+def test_training_is_deterministic_with_a_seed(tok_dir):
+    from editlm.models.loading import load_tokenizer
+
+    pairs = [("one", "x = 1\n"), ("two", "y = 2\n")]
+    config = TrainConfig(pretrain_steps=4, finetune_steps=4, batch_size=2, log_every=1, seed=7)
+    runs = []
+    for _ in range(2):
+        pipe = CodeFusionPipeline.create(load_tokenizer(tok_dir), seed=7, device="cpu", **preset("tiny"))
+        runs.append(train(pipe, pairs, config, progress=False))
+    assert runs[0] == runs[1]
+    assert [r["phase"] for r in runs[0]] == ["pretrain"] * 4 + ["finetune"] * 4
+
+
+# -- corpora and errors -------------------------------------------------------------------------------
+
+
+def test_read_pairs_errors(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(CorpusError, match="no rows"):
+        read_pairs(empty, "utterance", "code")
+    missing = tmp_path / "missing.jsonl"
+    missing.write_text('{"utterance": "x"}\n')
+    with pytest.raises(CorpusError, match="missing fields"):
+        read_pairs(missing, "utterance", "code")
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"nl": "one", "src": "x = 1"}\n{"nl": "blank", "src": "  "}\n')
+    assert read_pairs(good, "nl", "src") == [("one", "x = 1")]
+
+
+def test_training_refuses_an_empty_corpus(pipe):
+    with pytest.raises(CorpusError):
+        train(pipe, [], TrainConfig(finetune_steps=1), progress=False)
+    with pytest.raises(CorpusError):
+        train(pipe, [], TrainConfig(pretrain_steps=1, finetune_steps=0), pretrain_codes=[], progress=False)
+
+
+def test_stdlib_pairs_are_docstring_to_function_without_docstring():
+    import ast
+
+    pairs = stdlib_pairs(limit=20)
+    assert len(pairs) == 20
+    for utterance, code in pairs:
+        assert utterance and "\n" not in utterance
+        node = ast.parse(code).body[0]
+        assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        assert ast.get_docstring(node) is None or ast.get_docstring(node) != utterance

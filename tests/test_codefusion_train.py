@@ -1,0 +1,204 @@
+"""CodeFusion end to end: overfit a few pairs, sample them back, save/load, intermediate steps, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from editlm.models.codefusion.pipeline import CodeFusionPipeline
+from editlm.models.codefusion.presets import preset
+from editlm.models.codefusion.sampling import denoise, edit_distance_curve, sample, sample_steps
+from editlm.models.codefusion.train import TrainConfig, train
+
+PAIRS = [
+    ("add two numbers", "def add(a, b):\n    return a + b\n"),
+    ("greet someone", "def greet(name):\n    print('hello', name)\n"),
+    ("square a value", "def square(x):\n    return x * x\n"),
+    ("an empty list", "items = []\n"),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tok_dir(tmp_path_factory):
+    from editlm.models.tokenizer import stdlib_texts, train_tokenizer
+
+    out = tmp_path_factory.mktemp("cf-tok")
+    train_tokenizer(stdlib_texts(limit=20), out, vocab_size=600)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tok_dir):
+    """A tiny model (T = 20) overfit on four pairs, with its training log."""
+    from editlm.models.loading import load_tokenizer
+
+    pipe = CodeFusionPipeline.create(load_tokenizer(tok_dir), seed=0, device="cpu", **preset("tiny"))
+    config = TrainConfig(pretrain_steps=40, finetune_steps=300, batch_size=8, lr=3e-3, warmup_steps=10)
+    history = train(pipe, PAIRS, config, progress=False)
+    return pipe, history
+
+
+def test_overfit_pairs_are_sampled_back_exactly(trained):
+    pipe, history = trained
+    finetune = [r for r in history if r["phase"] == "finetune"]
+    assert finetune[-1]["loss"] < finetune[0]["loss"] / 10
+    assert finetune[-1]["ce"] < 0.5
+    for utterance, code in PAIRS:
+        assert sample(pipe, utterance, k=2, seed=0) == [code, code], utterance
+    # The utterance matters: each one gets its own program.
+    assert len({sample(pipe, u)[0] for u, _ in PAIRS}) == len(PAIRS)
+
+
+def test_fewer_sampling_steps_and_unconditional_generation_run(trained):
+    pipe, _ = trained
+    assert sample(pipe, PAIRS[0][0], steps=5) == [PAIRS[0][1]]
+    programs = sample(pipe, None, k=3, seed=1)
+    assert len(programs) == 3 and all(isinstance(p, str) for p in programs)
+    with pytest.raises(ValueError):
+        sample(pipe, "x", steps=pipe.config.diffusion_steps + 1)
+
+
+def test_top_k_uses_k_seeds_and_is_reproducible(trained):
+    pipe, _ = trained
+    ids_a, _ = denoise(pipe, ["greet someone"] * 3, [5, 6, 7])
+    ids_b, _ = denoise(pipe, ["greet someone"], [6])
+    assert torch.equal(ids_a[1], ids_b[0])  # a program depends on its seed, not on its batch
+    assert sample(pipe, None, k=3, seed=4) == sample(pipe, None, k=3, seed=4)
+
+
+def test_intermediate_steps_return_one_program_per_step(trained):
+    pipe, _ = trained
+    record = [1, 5, 10, 20]
+    trajectory = sample_steps(pipe, PAIRS[2][0], record, seed=3)
+    assert [step for step, _ in trajectory] == record
+    assert all(isinstance(program, str) for _, program in trajectory)
+    assert trajectory[-1][1] == sample(pipe, PAIRS[2][0], seed=3)[0] == PAIRS[2][1]
+    curve = edit_distance_curve(pipe, PAIRS, record)
+    assert [step for step, _ in curve] == record
+    assert all(0.0 <= d <= 1.0 for _, d in curve)
+    assert curve[-1][1] == 0.0
+    with pytest.raises(ValueError, match="record steps"):
+        sample_steps(pipe, "x", [0, 21])
+
+
+def test_save_and_load_give_identical_outputs(trained, tmp_path):
+    pipe, _ = trained
+    pipe.save_pretrained(tmp_path / "cf")
+    names = {p.name for p in (tmp_path / "cf").iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= names
+    loaded = CodeFusionPipeline.from_pretrained(tmp_path / "cf", device="cpu")
+    assert loaded.config == pipe.config and len(loaded.tokenizer) == len(pipe.tokenizer)
+    for (name, a), b in zip(pipe.model.state_dict().items(), loaded.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    for utterance in ("add two numbers", "something unseen"):
+        a, sa = denoise(pipe, [utterance] * 2, [11, 12], record=[3])
+        b, sb = denoise(loaded, [utterance] * 2, [11, 12], record=[3])
+        assert torch.equal(a, b) and torch.equal(sa[3], sb[3])
+    with pytest.raises(FileNotFoundError):
+        CodeFusionPipeline.from_pretrained(tmp_path / "nothing")
+
+
+def test_hugging_face_encoder_as_e(tok_dir, tmp_path):
+    """Any local HF encoder directory (with its tokenizer) can stand in for CodeT5's encoder."""
+    from transformers import BertConfig, BertModel
+
+    from editlm.models.loading import load_tokenizer
+
+    tok = load_tokenizer(tok_dir)
+    bert = BertModel(BertConfig(vocab_size=len(tok), hidden_size=24, num_hidden_layers=1,
+                                num_attention_heads=2, intermediate_size=48, max_position_embeddings=64))  # fmt: skip
+    bert.save_pretrained(tmp_path / "bert")
+    tok.save_pretrained(tmp_path / "bert")
+    pipe = CodeFusionPipeline.create(
+        load_tokenizer(tok_dir), encoder_dir=tmp_path / "bert", device="cpu", **preset("tiny")
+    )
+    assert pipe.config.encoder == "hf" and pipe.config.encoder_hidden == 24
+    assert torch.equal(
+        pipe.model.encoder.model.embeddings.word_embeddings.weight, bert.embeddings.word_embeddings.weight
+    )
+    # Pre-training leaves a pre-trained E alone (as in the paper); fine-tuning trains it.
+    weight = pipe.model.encoder.model.embeddings.word_embeddings.weight
+    before = weight.detach().clone()
+    train(pipe, PAIRS[:2], TrainConfig(pretrain_steps=2, finetune_steps=0, batch_size=2), progress=False)
+    assert torch.equal(weight, before)
+    train(pipe, PAIRS[:2], TrainConfig(finetune_steps=2, batch_size=2), progress=False)
+    assert not torch.equal(weight, before)
+    pipe.save_pretrained(tmp_path / "cf")
+    loaded = CodeFusionPipeline.from_pretrained(tmp_path / "cf", device="cpu")
+    assert torch.equal(denoise(pipe, ["add"], [0])[0], denoise(loaded, ["add"], [0])[0])
+
+
+def _app() -> typer.Typer:
+    from editlm.models.codefusion.cli import register
+
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def test_cli_train_then_sample(tok_dir, tmp_path):
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"nl": u, "code": c}) + "\n" for u, c in PAIRS[:2]))
+    out = tmp_path / "model"
+    runner = CliRunner()
+    args = ["codefusion", "train", "--data", str(data), "--utterance-field", "nl", "--tokenizer", str(tok_dir),
+            "-o", str(out), "--size", "tiny", "--pretrain-steps", "2", "--finetune-steps", "3",
+            "--batch-size", "2", "--device", "cpu"]  # fmt: skip
+    result = runner.invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    assert (out / "model.safetensors").is_file()
+    assert [json.loads(line)["phase"] for line in (out / "train_log.jsonl").read_text().splitlines()] == [
+        "pretrain",
+        "pretrain",
+        "finetune",
+        "finetune",
+    ]
+    result = runner.invoke(
+        _app(),
+        [
+            "codefusion",
+            "sample",
+            str(out),
+            "add two numbers",
+            "-k",
+            "2",
+            "--steps",
+            "4",
+            "--json",
+            "--show-steps",
+            "1,4",
+        ],  # fmt: skip
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert len(payload["programs"]) == 2 and [s["step"] for s in payload["steps"]] == [1, 4]
+    result = runner.invoke(_app(), ["codefusion", "curve", str(out), "--data", str(data), "--utterance-field", "nl",
+                                    "--record", "1,2"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [line.split("\t")[0] for line in result.output.splitlines()] == ["1", "2"]
+
+
+def test_cli_reports_missing_fields_and_empty_corpus(tok_dir, tmp_path):
+    runner = CliRunner()
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"utterance": "x"}\n')
+    base = ["codefusion", "train", "--tokenizer", str(tok_dir), "-o", str(tmp_path / "m"), "--size", "tiny"]
+    result = runner.invoke(_app(), [*base, "--data", str(data)])
+    assert result.exit_code != 0 and "missing fields" in result.output
+    data.write_text("")
+    result = runner.invoke(_app(), [*base, "--data", str(data)])
+    assert result.exit_code != 0 and "no rows" in result.output
+    result = runner.invoke(_app(), base)
+    assert result.exit_code != 0 and "no training pairs" in result.output
