@@ -449,9 +449,10 @@ def test_license_follows_the_commit(tmp_path):
 
 # --------------------------------------------------------------------------- properties of the core
 
-_lines = st.lists(
-    st.sampled_from(["a\n", "b\n", "c\r\n", "def f():\n", "    pass\n", "\n", "x = 1\n"]), max_size=30
-)
+_LINES = ["a\n", "b\n", "c\r\n", "def f():\n", "    pass\n", "\n", "x = 1\n", "\r\n", "x\ry\n", "\x0c\n"]
+# lines that look like diff syntax, which the patch must carry as plain text
+_LINES += ["\\ No newline at end of file\n", "@@ -1 +1 @@\n", "--- a\n", "+++ b\n", "<DFF> x\n", "\u2028\n"]
+_lines = st.lists(st.sampled_from(_LINES), max_size=30)
 
 
 @st.composite
