@@ -245,6 +245,8 @@ def test_bug_rows_are_diff_model_samples():
         assert sample.name == "parity.py" and sample.before == row["before"]
         assert sample.message.startswith("Fix ")
         assert apply_diff(sample.before, sample.diff) == PARITY
+        assert row["prompt"] + row["completion"] == row["text"]
+        assert row["text"][row["loss_start"] :].startswith("<DFF> @@")
     assert bug_rows("k", PARITY, "parity.py", job) == (rows, None)  # deterministic
 
 

@@ -60,6 +60,10 @@ def bug_rows(key, source, name: str, job: BugJob) -> tuple[list[dict], str | Non
                 "message": sample.message,
                 "diff": sample.diff,
                 "text": sample.text(),
+                # ready for supervised training (editlm.train: prompt + completion, loss from <DFF>)
+                "prompt": sample.prompt(),
+                "completion": sample.completion(),
+                "loss_start": sample.loss_start,
                 "bug_classes": list(bug.kinds),
                 "n_bugs": len(bug.kinds),
                 "details": list(bug.details),
