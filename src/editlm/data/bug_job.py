@@ -40,7 +40,7 @@ def bug_rows(key, source, name: str, job: BugJob) -> tuple[list[dict], str | Non
         if default_index(job.exclude).is_contaminated(source):
             return [], "benchmark program (contamination)"
     try:
-        program = Program(source)
+        program = Program(source, job.kinds)
     except BugError:
         return [], "not valid Python"
     rng = random.Random(f"{job.seed}:{key}")

@@ -82,7 +82,7 @@ def table_sources(path) -> Iterator[Source]:
 def candidate_bugs(source: Source, settings: BuildSettings) -> list[Bug]:
     """Distinct bugs to try: for one bug, up to ``per_class`` of each class with a site; for n > 1,
     up to ``per_class`` of n bugs at once per class set drawn at random. Deterministic per seed."""
-    program = Program(source.program)
+    program = Program(source.program, settings.kinds)
     rng = random.Random(f"{settings.seed}:{source.task_id}")
     seen: set[str] = set()
     out: list[Bug] = []

@@ -56,6 +56,7 @@ BUG_CLASSES: dict[str, str] = {
     "off-by-one": "off-by-one error",
 }
 DEFAULT_TEMPLATE = "Fix {bug_class}"
+_NAME_CLASSES = {"variable-misuse", "undefined-name"}
 
 _ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo)
 _COMPARISON = (
@@ -161,20 +162,23 @@ class Bug:
 
 
 class Program:
-    """A parsed program and its bug sites, by class."""
+    """A parsed program and its bug sites, by class (only ``kinds``, when given: the scope analysis
+    that the name classes need is most of the cost, and is skipped when they are not wanted)."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, kinds: Iterable[str] | None = None):
+        wanted = set(BUG_CLASSES if kinds is None else _check_kinds(kinds))
         try:
             ast.parse(source)
             module = cst.parse_module(source)
         except (SyntaxError, ValueError, cst.ParserSyntaxError, RecursionError, MemoryError) as exc:
             raise BugError(f"not valid Python: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
         self.source = source
-        finder = _SiteFinder(module, source)
+        finder = _SiteFinder(module, source, names=bool(wanted & _NAME_CLASSES))
         module.visit(finder)
         self.sites: dict[str, list[Site]] = {kind: [] for kind in BUG_CLASSES}
         for site in finder.sites:
-            self.sites[site.kind].append(site)
+            if site.kind in wanted:
+                self.sites[site.kind].append(site)
 
     def kinds(self) -> list[str]:
         """The classes that have at least one site in this program."""
@@ -392,14 +396,15 @@ def _shift(expr: cst.BaseExpression, delta: int) -> tuple[str, cst.BaseExpressio
 class _SiteFinder(cst.CSTVisitor):
     """Collects the sites of every class in one pass over a module (plus libcst's scope analysis)."""
 
-    def __init__(self, module: cst.Module, source: str):
+    def __init__(self, module: cst.Module, source: str, names: bool = True):
         super().__init__()
         wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        metadata = wrapper.resolve_many([WhitespaceInclusivePositionProvider, ScopeProvider])  # one pass
+        providers = [WhitespaceInclusivePositionProvider] + ([ScopeProvider] if names else [])
+        metadata = wrapper.resolve_many(providers)  # one pass for both
         self.module = module
         self.source = source
         self.positions = metadata[WhitespaceInclusivePositionProvider]
-        self.scopes = metadata[ScopeProvider]
+        self.scopes = metadata.get(ScopeProvider, {})
         self.words = _words(source)
         starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", source)]
         self._offset = lambda pos: starts[pos.line - 1] + pos.column
