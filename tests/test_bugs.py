@@ -165,6 +165,18 @@ def test_no_site_is_said_not_faked():
         assert program.inject(kind, random.Random(0)) is None
 
 
+def test_only_wanted_classes_are_looked_for():
+    program = Program(PARITY, ["wrong-constant", "wrong-operator"])
+    assert program.kinds() == ["wrong-operator", "wrong-constant"]
+    assert program.inject("undefined-name", random.Random(0)) is None
+    assert Program(PARITY).kinds() == [
+        "variable-misuse",
+        "wrong-operator",
+        "undefined-name",
+        "wrong-constant",
+    ]
+
+
 def test_bad_input_is_a_typed_error():
     with pytest.raises(BugError):
         Program("def f(:\n    pass\n")
