@@ -515,3 +515,15 @@ def test_repository_names_carry_no_credentials(tmp_path):
     assert {r["repository"] for r in iter_records(h.path)} == {"https://example.com:8443/org/named.git"}
     git(h.path, "remote", "set-url", "origin", "git@example.com:org/named.git")
     assert {r["repository"] for r in iter_records(h.path)} == {"git@example.com:org/named.git"}
+
+
+def test_binary_is_what_git_calls_binary(tmp_path):
+    h = History(tmp_path / "controls")
+    controls = "".join(chr(c) for c in range(1, 9))
+    h.commit("one", "Add control characters", {"ctl.py": f"a = '{controls}'\n" * 5, "nul.py": "a\x00b\n"})
+    h.commit("two", "Change control characters", {"ctl.py": f"b = '{controls}'\n" * 5, "nul.py": "a\x00c\n"})
+    skipped: Counter = Counter()
+    rows = [r for r in iter_records(h.path, skipped=skipped) if r["commit"] == h.ids["two"]]
+    assert [r["path"] for r in rows] == ["ctl.py"] and skipped == {"file: binary": 2}
+    shown = git(h.path, "show", "--format=", "--no-color", h.ids["two"], "--", "ctl.py")
+    assert rows[0]["diff"].rstrip("\n") == shown  # git diffs it as text too
