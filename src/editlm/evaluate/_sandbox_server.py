@@ -3,7 +3,7 @@
 Started once per worker as ``[unshare --net --mount --] python -s -S -P _sandbox_server.py CONFIG``
 with only PATH, LANG and PYTHONHASHSEED=0 in its environment,
 so every program it runs inherits a network namespace with nothing but loopback, a private mount
-namespace (fresh tmpfs on /tmp, /var/tmp and /dev/shm) and an isolated interpreter without
+namespace (fresh tmpfs on /tmp, /var/tmp, /dev/shm, /run/lock) and an isolated interpreter without
 site-packages. Starting an interpreter costs ~16 ms; forking this warm one costs ~1 ms, which is
 what makes tens of thousands of pass@k programs affordable.
 
@@ -38,6 +38,8 @@ TAIL = 4096
 # Isolated like ``-I`` (no site-packages, no user site, no script directory on sys.path) but reading
 # the environment, which we write ourselves, so that PYTHONHASHSEED=0 makes set order reproducible.
 INTERPRETER_FLAGS = ("-s", "-S", "-P")
+# Directories anyone may write to on Debian-like systems: each gets a private tmpfs.
+WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
 # Common stdlib modules, imported once here so forked programs find them warm.
 WARM = (
     "math re collections itertools functools heapq bisect string typing hashlib random decimal "
@@ -137,7 +139,8 @@ class Server:
             under_tmp = any(exe.startswith(p + "/") for p in ("/tmp", "/var/tmp", "/dev/shm"))
             if not under_tmp:
                 size = int(self.config.get("tmpfs_mb", 512))
-                self.private_tmp = all([_mount_tmpfs(p, size) for p in ("/tmp", "/var/tmp", "/dev/shm")])
+                existing = [p for p in WORLD_WRITABLE if os.path.isdir(p) and not os.path.islink(p)]
+                self.private_tmp = "/tmp" in existing and all([_mount_tmpfs(p, size) for p in existing])
         paths = {os.path.dirname(os.__file__), os.path.realpath(sys.executable), sys.executable}
         readable = all(_reachable(p) for p in paths)
         if self.private_tmp and not readable:  # own mount namespace: we may reshape it

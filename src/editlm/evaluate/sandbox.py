@@ -11,7 +11,8 @@ Containment, per program:
 - processes: a PID namespace of its own; when the program ends or its time is up the kernel kills
   everything left in it (daemons, grandchildren in their own session, processes ignoring SIGTERM);
 - files: an unprivileged uid of its own (when we are root), a private working directory removed
-  afterwards, private tmpfs on /tmp, /var/tmp and /dev/shm, the caller's home hidden;
+  afterwards, private tmpfs on every world-writable directory (/tmp, /var/tmp, /dev/shm, /run/lock),
+  a private directory above the interpreter (e.g. /root) shown only along the path to it;
 - rlimits on address space, CPU time, processes (per uid, so one fork bomb starves no other job),
   file size and open files; an environment without the caller's variables;
 - the interpreter: ``python -s -S -P`` (no site-packages, no user site, no script directory on
