@@ -259,3 +259,21 @@ def test_parquet_samples_and_unrun_rows(tmp_path, box):
     assert [r["passed"] for r in results] == [True, False]
     assert results[1]["reason"] == "empty diff" and "wall" not in results[1]  # never sent to the sandbox
     assert list(box.run_many([None, "print(1)"]))[0] is None
+
+
+@needs_sandbox
+def test_lintseq_edits_that_write_the_solution_pass(humaneval, box):
+    from editlm.edits.edit_sequence import edit_sequence_prompt, format_edit_sequence
+
+    samples = []
+    for task, problem in list(humaneval.problems().items())[:12]:
+        lines = problem.canonical.splitlines(keepends=True)
+        half = "".join(lines[: len(lines) // 2])
+        diffs = [make_diff("", half, headers=False), make_diff(half, problem.canonical, headers=False)]
+        text = format_edit_sequence(problem.instruction, diffs)
+        samples.append({"task_id": task, "edits": text[len(edit_sequence_prompt(problem.instruction)) :]})
+    samples.append(
+        {"task_id": "HumanEval/0", "edits": samples[0]["edits"].split(DIFF_SEPARATOR)[0]}
+    )  # half only
+    rows, _ = evaluate_samples(samples, humaneval, sandbox=box)
+    assert [r["passed"] for r in rows] == [True] * 12 + [False]
