@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "editlm.data.mine_cli",
     "editlm.data.transforms_cli",
     "editlm.train.cli",
+    "editlm.models.codefusion.cli",
     "editlm.generate.cli",
     "editlm.evaluate.cli",
     "editlm.serve",
