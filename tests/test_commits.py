@@ -364,7 +364,8 @@ def test_commitpackft_preset(history):
         "script_edit",
         "side",
     ]
-    assert skipped["commit: more than one file changed"] == 4  # root, edit, odd_files, links
+    assert skipped["commit: more than one file changed"] == 3  # edit, odd_files, links
+    assert skipped["commit: message not imperative"] == 2  # "Initial commit ...", "Empty commit ..."
     assert skipped["file: deleted"] == 1  # "Remove the old module entirely"
     assert skipped["commit: message too short"] == 1
 

@@ -67,11 +67,12 @@ def test_version_bumps_are_kept_one_time_in_ten_deterministically():
 
 
 def test_commit_and_file_rules():
-    assert commit_reason(FT, "Add the parser module", "MIT", 2, "c") == "commit: more than one file changed"
-    assert commit_reason(FT, "Add the parser module", "GPL-3.0", 1, "c") == "commit: license not permissive"
-    assert commit_reason(FT, "Add the parser module", None, 1, "c") == "commit: no license file"
-    assert commit_reason(FT, "Add the parser module", "Apache-2.0 OR MIT", 1, "c") is None
-    assert commit_reason(CARPER, "Add the parser module", "MIT", 7, "c") is None
+    assert commit_reason(FT, "MIT", 2) == "commit: more than one file changed"
+    assert commit_reason(FT, "GPL-3.0", 1) == "commit: license not permissive"
+    assert commit_reason(FT, None, 1) == "commit: no license file"
+    assert commit_reason(FT, "Apache-2.0 OR MIT", 1) is None
+    assert commit_reason(CARPER, "MIT", 7) is None
+    assert commit_reason(PRESETS["none"], None, 7) is None
     assert path_reason(CARPER, None, deleted=False) == "file: language not listed"
     assert path_reason(CARPER, "Python", deleted=True) is None
     assert path_reason(FT, "Python", deleted=True) == "file: deleted"

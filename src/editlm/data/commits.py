@@ -184,25 +184,28 @@ def mine_commit(
     if len(parents) > 1:
         result.reason = "commit: merge"
         return result
-    if parents:
-        diff = repo[parents[0]].tree.diff_to_tree(commit.tree, DiffOption.FORCE_TEXT, 3, 0)
-        diff.find_similar(flags=DiffFind.FIND_RENAMES)
-    else:
-        diff = commit.tree.diff_to_tree(flags=DiffOption.FORCE_TEXT, swap=True)  # the root adds every file
-    deltas = list(diff.deltas)
-    if not deltas:
-        result.reason = "commit: empty"
-        return result
     try:
         message = commit.raw_message.decode(commit.message_encoding or "utf-8").strip()
     except (UnicodeDecodeError, LookupError):
         result.reason = "commit: message not decodable"
         return result
     rules = options.rules
-    license_id = licenses.license_at(repo, commit.tree)
-    reason = mining_filters.commit_reason(
-        rules, message, license_id, len(deltas), result.commit, options.seed
-    )
+    reason = mining_filters.message_reason(rules, message, result.commit, options.seed)
+    if reason:  # before any diff: the strict presets drop most commits on their message alone
+        result.reason = reason
+        return result
+    tree = commit.tree
+    if parents:
+        diff = repo[parents[0]].tree.diff_to_tree(tree, DiffOption.FORCE_TEXT, 3, 0)
+        diff.find_similar(flags=DiffFind.FIND_RENAMES)
+    else:
+        diff = tree.diff_to_tree(flags=DiffOption.FORCE_TEXT, swap=True)  # the root commit adds every file
+    deltas = list(diff.deltas)
+    if not deltas:
+        result.reason = "commit: empty"
+        return result
+    license_id = licenses.license_at(repo, tree)
+    reason = mining_filters.commit_reason(rules, license_id, len(deltas))
     if reason:
         result.reason = reason
         return result

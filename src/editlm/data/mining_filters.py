@@ -153,15 +153,10 @@ def _fraction(commit: str, seed: int) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def commit_reason(
-    rules: FilterPreset, message: str, license_id: str | None, files: int, commit: str, seed: int = 0
-) -> str | None:
-    """Why a whole commit is dropped before any of its files is read, or None."""
+def commit_reason(rules: FilterPreset, license_id: str | None, files: int) -> str | None:
+    """Why a commit whose message passed is dropped, before any of its files is read, or None."""
     if rules.single_file and files != 1:
         return "commit: more than one file changed"
-    reason = message_reason(rules, message, commit, seed)
-    if reason:
-        return reason
     if rules.permissive_only and not is_permissive(license_id):
         return "commit: license not permissive" if license_id else "commit: no license file"
     return None
