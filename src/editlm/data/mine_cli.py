@@ -44,10 +44,11 @@ def register(app: typer.Typer) -> None:
 
         from editlm.data.commits import MiningOptions
         from editlm.data.mining_job import run_mining
-        from editlm.data.tables import TableError
+        from editlm.data.tables import TableError, table_format
 
         console = Console(stderr=True)
         try:
+            table_format(output)
             options = MiningOptions(
                 filter=filter,
                 max_tokens=max_tokens,
