@@ -70,6 +70,11 @@ def test_diversity():
     assert 0 < varied["mean_pairwise_edit_distance"] <= 1
     assert distinct_ngrams(["a b a b"], 1) == 0.5
     assert diversity([ADD])["mean_pairwise_edit_distance"] == 0.0
+    many = [f"x = {i % 7}" for i in range(100)]  # 4950 pairs: estimated from a seeded sample of them
+    estimate = diversity(many, max_pairs=500)["mean_pairwise_edit_distance"]
+    exact = diversity(many, max_pairs=10**6)["mean_pairwise_edit_distance"]
+    assert estimate == diversity(many, max_pairs=500)["mean_pairwise_edit_distance"]
+    assert abs(estimate - exact) < 0.05
 
 
 def test_compare_and_tokens():

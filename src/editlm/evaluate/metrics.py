@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import io
 import itertools
+import random
 import tokenize
 import warnings
 from collections.abc import Sequence
@@ -106,15 +107,23 @@ def _canonical(code: str) -> str:
         return " ".join(code_tokens(code))
 
 
-def diversity(programs: Sequence[str], ns: Sequence[int] = (1, 2, 3, 4)) -> dict[str, float]:
+def diversity(
+    programs: Sequence[str], ns: Sequence[int] = (1, 2, 3, 4), max_pairs: int = 2000
+) -> dict[str, float]:
     """How different a set of samples for one problem are from each other.
 
     ``distinct_programs``: distinct texts; ``distinct_asts``: distinct after parsing (formatting and
     comments ignored); ``mean_pairwise_edit_distance``: normalised token Levenshtein averaged over
-    all pairs; ``distinct_n``: distinct token n-grams.
+    all pairs (over ``max_pairs`` of them drawn with a fixed seed when there are more);
+    ``distinct_n``: distinct token n-grams.
     """
     programs = list(programs)
-    pairs = list(itertools.combinations(range(len(programs)), 2))
+    n_pairs = len(programs) * (len(programs) - 1) // 2
+    if n_pairs <= max_pairs:
+        pairs = list(itertools.combinations(range(len(programs)), 2))
+    else:
+        rng = random.Random(0)
+        pairs = [tuple(rng.sample(range(len(programs)), 2)) for _ in range(max_pairs)]
     tokens = [code_tokens(p) for p in programs]
     result = {
         "samples": float(len(programs)),
