@@ -175,6 +175,11 @@ def test_bad_samples_are_failures_with_reasons(box, tmp_path):
     assert "not JSON" in reasons[10]
     assert rows[11]["task_id"] == "Parity/1"
     assert summary["samples"] == 12
+    rows, _ = evaluate_samples(["not a dict", None], "parity", sandbox=box)
+    assert [r["reason"] for r in rows] == [
+        "a sample must be an object, not str",
+        "a sample must be an object, not NoneType",
+    ]
 
 
 def test_register_and_lazy_entries(monkeypatch):

@@ -41,6 +41,8 @@ def _reason(result: ExecResult) -> str:
 
 def _prepare(bench: Benchmark, sample: dict, token: str, cut: bool) -> tuple[dict, str | None]:
     """The row skeleton and the program to run (None when the sample is already a failure)."""
+    if not isinstance(sample, dict):
+        sample = {"task_id": None, "error": f"a sample must be an object, not {type(sample).__name__}"}
     row = {"task_id": sample.get("task_id"), "group": "", "passed": False, "status": "invalid", "reason": ""}
     if "error" in sample:  # a line of the samples file that could not be read
         row["reason"] = sample["error"]
@@ -102,7 +104,7 @@ def sample_metrics(samples: Iterable[dict], bench: Benchmark, *, truncate: bool 
         try:
             problem = bench.problem(sample.get("task_id"))
             program = bench.program(problem, sample, cut=truncate)
-        except (SampleError, TypeError):
+        except (SampleError, TypeError, AttributeError):
             continue
         if problem.canonical:
             predictions.append(program)
