@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 IGNORE = -100
 Segment = tuple[list[int], list[int]]
@@ -242,6 +241,8 @@ def pack(segments: Sequence[Segment], seq_len: int, report: DataReport | None = 
     a block-diagonal causal mask (no attention across samples) when no attention_mask is passed.
     Written by hand because no library packs with best fit over token lengths; numpy keeps it fast.
     """
+    import numpy as np
+
     if any(len(ids) > seq_len for ids, _ in segments):
         raise ValueError("a segment is longer than seq_len; encode with seq_len first")
     order = sorted(range(len(segments)), key=lambda i: (-len(segments[i][0]), i))

@@ -158,7 +158,7 @@ def training_arguments(config: TrainConfig, has_eval: bool, **extra: Any):
     """The ``TrainingArguments`` for ``config``."""
     from transformers import TrainingArguments
 
-    return TrainingArguments(
+    settings: dict[str, Any] = dict(
         output_dir=config.output_dir,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
@@ -185,8 +185,9 @@ def training_arguments(config: TrainConfig, has_eval: bool, **extra: Any):
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=config.dataloader_workers,
         optim="adamw_torch",
-        **extra,
     )
+    settings.update(extra)
+    return TrainingArguments(**settings)
 
 
 def _train(
