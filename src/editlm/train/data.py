@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-
 IGNORE = -100
 Segment = tuple[list[int], list[int]]
 
