@@ -17,6 +17,7 @@ from editlm.data.commits import (
     COLUMNS,
     MiningError,
     MiningOptions,
+    bare_headers,
     crop_to_change,
     file_patch,
     iter_records,
@@ -528,3 +529,21 @@ def test_binary_is_what_git_calls_binary(tmp_path):
     assert [r["path"] for r in rows] == ["ctl.py"] and skipped == {"file: binary": 2}
     shown = git(h.path, "show", "--format=", "--no-color", h.ids["two"], "--", "ctl.py")
     assert rows[0]["diff"].rstrip("\n") == shown  # git diffs it as text too
+
+
+_HEADER = re.compile(r"^(@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@).*$", re.MULTILINE)
+
+
+def test_bare_headers_drop_the_function_context():
+    text = "@@ -1,3 +1,4 @@ def f():\n a\n+b\n@@ -9 +10 @@ class C:\n-x\n+y\n"
+    assert bare_headers(text) == "@@ -1,3 +1,4 @@\n a\n+b\n@@ -9 +10 @@\n-x\n+y\n"
+    assert bare_headers("@@ -1 +1 @@\n-@@ -1 +1 @@ x\n+y\n") == "@@ -1 +1 @@\n-@@ -1 +1 @@ x\n+y\n"
+
+
+@settings(max_examples=150, deadline=None)
+@given(before=_texts(), after=_texts())
+def test_bare_headers_agree_with_a_regex(before, after):
+    patch = file_patch(before, after, "a.py", "a.py")
+    if patch is not None:
+        full, hunks = patch
+        assert hunks == _HEADER.sub(r"\1", full[full.find("\n@@") + 1 :])

@@ -19,7 +19,6 @@ so that jobs can count drops by reason; nothing is dropped silently.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,7 +51,6 @@ COLUMNS = (
 
 _LINK, _SUBMODULE = 0o120000, 0o160000
 _PLAIN_MODES = {0, 0o100644}  # a patch made from two blobs writes these modes, as git would
-_HUNK_SECTION = re.compile(r"^(@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@).*$", re.MULTILINE)
 
 
 class MiningError(ValueError):
@@ -364,7 +362,25 @@ def _split_patch(full: str) -> tuple[str, str] | None:
     at = full.find("\n@@")
     if at < 0:
         return None  # no hunk: a pure rename, a mode change, an empty file, or a binary patch
-    return full, _HUNK_SECTION.sub(r"\1", full[at + 1 :])
+    return full, bare_headers(full[at + 1 :])
+
+
+def bare_headers(hunks: str) -> str:
+    """Drop git's function context after each hunk header: ``@@ -1,3 +1,4 @@ def f():`` becomes
+    ``@@ -1,3 +1,4 @@``. Only header lines start with ``@@`` (body lines start with `` +-\\``), so
+    finding them with ``str.find`` is exact, and several times faster than a multiline regex."""
+    pieces = []
+    start = 0  # a header line starts here
+    while True:
+        close = hunks.find(" @@", start + 2) + 3
+        newline = hunks.find("\n", start)
+        pieces.append(hunks[start:close])
+        following = hunks.find("\n@@ ", newline)
+        if following < 0:
+            pieces.append(hunks[newline:])
+            return "".join(pieces)
+        pieces.append(hunks[newline : following + 1])
+        start = following + 1
 
 
 def crop_to_change(before: str, after: str, context: int) -> tuple[str, str, int]:
