@@ -36,6 +36,11 @@ def register(app: typer.Typer) -> None:
         workers: int | None = typer.Option(None, help="Worker processes (default: all cores)."),
         scheduler: str | None = typer.Option(None, help="Dask scheduler address (tcp://host:8786)."),
         batch_size: int = typer.Option(64, help="Commits per work item."),
+        verify: bool = typer.Option(
+            True,
+            "--verify/--no-verify",
+            help="Apply every row's diff before writing it (about 1/3 of the time).",
+        ),
     ) -> None:
         """Mine git history into diff-model rows; resumable (rerun the same command to continue)."""
         from rich.console import Console
@@ -56,6 +61,7 @@ def register(app: typer.Typer) -> None:
                 crop_context=crop_context,
                 max_file_bytes=max_file_bytes,
                 seed=seed,
+                verify=verify,
             )
             if options.token_limit is not None:
                 from editlm.data.mining_filters import token_counter
