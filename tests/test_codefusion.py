@@ -163,7 +163,8 @@ def test_a_perfect_denoiser_has_zero_noise_error(pipe, monkeypatch):
     memory, mask = pipe.memory(["one"])
     x0 = pipe.model.embedding(ids).detach()
     monkeypatch.setattr(pipe.model, "denoise", lambda x_t, t, m, mm: x0)
-    losses = pipe.model.loss(ids, memory, mask, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        losses = pipe.model.loss(ids, memory, mask, torch.Generator().manual_seed(0))
     assert float(losses["eps"]) < 1e-8
     assert float(losses["decoder"]) > 0.1
 
@@ -226,4 +227,4 @@ def test_stdlib_pairs_are_docstring_to_function_without_docstring():
         assert utterance and "\n" not in utterance
         node = ast.parse(code).body[0]
         assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        assert ast.get_docstring(node) is None or ast.get_docstring(node) != utterance
+        assert utterance not in " ".join(code.split())  # the docstring is gone from the code

@@ -97,7 +97,7 @@ def test_save_and_load_give_identical_outputs(trained, tmp_path):
     pipe, _ = trained
     pipe.save_pretrained(tmp_path / "cf")
     names = {p.name for p in (tmp_path / "cf").iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json"} <= names
+    assert {"codefusion_config.json", "model.safetensors", "tokenizer.json"} <= names
     loaded = CodeFusionPipeline.from_pretrained(tmp_path / "cf", device="cpu")
     assert loaded.config == pipe.config and len(loaded.tokenizer) == len(pipe.tokenizer)
     for (name, a), b in zip(pipe.model.state_dict().items(), loaded.model.state_dict().values(), strict=True):
@@ -202,3 +202,35 @@ def test_cli_reports_missing_fields_and_empty_corpus(tok_dir, tmp_path):
     assert result.exit_code != 0 and "no rows" in result.output
     result = runner.invoke(_app(), base)
     assert result.exit_code != 0 and "no training pairs" in result.output
+
+
+def test_cli_recipe_sets_options_and_the_command_line_wins(tok_dir, tmp_path):
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "codefusion-tiny.toml"
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"utterance": u, "code": c}) + "\n" for u, c in PAIRS[:2]))
+    out = tmp_path / "model"
+    args = ["codefusion", "train", "--recipe", str(recipe), "--data", str(data), "--tokenizer", str(tok_dir),
+            "-o", str(out), "--pretrain-steps", "0", "--finetune-steps", "1", "--length", "24", "--device", "cpu"]  # fmt: skip
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "codefusion_config.json").read_text())
+    assert config["diffusion_steps"] == 20 and config["hidden"] == 32  # from the recipe
+    assert config["target_length"] == 24  # from the command line
+    assert {json.loads(line)["phase"] for line in (out / "train_log.jsonl").read_text().splitlines()} == {
+        "finetune"
+    }
+
+
+def test_cli_module_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, editlm.models.codefusion.cli; assert 'torch' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_cli_sample_rejects_a_directory_that_is_not_a_checkpoint(tmp_path):
+    result = CliRunner().invoke(_app(), ["codefusion", "sample", str(tmp_path), "x"])
+    assert result.exit_code != 0 and "not a CodeFusion checkpoint" in result.output

@@ -204,7 +204,10 @@ def register(app: typer.Typer) -> None:
             pairs = read_pairs(data, utterance_field, code_field)[:limit]
         except CorpusError as exc:
             raise typer.BadParameter(str(exc), param_hint="--data") from None
-        pipe = CodeFusionPipeline.from_pretrained(model, device)
+        try:
+            pipe = CodeFusionPipeline.from_pretrained(model, device)
+        except (FileNotFoundError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="MODEL") from None
         try:
             curve = edit_distance_curve(pipe, pairs, _steps_list(record), steps, seed)
         except ValueError as exc:

@@ -1,4 +1,4 @@
-"""The CodeFusion hyperparameters, saved as ``config.json`` beside the weights."""
+"""The CodeFusion hyperparameters, saved as ``codefusion_config.json`` beside the weights."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from editlm.models.codefusion.config import CodeFusionConfig
 from editlm.models.codefusion.layers import Stack, timestep_embedding
 from editlm.models.codefusion.schedule import NoiseSchedule
 
-CONFIG_NAME = "config.json"
+CONFIG_NAME = "codefusion_config.json"  # not config.json: HF tools would read it as theirs
 WEIGHTS_NAME = "model.safetensors"
 ENCODER_DIR = "encoder"  # a Hugging Face encoder's config (and tokenizer) when E is one
 
@@ -196,7 +196,7 @@ class CodeFusion(nn.Module):
         return {"loss": terms["eps"] + terms["decoder"] + terms["ce"], **terms}
 
     def save_pretrained(self, out_dir: str | Path) -> None:
-        """config.json and model.safetensors (and ``encoder/config.json`` for a Hugging Face encoder)."""
+        """codefusion_config.json and model.safetensors (and ``encoder/config.json`` for a Hugging Face encoder)."""
         from safetensors.torch import save_model
 
         out_dir = Path(out_dir)

@@ -1,6 +1,6 @@
 """A CodeFusion model with its tokenizers: text in, token tensors, text out, and the checkpoint directory.
 
-A checkpoint is ``config.json`` + ``model.safetensors`` + the code tokenizer's files, and, when E is a
+A checkpoint is ``codefusion_config.json`` + ``model.safetensors`` + the code tokenizer's files, and, when E is a
 Hugging Face encoder, ``encoder/`` with that encoder's config and tokenizer.
 """
 
