@@ -547,3 +547,8 @@ def test_bare_headers_agree_with_a_regex(before, after):
     if patch is not None:
         full, hunks = patch
         assert hunks == _HEADER.sub(r"\1", full[full.find("\n@@") + 1 :])
+
+
+def test_rows_are_the_same_without_the_check(history, mined):
+    rows, _ = mined
+    assert list(iter_records(history.path, MiningOptions(max_file_bytes=HUGE_LIMIT, verify=False))) == rows
