@@ -5,7 +5,7 @@ Both run on the same self-contained programs from the default corpus (5 to 300 l
 * one process each, in its own subprocess: seconds per program, resident memory after the first
   20 programs and after all of them (flat memory means the first and last figures agree);
 * all cores: ``editlm``'s job (``run_lintseq``) against the reference's own parallel generator
-  (``pylintseq.generate``, joblib), whole runs from JSONL in to JSONL out;
+  (``pylintseq.generate``, joblib), whole runs from JSONL in to JSONL out, worker start included;
 * the shape of the data: edits per program and inserted lines per edit.
 
 Run: ``.venv/bin/python benchmarks/lintseq_speed.py`` (200 programs) or ``--quick`` (40).
@@ -151,6 +151,7 @@ def main() -> None:
         f"{len(rows)} programs from the default corpus, {min(sizes)}-{max(sizes)} lines "
         f"(median {statistics.median(sizes)}); {workers} cores"
     )
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         path = tmp / "programs.jsonl"
@@ -196,9 +197,14 @@ def main() -> None:
         else:
             ratio = f"{(b / a if better_low else a / b):.1f}x"
         print(f"{label:28}{a:>14.4g}{b:>14.4g}{ratio:>10}")
+    load = (round(load_before, 2), round(os.getloadavg()[0], 2))
+    print(
+        f"load average before/after: {load[0]} / {load[1]} on {workers} cores (other work slows both tools)"
+    )
     result = {
         "programs": len(rows),
         "cores": workers,
+        "load_avg": load,
         "ratio": e["programs_per_s"] / r["programs_per_s"],
         "ratio_all_cores": e["programs_per_s_all_cores"] / r["programs_per_s_all_cores"],
         "median_ratio": r["median_s"] / e["median_s"],

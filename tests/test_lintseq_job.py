@@ -142,3 +142,13 @@ def test_parquet_input_streams(tmp_path):
     write_rows(path, [{"instruction": i, "program": p} for i, p in GOOD])
     summary = run_lintseq(path, tmp_path / "o.jsonl", LintSeqConfig(samples=1), workers=1, progress=False)
     assert summary["rows"] == 3
+
+
+def test_in_memory_records_for_small_data():
+    from editlm.data.lintseq_job import lintseq_records
+
+    rows = [{"instruction": i, "program": p} for i, p in GOOD] + [{"instruction": "x", "program": "def f(:"}]
+    out, skipped = lintseq_records(rows, LintSeqConfig(samples=2))
+    assert [(r["row"], r["sample"]) for r in out] == [(k, s) for k in range(3) for s in range(2)]
+    assert skipped == {"syntax_error": 1}
+    assert all(apply_edit_sequence(r["edits"]) == r["program"] for r in out)

@@ -99,6 +99,22 @@ def _work(config: LintSeqConfig, item: tuple[int, dict]) -> tuple[int, list[dict
         return key, None, "too_deep"
 
 
+def lintseq_records(
+    rows: Iterable[dict], config: LintSeqConfig | None = None, *, workers: int | None = 1
+) -> tuple[list[dict], Counter]:
+    """In memory, for small data (the quickstart): output rows in input order, and skips by reason."""
+    config = config or LintSeqConfig()
+    out: list[dict] = []
+    skipped: Counter = Counter()
+    for _key, rows_out, reason in _map(functools.partial(_work, config), enumerate(rows), workers, None, 4):
+        if rows_out is None:
+            skipped[reason] += 1
+        else:
+            out += rows_out
+    out.sort(key=lambda r: (r["row"], r["sample"]))
+    return out, skipped
+
+
 def run_lintseq(
     input_path: str | Path,
     output_path: str | Path,
