@@ -156,6 +156,31 @@ def test_completion_only_gradient_matches_a_hand_computation(tok, model):
     model.zero_grad()
 
 
+def test_loss_on_labelled_positions_only_equals_the_full_logits_loss(tok, model):
+    from editlm.train.trainer import masked_lm_loss, sparse_head_parts
+
+    records = [
+        {"prompt": diff_sample(i).prompt(), "completion": diff_sample(i).completion()} for i in range(6)
+    ]
+    batch = PackedCollator(tok.pad_token_id)(pack(encode_sft(tok, records, seq_len=256), 256))
+    assert batch["input_ids"].shape[0] > 1
+    parts = sparse_head_parts(model)
+    assert parts is not None
+    grads = []
+    for compute in (lambda: model(**batch).loss, lambda: masked_lm_loss(*parts, batch)):
+        model.zero_grad()
+        loss = compute()
+        loss.backward()
+        grads.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (a, ga), (b, gb) = grads
+    assert torch.allclose(a, b, atol=1e-6)
+    for name in ga:
+        assert torch.allclose(ga[name], gb[name], atol=1e-7, rtol=1e-4), name
+    model.zero_grad()
+    n = int((batch["labels"][:, 1:] != IGNORE).sum())
+    assert torch.allclose(masked_lm_loss(*parts, batch, num_items=2 * n), a / 2, atol=1e-6)
+
+
 def test_prompt_side_targets_get_no_gradient(tok, model):
     sample = diff_sample(4)
     record = {"prompt": sample.prompt(), "completion": sample.completion(), "loss_start": sample.loss_start}
@@ -248,3 +273,36 @@ def test_pretraining_stream_cuts_rows_at_seq_len(tok):
         for i, p in enumerate(row["position_ids"]):
             if p == 0:
                 assert row["labels"][i] == IGNORE
+
+
+def test_segment_attention_matches_the_block_masked_model(tok, model):
+    """editlm's per-sample attention (training) gives the logits, loss and gradients of the stock mask."""
+    import copy
+
+    from editlm.train.trainer import SEGMENT_ATTENTION, use_segment_attention
+
+    records = [
+        {"prompt": diff_sample(i).prompt(), "completion": diff_sample(i).completion()} for i in range(7)
+    ]
+    rows = pack(encode_sft(tok, records, seq_len=300), 300)
+    batch = PackedCollator(tok.pad_token_id)(rows)
+    assert batch["input_ids"].shape[0] > 1 and (batch["labels"] == IGNORE).any()
+    fast = copy.deepcopy(model)
+    assert use_segment_attention(fast) and fast.config._attn_implementation == SEGMENT_ATTENTION
+    results = []
+    for m in (model, fast):
+        m.train()
+        m.zero_grad()
+        out = m(**batch)
+        out.loss.backward()
+        results.append(
+            (out.logits.detach(), out.loss.detach(), {n: p.grad.clone() for n, p in m.named_parameters()})
+        )
+        m.eval()
+    (la, a, ga), (lb, b, gb) = results
+    real = batch["labels"] != IGNORE  # pad positions may differ; every labelled position must not
+    assert torch.allclose(la[real], lb[real], atol=1e-5)
+    assert torch.allclose(a, b, atol=1e-6)
+    for name in ga:
+        assert torch.allclose(ga[name], gb[name], atol=1e-6, rtol=1e-4), name
+    model.zero_grad()

@@ -193,10 +193,11 @@ def training_arguments(config: TrainConfig, has_eval: bool, **extra: Any):
 def _train(
     config: TrainConfig, tokenizer, rows, eval_rows, report: DataReport, kind: str, extra_callbacks=None
 ) -> Path:
-    from transformers import PrinterCallback, Trainer, set_seed
+    from transformers import PrinterCallback, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     from editlm.train.callbacks import JsonlMetrics, RichProgress
+    from editlm.train.trainer import MaskedLMTrainer, use_segment_attention
 
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -208,11 +209,12 @@ def _train(
         # slower; flushing them to zero costs nothing in accuracy.
         torch.set_flush_denormal(True)
     model = _model(config, tokenizer)
+    segments = config.packing and use_segment_attention(model)
     args = training_arguments(config, has_eval=bool(eval_rows))
     callbacks = [JsonlMetrics(out / "metrics.jsonl"), *(extra_callbacks or [])]
     if config.progress:
         callbacks.append(RichProgress(f"{kind} {out.name}"))
-    trainer = Trainer(
+    trainer = MaskedLMTrainer(
         model=model,
         args=args,
         train_dataset=rows,
@@ -234,6 +236,8 @@ def _train(
         if config.lora_r > 0:
             final = final.merge_and_unload()
         final.config.use_cache = True
+        if segments:
+            final.set_attn_implementation("sdpa")
         from editlm.models.loading import save_checkpoint
 
         save_checkpoint(final, tokenizer, out)
