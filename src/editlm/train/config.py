@@ -71,6 +71,8 @@ class PretrainConfig(TrainConfig):
     text_field: str = "text"
     # Files taken from a corpus directory.
     glob: str = "*.py"
+    # Read at most this many documents (0: all), e.g. a quick run on part of the standard library.
+    max_documents: int = 0
     eval_fraction: float = 0.02
 
 

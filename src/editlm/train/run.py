@@ -8,6 +8,7 @@ cross-sample attention), recipes, JSONL metrics and a rich progress bar.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -40,7 +41,8 @@ def pretrain(config: PretrainConfig, callbacks: list | None = None) -> Path:
     tokenizer = _tokenizer(config)
     if not config.data:
         raise DataError("pretraining needs a corpus: set data (a directory, JSONL/Parquet file or 'stdlib')")
-    docs = [t for t in iter_texts(config.data, config.glob, config.text_field) if t.strip()]
+    texts = iter_texts(config.data, config.glob, config.text_field)
+    docs = [t for t in itertools.islice(texts, config.max_documents or None) if t.strip()]
     if not docs:
         raise DataError(f"{config.data}: the corpus is empty (no non-blank documents)")
     if config.eval_data:
@@ -156,6 +158,7 @@ def use_bf16(setting: str) -> bool:
 
 def training_arguments(config: TrainConfig, has_eval: bool, **extra: Any):
     """The ``TrainingArguments`` for ``config``."""
+    import torch
     from transformers import TrainingArguments
 
     settings: dict[str, Any] = dict(
@@ -184,6 +187,7 @@ def training_arguments(config: TrainConfig, has_eval: bool, **extra: Any):
         remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=config.dataloader_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
         optim="adamw_torch",
     )
     settings.update(extra)
