@@ -70,6 +70,14 @@ def test_fewer_sampling_steps_and_unconditional_generation_run(trained):
         sample(pipe, "x", steps=pipe.config.diffusion_steps + 1)
 
 
+def test_clamping_ablation_runs_and_checks_its_name(trained):
+    pipe, _ = trained
+    for clamp in ("nearest", "decoder"):
+        assert sample(pipe, PAIRS[0][0], clamp=clamp) == [PAIRS[0][1]]
+    with pytest.raises(ValueError, match="clamp"):
+        sample(pipe, PAIRS[0][0], clamp="round")
+
+
 def test_top_k_uses_k_seeds_and_is_reproducible(trained):
     pipe, _ = trained
     ids_a, _ = denoise(pipe, ["greet someone"] * 3, [5, 6, 7])
@@ -132,7 +140,7 @@ def test_hugging_face_encoder_as_e(tok_dir, tmp_path):
     weight = pipe.model.encoder.model.embeddings.word_embeddings.weight
     before = weight.detach().clone()
     train(pipe, PAIRS[:2], TrainConfig(pretrain_steps=2, finetune_steps=0, batch_size=2), progress=False)
-    assert torch.equal(weight, before)
+    assert torch.equal(weight, before) and weight.grad is None and weight.requires_grad
     train(pipe, PAIRS[:2], TrainConfig(finetune_steps=2, batch_size=2), progress=False)
     assert not torch.equal(weight, before)
     pipe.save_pretrained(tmp_path / "cf")

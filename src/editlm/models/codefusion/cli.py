@@ -155,6 +155,7 @@ def register(app: typer.Typer) -> None:
             None, help="Also print the program after these steps: 1,10,50."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        clamp: str | None = typer.Option(None, help="Ablation: nearest or decoder clamping of x0_hat."),
         device: str | None = typer.Option(None),
     ) -> None:
         """Denoise k programs from Gaussian noise for an utterance and print them."""
@@ -166,9 +167,9 @@ def register(app: typer.Typer) -> None:
         except (FileNotFoundError, ValueError) as exc:
             raise typer.BadParameter(str(exc), param_hint="MODEL") from None
         try:
-            programs = sample(pipe, utterance, k=k, steps=steps, seed=seed)
+            programs = sample(pipe, utterance, k=k, steps=steps, seed=seed, clamp=clamp)
             record = _steps_list(show_steps)
-            trajectory = sample_steps(pipe, utterance, record, steps, seed) if record else []
+            trajectory = sample_steps(pipe, utterance, record, steps, seed, clamp) if record else []
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         if as_json:
@@ -193,6 +194,7 @@ def register(app: typer.Typer) -> None:
         steps: int | None = typer.Option(None, "--steps"),
         limit: int | None = typer.Option(None, help="Only the first N pairs."),
         seed: int = typer.Option(0),
+        clamp: str | None = typer.Option(None, help="Ablation: nearest or decoder clamping of x0_hat."),
         device: str | None = typer.Option(None),
     ) -> None:
         """Mean normalised edit distance to the answer after each recorded denoising step."""
@@ -209,7 +211,7 @@ def register(app: typer.Typer) -> None:
         except (FileNotFoundError, ValueError) as exc:
             raise typer.BadParameter(str(exc), param_hint="MODEL") from None
         try:
-            curve = edit_distance_curve(pipe, pairs, _steps_list(record), steps, seed)
+            curve = edit_distance_curve(pipe, pairs, _steps_list(record), steps, seed, clamp=clamp)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--record") from None
         for step, distance in curve:

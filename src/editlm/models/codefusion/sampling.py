@@ -13,6 +13,8 @@ import torch
 
 from editlm.models.codefusion.pipeline import CodeFusionPipeline
 
+CLAMPS = (None, "nearest", "decoder")
+
 
 def _randn(generators: list[torch.Generator], shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
     return torch.stack([torch.randn(shape, generator=g) for g in generators]).to(device)
@@ -25,13 +27,18 @@ def denoise(
     seeds: Sequence[int],
     steps: int | None = None,
     record: Sequence[int] = (),
+    clamp: str | None = None,
 ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
     """Token ids (batch, target_length) of the final programs, and of the programs that D and H read off
     x0_hat after each step number in ``record`` (1..steps; ``steps`` itself is the final program).
 
     ``utterances``: one per seed, or None for unconditional generation (E(s) is then Gaussian noise,
-    drawn anew at every step as in pre-training).
+    drawn anew at every step as in pre-training). ``clamp``: None (the paper: N alone until the end),
+    "nearest" (Diffusion-LM's clamping of x0_hat to the nearest row of L) or "decoder" (to the L row of
+    the token D and H read), for the paper's ablation of D against clamping.
     """
+    if clamp not in CLAMPS:
+        raise ValueError(f"clamp must be one of {CLAMPS}, not {clamp!r}")
     model, config = pipe.model, pipe.config
     schedule = model.schedule.respace(steps or config.diffusion_steps)
     total = len(schedule.timesteps)
@@ -54,6 +61,11 @@ def denoise(
                 step_memory = _randn(generators, (config.source_length, config.hidden), device)
             t = torch.full((batch,), schedule.timesteps[i], dtype=torch.long, device=device)
             x0_hat = model.denoise(x, t, step_memory, mask)
+            if clamp == "nearest":  # Diffusion-LM's clamping trick: snap to the nearest token embedding
+                weight = model.embedding.weight
+                x0_hat = weight[torch.cdist(x0_hat, weight[None].expand(batch, -1, -1)).argmin(-1)]
+            elif clamp == "decoder":  # snap to the embedding of the token that D and H read
+                x0_hat = model.embedding(model.decode(x0_hat, step_memory, mask)[1].argmax(-1))
             if done in record:
                 snapshots[done] = model.decode(x0_hat, step_memory, mask)[1].argmax(-1).cpu()
             noise = _randn(generators, (config.target_length, config.embed_dim), device) if i > 0 else None
@@ -67,13 +79,18 @@ def denoise(
 
 
 def sample(
-    pipe: CodeFusionPipeline, utterance: str | None, k: int = 1, steps: int | None = None, seed: int = 0
+    pipe: CodeFusionPipeline,
+    utterance: str | None,
+    k: int = 1,
+    steps: int | None = None,
+    seed: int = 0,
+    clamp: str | None = None,
 ) -> list[str]:
     """Top-k programs for ``utterance`` (None: unconditional), from seeds seed, seed + 1, ..., seed + k - 1."""
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
     seeds = list(range(seed, seed + k))
-    ids, _ = denoise(pipe, None if utterance is None else [utterance] * k, seeds, steps)
+    ids, _ = denoise(pipe, None if utterance is None else [utterance] * k, seeds, steps, clamp=clamp)
     return [pipe.decode_ids(row) for row in ids]
 
 
@@ -83,9 +100,10 @@ def sample_steps(
     record: Sequence[int],
     steps: int | None = None,
     seed: int = 0,
+    clamp: str | None = None,
 ) -> list[tuple[int, str]]:
     """(step, program) for each requested step: what D and H make of x0_hat after that many steps."""
-    _, snapshots = denoise(pipe, None if utterance is None else [utterance], [seed], steps, record)
+    _, snapshots = denoise(pipe, None if utterance is None else [utterance], [seed], steps, record, clamp)
     return [(step, pipe.decode_ids(snapshots[step][0])) for step in record]
 
 
@@ -96,6 +114,7 @@ def edit_distance_curve(
     steps: int | None = None,
     seed: int = 0,
     batch_size: int = 32,
+    clamp: str | None = None,
 ) -> list[tuple[int, float]]:
     """Mean normalised Levenshtein distance between the program after each recorded step and the answer
     (the paper's "gradual improvement" curve: it should fall as denoising proceeds)."""
@@ -107,7 +126,7 @@ def edit_distance_curve(
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         seeds = [seed + start + j for j in range(len(chunk))]
-        _, snapshots = denoise(pipe, [u for u, _ in chunk], seeds, steps, record)
+        _, snapshots = denoise(pipe, [u for u, _ in chunk], seeds, steps, record, clamp)
         for step in record:
             for row, (_, code) in zip(snapshots[step], chunk, strict=True):
                 totals[step] += Levenshtein.normalized_distance(pipe.decode_ids(row), code)

@@ -81,11 +81,9 @@ def train(
             train_encoder = (
                 pipe.config.encoder != "hf" if config.pretrain_encoder is None else config.pretrain_encoder
             )
-            params = [
-                p
-                for name, p in pipe.model.named_parameters()
-                if train_encoder or not name.startswith("encoder.")
-            ]
+            frozen = [] if train_encoder else list(pipe.model.encoder.parameters())
+            frozen_ids = {id(p) for p in frozen}
+            params = [p for p in pipe.model.parameters() if id(p) not in frozen_ids]
             code_ids = pipe.encode_code(codes)
 
             def pretrain_step(step: int, batch: list[int]) -> dict[str, torch.Tensor]:
@@ -98,19 +96,16 @@ def train(
                 memory, mask = pipe.memory(masked)  # (b) CPD: E(s) = E(masked code)
                 return pipe.model.loss(ids, memory, mask, generator)
 
-            _run_phase(
-                "pretrain",
-                config.pretrain_steps,
-                len(codes),
-                pretrain_step,
-                params,
-                pipe,
-                config,
-                rng,
-                bar,
-                history,
-                on_log,
-            )
+            for p in frozen:  # no gradient is computed for E at all, rather than computed and unused
+                p.requires_grad_(False)
+            try:
+                _run_phase(
+                    "pretrain", config.pretrain_steps, len(codes), pretrain_step, params, pipe, config, rng, bar,
+                    history, on_log,
+                )  # fmt: skip
+            finally:
+                for p in frozen:
+                    p.requires_grad_(True)
         if config.finetune_steps:
             code_ids = pipe.encode_code([code for _, code in pairs])
             utterances = [utterance for utterance, _ in pairs]
