@@ -205,7 +205,7 @@ def main() -> None:
         "--quick", action="store_true", help="300 generated commits, one run each, no job run"
     )
     parser.add_argument("--commits", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each tool; the best counts")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each tool; the best counts")
     parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])
     args = parser.parse_args()
     commits = 300 if args.quick else args.commits
