@@ -124,7 +124,7 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
     steps, samples, repeats = (8, 300, 1) if a.quick else (30, 1500, a.repeats)
-    console = Console()
+    console = Console(width=150)
     with tempfile.TemporaryDirectory() as tmp:
         tok = train_tokenizer((read_source(p) for p in stdlib_files()[:200]), Path(tmp), vocab_size=4096)
     rows = diff_dataset(samples, seed=0)
@@ -154,7 +154,7 @@ def main() -> None:
         f"baseline: padded batches of {a.batch} (DataCollatorForSeq2Seq)": (padded, seq2seq, a.batch, Trainer),
         f"baseline: padded batches of {matched} (as many positions)": (padded, seq2seq, matched, Trainer),
         f"packing only: rows of {a.seq_len}, {a.batch} per batch, stock Trainer": (packed, pc, a.batch, Trainer),
-        "editlm: packed rows + logits on loss positions only": (packed, pc, a.batch, MaskedLMTrainer),
+        "editlm: packed, per-sample attention, logits on loss positions": (packed, pc, a.batch, MaskedLMTrainer),
     }  # fmt: skip
     best = {name: (0.0, 0, 0.0) for name in runs}
     for _ in range(repeats):  # alternate, so that machine noise hits every run alike; keep the best
