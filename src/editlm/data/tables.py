@@ -261,7 +261,11 @@ def _write_table(path: Path, rows: list[dict], fmt: str) -> None:
 
 
 def _merge(shards: list[Path], out: str, fmt: str) -> None:
-    """Concatenate shards one at a time (memory stays at one shard), unifying Parquet schemas."""
+    """Concatenate shards one at a time (memory stays at one shard), unifying Parquet schemas; a lone
+    shard is moved into place without being rewritten."""
+    if len(shards) == 1:
+        os.replace(shards[0], out)
+        return
     if fmt == "jsonl":
         with open(out, "wb") as target:
             for shard in shards:
