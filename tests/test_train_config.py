@@ -115,3 +115,14 @@ def test_cli_sft_runs_a_recipe_with_overrides(tmp_path):
     assert summary["config"]["full_loss"] is True and summary["config"]["max_steps"] == 3
     assert summary["config"]["model"] == "test"  # from the recipe
     assert summary["data"]["loss_tokens"] == summary["data"]["tokens"] - 6
+
+
+def test_bf16_degrades_to_fp32_without_a_gpu(monkeypatch):
+    import torch
+
+    from editlm.train.run import use_bf16
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert use_bf16("auto") is False and use_bf16("true") is False and use_bf16("false") is False
+    with pytest.raises(ValueError, match="bf16"):
+        use_bf16("yes please")

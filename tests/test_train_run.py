@@ -101,9 +101,11 @@ def _weights(path):
     return {k: v.clone() for k, v in load_model(path).state_dict().items()}
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tok_dir):
+@pytest.mark.parametrize("packing", [False, True], ids=["padded", "packed"])
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tok_dir, packing):
     data = write_sft_data(tmp_path / "d.jsonl", diff_samples(12))
-    common = dict(max_steps=12, save_steps=5, batch_size=2, packing=False, lr=1e-3, warmup_steps=3)
+    # Packed: 12 samples make 6 rows of 2, so the 12 steps span 4 epochs and resume mid-epoch.
+    common = dict(max_steps=12, save_steps=5, batch_size=2, packing=packing, lr=1e-3, warmup_steps=3)
     straight = sft(sft_config(tmp_path, tok_dir, data, output_dir=str(tmp_path / "a"), **common))
     config = sft_config(tmp_path, tok_dir, data, output_dir=str(tmp_path / "b"), **common)
     with pytest.raises(KeyboardInterrupt):
