@@ -67,7 +67,7 @@ def test_write_samples_resumes_per_task(tiny_model, tmp_path) -> None:
     write_samples(out, engine, "parity", "diff", 2, params, limit=2)
     summary = write_samples(out, engine, "parity", "diff", 2, params, limit=4)
     rows = list(read_rows(out))
-    assert summary["inputs_done"] == 4
+    assert summary["inputs_written"] == 4
     assert len(rows) == 8 and all(set(r) >= {"task_id", "diff", "logprob", "sample"} for r in rows)
     assert len({r["task_id"] for r in rows}) == 4
 

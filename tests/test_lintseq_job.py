@@ -51,7 +51,7 @@ def test_rows_and_skips_are_counted_by_reason(table, tmp_path):
     rows = _check_output(out, 2)
     assert {r["id"] for r in rows} == {0, 1, 2}
     assert summary["skipped"] == {"empty": 1, "not_text": 1, "syntax_error": 1}
-    assert summary["rows"] == 6 and summary["inputs_done"] == 3  # programs written; skips apart
+    assert summary["rows"] == 6 and summary["inputs_written"] == 3  # programs written; skips apart
     assert json.loads((tmp_path / "out.jsonl.summary.json").read_text())["rows"] == 6
 
 
@@ -68,10 +68,10 @@ def test_same_seed_same_output_whatever_the_workers(table, tmp_path):
 def test_rerun_resumes_without_redoing_or_duplicating(table, tmp_path):
     out = tmp_path / "out.parquet"
     first = run_lintseq(table, out, LintSeqConfig(samples=1), workers=1, limit=2, progress=False)
-    assert first["inputs_done"] == 2
+    assert first["inputs_written"] == 2
     second = run_lintseq(table, out, LintSeqConfig(samples=1), workers=1, progress=False)
     assert second["this_run"]["rows"] == 1  # only the third good program was new
-    assert second["inputs_done"] == 3 and sum(second["skipped"].values()) == 3
+    assert second["inputs_written"] == 3 and sum(second["skipped"].values()) == 3
     _check_output(out, 1)
 
 

@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         skipped = ", ".join(f"{k}: {v}" for k, v in summary["skipped"].items()) or "none"
         console.print(
-            f"{summary['rows']} sequences from {summary['inputs_done']} "
+            f"{summary['rows']} sequences from {summary['inputs_written']} "
             f"programs -> {output}; skipped {skipped}"
         )
 

@@ -210,7 +210,7 @@ class ShardedWriter:
         summary = {
             "output": str(self.path),
             "rows": self.rows_written,
-            "inputs_done": len(keys),
+            "inputs_written": len(keys),
             "skipped": dict(sorted(self.skipped.items())),
             **(extra_summary or {}),
             "keys": keys,

@@ -51,4 +51,4 @@ def register(app: typer.Typer) -> None:
             summary = write_samples(
                 output, eng, benchmark, kind, n, params, limit=limit, on_task=lambda _: progress.advance(bar)
             )
-        typer.echo(f"{summary['rows']} samples for {summary['inputs_done']} problems -> {output}")
+        typer.echo(f"{summary['rows']} samples for {summary['inputs_written']} problems -> {output}")
