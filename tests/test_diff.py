@@ -228,7 +228,10 @@ def test_random_corruption_raises_diff_error_only(before: str, after: str, data:
         ("@@ -1,1 +1,1 @@\n\x00\x01\x02", DiffParseError),
         (b"\xff\xfe\x00@@", DiffParseError),
         ("--- a\n+++ b\n@@ -1 +1 @@\n-a\n+b\n--- c\n+++ d\n@@ -1 +1 @@\n-a\n+b\n", DiffParseError),
-        ("@@ -1,2 +1,2 @@\n-    return 1\n+    return 2\n@@ -1,1 +1,1 @@\n-def f():\n+def g():\n", DiffApplyError),
+        (
+            "@@ -1,2 +1,2 @@\n-    return 1\n+    return 2\n@@ -1,1 +1,1 @@\n-def f():\n+def g():\n",
+            DiffApplyError,
+        ),
     ],
 )
 def test_bad_diffs_raise_typed_errors(diff, error) -> None:

@@ -20,7 +20,9 @@ from editlm.edits.edit_sequence import (
 from editlm.edits.fim import parse_fim, split_fim
 
 # Text that looks like the formats' own tags, to make parsers earn their keep.
-TEXT = st.lists(st.sampled_from(list("ab \n<>") + ["<NME> ", "<BEF> ", "<MSG>", "<DFF>", "\n<MSG> "])).map("".join)
+TEXT = st.lists(st.sampled_from(list("ab \n<>") + ["<NME> ", "<BEF> ", "<MSG>", "<DFF>", "\n<MSG> "])).map(
+    "".join
+)
 NAME = st.text(alphabet="abc./_-", min_size=1, max_size=12)
 MESSAGE = st.text(alphabet="abc \n<>DFMSG", max_size=30)
 
@@ -40,7 +42,9 @@ def test_diff_model_round_trip(name, before, message, diff) -> None:
 
 def test_diff_model_layout_and_addfile() -> None:
     sample = DiffSample("hello.py", None, "Add hello", "@@ -0,0 +1 @@\n+print('hi')\n")
-    assert sample.text() == "<NME> hello.py\n<BEF> ADDFILE\n<MSG> Add hello\n<DFF> @@ -0,0 +1 @@\n+print('hi')\n"
+    assert (
+        sample.text() == "<NME> hello.py\n<BEF> ADDFILE\n<MSG> Add hello\n<DFF> @@ -0,0 +1 @@\n+print('hi')\n"
+    )
     assert sample.prompt() == "<NME> hello.py\n<BEF> ADDFILE\n<MSG> Add hello\n<DFF>"
     assert sample.prompt("@@ -1,3 +1,9 @@").endswith("<DFF> @@ -1,3 +1,9 @@\n")
     with pytest.raises(FormatError):
@@ -58,7 +62,9 @@ def test_extract_diff_stops_at_next_sample_or_end_token() -> None:
     assert extract_diff("@@ -1 +1 @@\n-a\n+b\n") == "@@ -1 +1 @@\n-a\n+b\n"
 
 
-PROGRAM_LINES = st.lists(st.sampled_from(["x = 1", "def f():", "    return x", "", "# c", "print(f())"]), max_size=8)
+PROGRAM_LINES = st.lists(
+    st.sampled_from(["x = 1", "def f():", "    return x", "", "# c", "print(f())"]), max_size=8
+)
 
 
 @settings(max_examples=500)

@@ -91,7 +91,9 @@ def test_read_rows_formats_and_errors(tmp_path) -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_map_unordered_processes(workers) -> None:
-    assert sorted(map_unordered(_square, range(100), workers=workers, chunksize=7)) == [i * i for i in range(100)]
+    assert sorted(map_unordered(_square, range(100), workers=workers, chunksize=7)) == [
+        i * i for i in range(100)
+    ]
 
 
 def test_map_unordered_dask() -> None:
