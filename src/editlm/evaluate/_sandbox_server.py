@@ -40,6 +40,9 @@ TAIL = 4096
 INTERPRETER_FLAGS = ("-s", "-S", "-P")
 # Directories anyone may write to on Debian-like systems: each gets a private tmpfs.
 WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
+# The base interpreter, not a virtual environment's link to it: programs need only the standard
+# library, and a venv (a checkout under /tmp, say) may sit under a directory the private tmpfs hides.
+EXECUTABLE = os.path.realpath(sys.executable)
 # Common stdlib modules, imported once here so forked programs find them warm.
 WARM = (
     "math re collections itertools functools heapq bisect string typing hashlib random decimal "
@@ -135,13 +138,13 @@ class Server:
     def setup(self):
         os.umask(0o077)
         if self.config.get("private_tmp") and os.geteuid() == 0:
-            exe = os.path.realpath(sys.executable)
-            under_tmp = any(exe.startswith(p + "/") for p in ("/tmp", "/var/tmp", "/dev/shm"))
+            stdlib = os.path.dirname(os.__file__)
+            under_tmp = any(x.startswith(p + "/") for x in (EXECUTABLE, stdlib) for p in WORLD_WRITABLE)
             if not under_tmp:
                 size = int(self.config.get("tmpfs_mb", 512))
                 existing = [p for p in WORLD_WRITABLE if os.path.isdir(p) and not os.path.islink(p)]
                 self.private_tmp = "/tmp" in existing and all([_mount_tmpfs(p, size) for p in existing])
-        paths = {os.path.dirname(os.__file__), os.path.realpath(sys.executable), sys.executable}
+        paths = {os.path.dirname(os.__file__), EXECUTABLE}
         readable = all(_reachable(p) for p in paths)
         if self.private_tmp and not readable:  # own mount namespace: we may reshape it
             readable = True
@@ -371,7 +374,7 @@ class Server:
             f.write(req["code"])
         os.set_inheritable(st_w, False)
         if req.get("fresh"):
-            os.execve(sys.executable, [sys.executable, *INTERPRETER_FLAGS, "main.py"], env)
+            os.execve(EXECUTABLE, [EXECUTABLE, *INTERPRETER_FLAGS, "main.py"], env)
         os.environ.clear()
         os.environ.update(env)
         os.close(st_w)

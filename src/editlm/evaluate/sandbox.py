@@ -35,6 +35,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -151,13 +152,17 @@ class _Server:
         flags = ("-s", "-S", "-P")  # -I without -E: the environment is ours, and fixes the hash seed
         cmd = [*self.isolation.prefix, sys.executable, *flags, str(SERVER), json.dumps(self.config)]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
-        )
-        hello = self._recv()
-        if not hello or not hello.get("ready"):
-            self.close()
-            raise SandboxError(f"the sandbox server did not start ({' '.join(cmd[:6])} ...)")
+        # The server's own stderr goes to a file read only if it fails to start (it says nothing else).
+        with tempfile.TemporaryFile() as errors:
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=env
+            )
+            hello = self._recv()
+            if not hello or not hello.get("ready"):
+                self.close()
+                errors.seek(0)
+                tail = errors.read()[-2000:].decode(errors="replace").strip()
+                raise SandboxError(f"the sandbox server did not start ({' '.join(cmd[:6])} ...): {tail}")
         self.features = hello
         if self.isolation.network and hello.get("network_interfaces", ["?"]) != ["lo"]:
             self.close()
