@@ -15,30 +15,16 @@ from editlm.models.codefusion.schedule import NoiseSchedule, sqrt_betas
 from editlm.models.codefusion.tasks import CorpusError, mask_code, name_spans, read_pairs, stdlib_pairs
 from editlm.models.codefusion.train import TrainConfig, train
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (two spin against each other on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tok_dir(tmp_path_factory):
-    from editlm.models.tokenizer import stdlib_texts, train_tokenizer
-
-    out = tmp_path_factory.mktemp("cf-tok")
-    train_tokenizer(stdlib_texts(limit=20), out, vocab_size=600)
-    return out
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture()
-def pipe(tok_dir):
+def pipe(small_tokenizer_dir):
     from editlm.models.loading import load_tokenizer
 
-    return CodeFusionPipeline.create(load_tokenizer(tok_dir), seed=0, device="cpu", **preset("tiny"))
+    return CodeFusionPipeline.create(
+        load_tokenizer(small_tokenizer_dir), seed=0, device="cpu", **preset("tiny")
+    )
 
 
 # -- the noise schedule -------------------------------------------------------------------------------
@@ -169,11 +155,11 @@ def test_a_perfect_denoiser_has_zero_noise_error(pipe, monkeypatch):
     assert float(losses["decoder"]) > 0.1
 
 
-def test_same_seed_same_model_and_config_checks(tok_dir):
+def test_same_seed_same_model_and_config_checks(small_tokenizer_dir):
     from editlm.models.loading import load_tokenizer
 
-    a = CodeFusionPipeline.create(load_tokenizer(tok_dir), seed=3, device="cpu", **preset("tiny"))
-    b = CodeFusionPipeline.create(load_tokenizer(tok_dir), seed=3, device="cpu", **preset("tiny"))
+    a = CodeFusionPipeline.create(load_tokenizer(small_tokenizer_dir), seed=3, device="cpu", **preset("tiny"))
+    b = CodeFusionPipeline.create(load_tokenizer(small_tokenizer_dir), seed=3, device="cpu", **preset("tiny"))
     assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True))
     with pytest.raises(ConfigError, match="multiple of heads"):
         CodeFusionConfig(vocab_size=10, pad_token_id=0, hidden=30, heads=4)
@@ -181,14 +167,16 @@ def test_same_seed_same_model_and_config_checks(tok_dir):
         CodeFusionConfig(vocab_size=10, pad_token_id=0, schedule="cosine")
 
 
-def test_training_is_deterministic_with_a_seed(tok_dir):
+def test_training_is_deterministic_with_a_seed(small_tokenizer_dir):
     from editlm.models.loading import load_tokenizer
 
     pairs = [("one", "x = 1\n"), ("two", "y = 2\n")]
     config = TrainConfig(pretrain_steps=4, finetune_steps=4, batch_size=2, log_every=1, seed=7)
     runs = []
     for _ in range(2):
-        pipe = CodeFusionPipeline.create(load_tokenizer(tok_dir), seed=7, device="cpu", **preset("tiny"))
+        pipe = CodeFusionPipeline.create(
+            load_tokenizer(small_tokenizer_dir), seed=7, device="cpu", **preset("tiny")
+        )
         runs.append(train(pipe, pairs, config, progress=False))
     assert runs[0] == runs[1]
     assert [r["phase"] for r in runs[0]] == ["pretrain"] * 4 + ["finetune"] * 4

@@ -14,6 +14,9 @@ from editlm.models.codefusion.presets import preset
 from editlm.models.codefusion.sampling import denoise, edit_distance_curve, sample, sample_steps
 from editlm.models.codefusion.train import TrainConfig, train
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 PAIRS = [
     ("add two numbers", "def add(a, b):\n    return a + b\n"),
     ("greet someone", "def greet(name):\n    print('hello', name)\n"),
@@ -22,29 +25,14 @@ PAIRS = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def tok_dir(tmp_path_factory):
-    from editlm.models.tokenizer import stdlib_texts, train_tokenizer
-
-    out = tmp_path_factory.mktemp("cf-tok")
-    train_tokenizer(stdlib_texts(limit=20), out, vocab_size=600)
-    return out
-
-
-@pytest.fixture(scope="module")
-def trained(tok_dir):
+def trained(small_tokenizer_dir):
     """A tiny model (T = 20) overfit on four pairs, with its training log."""
     from editlm.models.loading import load_tokenizer
 
-    pipe = CodeFusionPipeline.create(load_tokenizer(tok_dir), seed=0, device="cpu", **preset("tiny"))
+    pipe = CodeFusionPipeline.create(
+        load_tokenizer(small_tokenizer_dir), seed=0, device="cpu", **preset("tiny")
+    )
     config = TrainConfig(pretrain_steps=40, finetune_steps=300, batch_size=8, lr=3e-3, warmup_steps=10)
     history = train(pipe, PAIRS, config, progress=False)
     return pipe, history
@@ -118,19 +106,19 @@ def test_save_and_load_give_identical_outputs(trained, tmp_path):
         CodeFusionPipeline.from_pretrained(tmp_path / "nothing")
 
 
-def test_hugging_face_encoder_as_e(tok_dir, tmp_path):
+def test_hugging_face_encoder_as_e(small_tokenizer_dir, tmp_path):
     """Any local HF encoder directory (with its tokenizer) can stand in for CodeT5's encoder."""
     from transformers import BertConfig, BertModel
 
     from editlm.models.loading import load_tokenizer
 
-    tok = load_tokenizer(tok_dir)
+    tok = load_tokenizer(small_tokenizer_dir)
     bert = BertModel(BertConfig(vocab_size=len(tok), hidden_size=24, num_hidden_layers=1,
                                 num_attention_heads=2, intermediate_size=48, max_position_embeddings=64))  # fmt: skip
     bert.save_pretrained(tmp_path / "bert")
     tok.save_pretrained(tmp_path / "bert")
     pipe = CodeFusionPipeline.create(
-        load_tokenizer(tok_dir), encoder_dir=tmp_path / "bert", device="cpu", **preset("tiny")
+        load_tokenizer(small_tokenizer_dir), encoder_dir=tmp_path / "bert", device="cpu", **preset("tiny")
     )
     assert pipe.config.encoder == "hf" and pipe.config.encoder_hidden == 24
     assert torch.equal(
@@ -156,12 +144,12 @@ def _app() -> typer.Typer:
     return app
 
 
-def test_cli_train_then_sample(tok_dir, tmp_path):
+def test_cli_train_then_sample(small_tokenizer_dir, tmp_path):
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps({"nl": u, "code": c}) + "\n" for u, c in PAIRS[:2]))
     out = tmp_path / "model"
     runner = CliRunner()
-    args = ["codefusion", "train", "--data", str(data), "--utterance-field", "nl", "--tokenizer", str(tok_dir),
+    args = ["codefusion", "train", "--data", str(data), "--utterance-field", "nl", "--tokenizer", str(small_tokenizer_dir),
             "-o", str(out), "--size", "tiny", "--pretrain-steps", "2", "--finetune-steps", "3",
             "--batch-size", "2", "--device", "cpu"]  # fmt: skip
     result = runner.invoke(_app(), args)
@@ -198,11 +186,20 @@ def test_cli_train_then_sample(tok_dir, tmp_path):
     assert [line.split("\t")[0] for line in result.output.splitlines()] == ["1", "2"]
 
 
-def test_cli_reports_missing_fields_and_empty_corpus(tok_dir, tmp_path):
+def test_cli_reports_missing_fields_and_empty_corpus(small_tokenizer_dir, tmp_path):
     runner = CliRunner()
     data = tmp_path / "pairs.jsonl"
     data.write_text('{"utterance": "x"}\n')
-    base = ["codefusion", "train", "--tokenizer", str(tok_dir), "-o", str(tmp_path / "m"), "--size", "tiny"]
+    base = [
+        "codefusion",
+        "train",
+        "--tokenizer",
+        str(small_tokenizer_dir),
+        "-o",
+        str(tmp_path / "m"),
+        "--size",
+        "tiny",
+    ]
     result = runner.invoke(_app(), [*base, "--data", str(data)])
     assert result.exit_code != 0 and "missing fields" in result.output
     data.write_text("")
@@ -212,14 +209,14 @@ def test_cli_reports_missing_fields_and_empty_corpus(tok_dir, tmp_path):
     assert result.exit_code != 0 and "no training pairs" in result.output
 
 
-def test_cli_recipe_sets_options_and_the_command_line_wins(tok_dir, tmp_path):
+def test_cli_recipe_sets_options_and_the_command_line_wins(small_tokenizer_dir, tmp_path):
     from pathlib import Path
 
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "codefusion-tiny.toml"
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps({"utterance": u, "code": c}) + "\n" for u, c in PAIRS[:2]))
     out = tmp_path / "model"
-    args = ["codefusion", "train", "--recipe", str(recipe), "--data", str(data), "--tokenizer", str(tok_dir),
+    args = ["codefusion", "train", "--recipe", str(recipe), "--data", str(data), "--tokenizer", str(small_tokenizer_dir),
             "-o", str(out), "--pretrain-steps", "0", "--finetune-steps", "1", "--length", "24", "--device", "cpu"]  # fmt: skip
     result = CliRunner().invoke(_app(), args)
     assert result.exit_code == 0, result.output

@@ -13,7 +13,6 @@ from editlm.edits.diff import make_diff
 from editlm.edits.diff_model import DiffSample
 from editlm.edits.edit_sequence import edit_sequence_prompt, format_edit_sequence
 from editlm.models.presets import init_model
-from editlm.models.tokenizer import stdlib_texts, train_tokenizer
 from editlm.train.data import (
     IGNORE,
     DataError,
@@ -27,21 +26,14 @@ from editlm.train.data import (
     pack,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread per test worker: under ``pytest -n 2`` two-thread OpenMP workers oversubscribe
-    the cores and spin, which makes tiny-model steps tens of times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def tok(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tok")
-    return train_tokenizer(stdlib_texts(limit=40), out, vocab_size=1024)
+def tok(code_tokenizer_dir):
+    from editlm.models.loading import load_tokenizer
+
+    return load_tokenizer(code_tokenizer_dir)
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +202,8 @@ def test_prompt_side_targets_get_no_gradient(tok, model):
 
         assert masked_loss(scrambled).item() == pytest.approx(loss.item(), rel=1e-6)
         assert masked_loss(full).item() == pytest.approx(loss.item(), rel=1e-6)
-        assert full_loss(scrambled).item() != pytest.approx(full_loss(full).item(), rel=1e-3)
+        # (an untrained model is near uniform, so the move is small but far above float noise)
+        assert full_loss(scrambled).item() != pytest.approx(full_loss(full).item(), rel=1e-5)
 
 
 def test_packing_keeps_every_sample_and_its_masks(tok):

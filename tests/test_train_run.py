@@ -12,26 +12,11 @@ from editlm.edits.diff import make_diff
 from editlm.edits.diff_model import DiffSample, extract_diff
 from editlm.models.loading import load_model, load_tokenizer, save_checkpoint
 from editlm.models.presets import init_model
-from editlm.models.tokenizer import stdlib_texts, train_tokenizer
+from editlm.models.tokenizer import stdlib_texts
 from editlm.train.config import PretrainConfig, SFTConfig, make_config
 from editlm.train.run import pretrain, sft
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread per test worker: under ``pytest -n 2`` two-thread OpenMP workers oversubscribe
-    the cores and spin, which makes tiny-model steps tens of times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tok_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tok")
-    train_tokenizer(stdlib_texts(limit=60), out, vocab_size=1024)
-    return out
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def diff_samples(n: int) -> list[DiffSample]:
@@ -55,9 +40,9 @@ def write_sft_data(path, samples):
     return path
 
 
-def sft_config(tmp_path, tok_dir, data, **kw):
+def sft_config(tmp_path, code_tokenizer_dir, data, **kw):
     values = dict(
-        output_dir=str(tmp_path / "out"), model="test", tokenizer=str(tok_dir), data=str(data), seq_len=256,
+        output_dir=str(tmp_path / "out"), model="test", tokenizer=str(code_tokenizer_dir), data=str(data), seq_len=256,
         batch_size=8, lr=3e-3, warmup_steps=10, logging_steps=10, save_steps=1000, progress=False,
         tensorboard=False,
     )  # fmt: skip
@@ -74,10 +59,10 @@ def greedy(model, tok, prompt: str, max_new_tokens: int = 80) -> str:
     return tok.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
-def test_tiny_model_memorises_eight_diffs(tmp_path, tok_dir):
+def test_tiny_model_memorises_eight_diffs(tmp_path, code_tokenizer_dir):
     samples = diff_samples(8)
     data = write_sft_data(tmp_path / "d.jsonl", samples)
-    out = sft(sft_config(tmp_path, tok_dir, data, max_steps=200))
+    out = sft(sft_config(tmp_path, code_tokenizer_dir, data, max_steps=200))
     model, tok = load_model(out).eval(), load_tokenizer(out)
     got = [extract_diff(greedy(model, tok, s.prompt())) for s in samples]
     assert got == [s.diff for s in samples]
@@ -102,12 +87,12 @@ def _weights(path):
 
 
 @pytest.mark.parametrize("packing", [False, True], ids=["padded", "packed"])
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tok_dir, packing):
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, code_tokenizer_dir, packing):
     data = write_sft_data(tmp_path / "d.jsonl", diff_samples(12))
     # Packed: 12 samples make 6 rows of 2, so the 12 steps span 4 epochs and resume mid-epoch.
     common = dict(max_steps=12, save_steps=5, batch_size=2, packing=packing, lr=1e-3, warmup_steps=3)
-    straight = sft(sft_config(tmp_path, tok_dir, data, output_dir=str(tmp_path / "a"), **common))
-    config = sft_config(tmp_path, tok_dir, data, output_dir=str(tmp_path / "b"), **common)
+    straight = sft(sft_config(tmp_path, code_tokenizer_dir, data, output_dir=str(tmp_path / "a"), **common))
+    config = sft_config(tmp_path, code_tokenizer_dir, data, output_dir=str(tmp_path / "b"), **common)
     with pytest.raises(KeyboardInterrupt):
         sft(config, callbacks=[Interrupt(7)])
     assert (tmp_path / "b" / "checkpoint-5").is_dir() and not (tmp_path / "b" / "model.safetensors").exists()
@@ -116,11 +101,11 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tok_dir, packing)
     assert a.keys() == b.keys()
     for name in a:
         assert torch.allclose(a[name], b[name], atol=1e-6), name
-    init = init_model("test", load_tokenizer(tok_dir), seed=0).state_dict()
+    init = init_model("test", load_tokenizer(code_tokenizer_dir), seed=0).state_dict()
     assert not torch.allclose(init["model.embed_tokens.weight"], a["model.embed_tokens.weight"])
 
 
-def test_pretrain_on_a_code_corpus(tmp_path, tok_dir):
+def test_pretrain_on_a_code_corpus(tmp_path, code_tokenizer_dir):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i, text in enumerate(stdlib_texts(limit=6)):
@@ -128,7 +113,7 @@ def test_pretrain_on_a_code_corpus(tmp_path, tok_dir):
     config = make_config(
         PretrainConfig,
         dict(
-            output_dir=str(tmp_path / "pt"), model="test", tokenizer=str(tok_dir), data=str(corpus), seq_len=128,
+            output_dir=str(tmp_path / "pt"), model="test", tokenizer=str(code_tokenizer_dir), data=str(corpus), seq_len=128,
             batch_size=4, max_steps=30, eval_steps=15, logging_steps=5, save_steps=15, eval_fraction=0.2,
             progress=False, tensorboard=True, warmup_steps=5,
         ),
@@ -147,8 +132,8 @@ def test_pretrain_on_a_code_corpus(tmp_path, tok_dir):
     assert list((out / "runs").rglob("events.out.tfevents.*"))
 
 
-def test_lora_fine_tuning_saves_a_merged_plain_model(tmp_path, tok_dir):
-    tok = load_tokenizer(tok_dir)
+def test_lora_fine_tuning_saves_a_merged_plain_model(tmp_path, code_tokenizer_dir):
+    tok = load_tokenizer(code_tokenizer_dir)
     base = save_checkpoint(init_model("test", tok, seed=1), tok, tmp_path / "base")
     data = write_sft_data(tmp_path / "d.jsonl", diff_samples(4))
     out = sft(sft_config(tmp_path, "", data, model=str(base), tokenizer="", max_steps=5, lora_r=4, lr=1e-2))
@@ -159,17 +144,17 @@ def test_lora_fine_tuning_saves_a_merged_plain_model(tmp_path, tok_dir):
     assert changed and all("proj" in k for k in changed)
 
 
-def test_empty_corpus_and_missing_fields_fail_clearly(tmp_path, tok_dir):
+def test_empty_corpus_and_missing_fields_fail_clearly(tmp_path, code_tokenizer_dir):
     from editlm.train.data import DataError
 
     (tmp_path / "empty").mkdir()
     config = make_config(
         PretrainConfig,
-        dict(output_dir=str(tmp_path / "x"), tokenizer=str(tok_dir), data=str(tmp_path / "empty")),
+        dict(output_dir=str(tmp_path / "x"), tokenizer=str(code_tokenizer_dir), data=str(tmp_path / "empty")),
     )
     with pytest.raises(DataError, match="empty"):
         pretrain(config)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n")
     with pytest.raises(DataError, match="prompt"):
-        sft(sft_config(tmp_path, tok_dir, bad))
+        sft(sft_config(tmp_path, code_tokenizer_dir, bad))

@@ -77,19 +77,8 @@ def read_rows(path: str | Path, columns: list[str] | None = None, batch_size: in
 
 def write_rows(path: str | Path, rows: Iterable[dict]) -> int:
     """Write a whole table atomically (small outputs: summaries, benchmarks, results)."""
-    path = Path(path)
     rows = list(rows)
-    fmt = table_format(path)
-    with _atomic(path) as tmp:
-        if fmt == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.Table.from_pylist(rows), tmp)
-        else:
-            with open(tmp, "w", encoding="utf-8") as handle:
-                for row in rows:
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    _write_table(Path(path), rows, table_format(path))
     return len(rows)
 
 
