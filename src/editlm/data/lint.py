@@ -67,6 +67,14 @@ _ERROR_NAMES = (
 ERROR_MESSAGES: tuple[type, ...] = tuple(getattr(_m, n) for n in _ERROR_NAMES if hasattr(_m, n))
 
 _ON_LINE = re.compile(r"on line (\d+)")
+# The errors only the compiler reports (symtable and code generation: bad nonlocal/global, await or
+# async outside async functions, yield/return mixes, walrus scoping, match patterns, except* rules)
+# all come from these constructs. A program without them needs no compile step, and neither does
+# any LintSeq state of it: deleting whole lines never creates one (see ``compiler_may_object``).
+_COMPILER_ONLY = re.compile(
+    r"\b(?:nonlocal|global|async|await|yield|__debug__|__future__)\b|:=|except\s*\*|^[ \t]*(?:match|case)\b",
+    re.M,
+)
 
 
 class _Checker(pyflakes.checker.Checker):
@@ -94,10 +102,20 @@ class LintError:
     message: str
 
 
-def lint(source: str, *, linter: str = "pyflakes", missing_imports: bool = False) -> list[LintError]:
-    """All lint errors of ``source``, each on a line that exists in it (1..number of lines)."""
+def compiler_may_object(source: str) -> bool:
+    """Can ``source``, or any program made of a subset of its lines, have an error that parsing and
+    pyflakes miss but the compiler reports? False lets LintSeq skip compiling every state."""
+    return _COMPILER_ONLY.search(source) is not None
+
+
+def lint(
+    source: str, *, linter: str = "pyflakes", missing_imports: bool = False, compile_check: bool = True
+) -> list[LintError]:
+    """All lint errors of ``source``, each on a line that exists in it (1..number of lines).
+    ``compile_check=False`` skips the compiler's own checks (only safe where
+    :func:`compiler_may_object` said False for the program this source was cut from)."""
     if linter == "pyflakes":
-        errors = _pyflakes_errors(source, missing_imports)
+        errors = _pyflakes_errors(source, missing_imports, compile_check)
     elif linter == "pylint":
         errors = _pylint_errors(source)
     else:
@@ -106,9 +124,12 @@ def lint(source: str, *, linter: str = "pyflakes", missing_imports: bool = False
     return [LintError(min(max(e.line, 1), last), e.code, e.message) for e in errors]
 
 
-def lint_errors(source: str, *, linter: str = "pyflakes", missing_imports: bool = False) -> list[int]:
+def lint_errors(
+    source: str, *, linter: str = "pyflakes", missing_imports: bool = False, compile_check: bool = True
+) -> list[int]:
     """The sorted 1-based lines that carry lint errors (the lines LintSeq deletes)."""
-    return sorted({e.line for e in lint(source, linter=linter, missing_imports=missing_imports)})
+    errors = lint(source, linter=linter, missing_imports=missing_imports, compile_check=compile_check)
+    return sorted({e.line for e in errors})
 
 
 def syntax_error(source: str) -> LintError | None:
@@ -120,11 +141,17 @@ def syntax_error(source: str) -> LintError | None:
     return _compile_error(tree, source)
 
 
-def make_linter(linter: str = "pyflakes", missing_imports: bool = False) -> Callable[[str], list[int]]:
-    """``lint_errors`` with its options bound: the function the sampler calls on every state."""
+def make_linter(
+    linter: str = "pyflakes", missing_imports: bool = False, program: str | None = None
+) -> Callable[[str], list[int]]:
+    """``lint_errors`` with its options bound: the function the sampler calls on every state of
+    ``program`` (given, it lets the compile step be skipped where it can find nothing)."""
     if linter not in LINTERS:
         raise ValueError(f"unknown linter {linter!r}; choose from {LINTERS}")
-    return functools.partial(lint_errors, linter=linter, missing_imports=missing_imports)
+    compile_check = program is None or compiler_may_object(program)
+    return functools.partial(
+        lint_errors, linter=linter, missing_imports=missing_imports, compile_check=compile_check
+    )
 
 
 # --------------------------------------------------------------------------- pyflakes + compile
@@ -137,15 +164,17 @@ def parse(source: str) -> ast.Module:
         return ast.parse(source)
 
 
-def _pyflakes_errors(source: str, missing_imports: bool) -> list[LintError]:
+def _pyflakes_errors(source: str, missing_imports: bool, compile_check: bool = True) -> list[LintError]:
     try:
         tree = parse(source)
     except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes on some Python versions
         return [_syntax(exc, source, "syntax")]
-    return tree_errors(tree, missing_imports, source)
+    return tree_errors(tree, missing_imports, source, compile_check)
 
 
-def tree_errors(tree: ast.Module, missing_imports: bool = False, source: str = "") -> list[LintError]:
+def tree_errors(
+    tree: ast.Module, missing_imports: bool = False, source: str = "", compile_check: bool = True
+) -> list[LintError]:
     """The errors of a parsed program (pyflakes, then the compiler); lines as in the tree."""
     checker = _Checker(tree, filename="<lintseq>")
     errors = [
@@ -155,7 +184,7 @@ def tree_errors(tree: ast.Module, missing_imports: bool = False, source: str = "
     ]
     if missing_imports:
         errors += _missing_imports(tree)
-    if not errors:
+    if not errors and compile_check:
         # Only the compiler sees some errors (nonlocal without binding, await outside async, ...).
         # Compiling the tree we already have costs a fraction of a parse; skip it when pyflakes
         # already found lines to delete (they are deleted and the rest is linted again anyway).

@@ -219,7 +219,7 @@ def sample_edit_sequence(
     deadline = None if time_limit is None else time.monotonic() + time_limit
     if check_syntax:
         check_program(program)
-    lint = make_linter(linter, missing_imports)
+    lint = make_linter(linter, missing_imports, program)
     lines, states = sample_deletion_path(program, seed, linter=lint, deadline=deadline)
     return states_to_edits(lines, states)
 
