@@ -552,3 +552,12 @@ def test_bare_headers_agree_with_a_regex(before, after):
 def test_rows_are_the_same_without_the_check(history, mined):
     rows, _ = mined
     assert list(iter_records(history.path, MiningOptions(max_file_bytes=HUGE_LIMIT, verify=False))) == rows
+
+
+def test_rows_carry_the_fine_tuning_split(mined) -> None:
+    """``prompt`` ends with ``<DFF>`` and ``prompt`` + ``completion`` is the sample text."""
+    rows, _ = mined
+    assert rows
+    for row in rows:
+        assert row["prompt"] + row["completion"] == row["sample"]
+        assert row["prompt"].endswith("<DFF>") and row["completion"].startswith(" ")

@@ -152,3 +152,24 @@ def test_in_memory_records_for_small_data():
     assert [(r["row"], r["sample"]) for r in out] == [(k, s) for k in range(3) for s in range(2)]
     assert skipped == {"syntax_error": 1}
     assert all(apply_edit_sequence(r["edits"]) == r["program"] for r in out)
+
+
+def test_rows_carry_the_fine_tuning_split() -> None:
+    """``prompt`` + ``completion`` is the training text, split where the loss starts (after the
+    instruction and the first separator), so `editlm train sft` reads the output as it is."""
+    from editlm.data.lintseq_job import LintSeqConfig, lintseq_records
+    from editlm.edits.edit_sequence import DIFF_SEPARATOR, decode_edit_sequence
+
+    rows = [
+        {
+            "instruction": "Add two numbers.",
+            "program": "def add(a, b):\n    total = a + b\n    return total\n",
+        }
+    ]
+    out, skipped = lintseq_records(rows, LintSeqConfig(samples=2))
+    assert not skipped and len(out) == 2
+    for row in out:
+        assert row["prompt"] + row["completion"] == row["text"]
+        assert row["prompt"] == "Add two numbers.\n" + DIFF_SEPARATOR
+        program, errors = decode_edit_sequence(row["completion"])
+        assert errors == [] and program.rstrip() == row["program"].rstrip()

@@ -36,7 +36,6 @@ def run_quickstart(
     from editlm.data.corpus import build_corpus
     from editlm.data.lintseq_job import LintSeqConfig, run_lintseq
     from editlm.data.tables import read_rows, write_rows
-    from editlm.edits.edit_sequence import edit_sequence_prompt
     from editlm.evaluate.report import write_report
     from editlm.evaluate.run import evaluate_file
     from editlm.generate.engines import SamplingParams, load_engine
@@ -66,17 +65,6 @@ def run_quickstart(
     stage("LintSeq edit sequences", edits, lambda: run_lintseq(
         corpus, edits, LintSeqConfig(samples=samples_per_program, seed=seed), progress=False))  # fmt: skip
 
-    sft_data = out / "sft.jsonl"
-
-    def make_sft() -> None:
-        rows = []
-        for row in read_rows(edits, columns=["instruction", "text"]):
-            prompt = edit_sequence_prompt(row["instruction"])
-            rows.append({"prompt": prompt, "completion": row["text"][len(prompt) :]})
-        write_rows(sft_data, rows)
-
-    stage("fine-tuning rows (instruction -> edits)", sft_data, make_sft)
-
     tokenizer = out / "tokenizer"
 
     def make_tokenizer() -> None:
@@ -93,7 +81,7 @@ def run_quickstart(
 
     tuned = out / "lintseq-model"
     stage("fine-tuning on edit sequences", tuned / "config.json", lambda: sft(SFTConfig(
-        output_dir=str(tuned), model=str(base), data=str(sft_data), seq_len=512, batch_size=8,
+        output_dir=str(tuned), model=str(base), data=str(edits), seq_len=512, batch_size=8,
         max_steps=sft_steps, lr=1e-3, seed=seed, overlong="truncate", tensorboard=False,
         save_steps=10**9, eval_steps=10**9)))  # fmt: skip
 

@@ -47,6 +47,8 @@ COLUMNS = (
     "diff",  # full unified diff as git prints it (git header, ---/+++, @@ sections); of the cropped files
     # with crop_context
     "sample",  # diff-model text: <NME> <BEF> <MSG> <DFF> with the diff from its first @@
+    "prompt",  # the sample up to and including <DFF>: what `editlm train sft` conditions on
+    "completion",  # the rest of the sample: the diff (recipe sft-diff also puts the loss on <DFF>)
     "crop_start",  # with crop_context: 0-based line of the original file where before starts; else None
 )
 
@@ -297,7 +299,8 @@ def _mine_file(repo, diff, index, delta, options, rules, base, limit, count_toke
         return path, "file: rename without edits" if change == "renamed" else "file: no text change"
     full, hunks = patch
     try:
-        sample = DiffSample(path, before, base["message"], hunks).text()
+        as_sample = DiffSample(path, before, base["message"], hunks)
+        sample = as_sample.text()
     except FormatError:
         return path, "file: cannot be written as a sample"
     if limit is not None and count_tokens(sample) > limit:
@@ -319,6 +322,8 @@ def _mine_file(repo, diff, index, delta, options, rules, base, limit, count_toke
         after=after,
         diff=full,
         sample=sample,
+        prompt=as_sample.prompt(),
+        completion=as_sample.completion(),
         crop_start=crop_start,
     )
     return path, {column: row[column] for column in COLUMNS}

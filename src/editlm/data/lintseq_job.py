@@ -23,7 +23,7 @@ from editlm.data.lintseq import (
     sample_random_edit_sequence,
     sequence_seed,
 )
-from editlm.edits.edit_sequence import DIFF_SEPARATOR, format_edit_sequence
+from editlm.edits.edit_sequence import DIFF_SEPARATOR, edit_sequence_prompt, format_edit_sequence
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,17 @@ def lintseq_rows(key: int, row: dict, config: LintSeqConfig) -> list[dict]:
                 time_limit=left,
                 check_syntax=False,
             )
+        text = format_edit_sequence(instruction, edits)
+        prompt = edit_sequence_prompt(instruction)
         out.append(
             {
                 "instruction": instruction,
                 "program": clean,
                 "edits": edits,
-                "text": format_edit_sequence(instruction, edits),
+                "text": text,
+                # the same text split for `editlm train sft`: the loss falls on the edits only
+                "prompt": prompt,
+                "completion": text[len(prompt) :],
                 "num_edits": len(edits),
                 "row": key,
                 "sample": sample,
