@@ -23,7 +23,7 @@ from editlm.data.directional import (
     intermediate_versions,
     span_mask,
 )
-from editlm.edits.diff import apply_diff, make_diff
+from editlm.edits.diff import apply_diff, make_diff, split_lines
 from editlm.edits.diff_model import parse_diff_sample
 
 SENTINEL_RE = re.compile(r"<extra_id_\d+>")
@@ -41,11 +41,18 @@ def test_intermediate_versions_start_old_end_new_one_hunk_at_a_time(before, afte
     n = len(hunks(before, after))
     assert len(versions) == n + 1
     assert versions[0] == before and versions[-1] == after
-    for older, newer in zip(versions, versions[1:], strict=False):
-        # each step applies exactly one more hunk: the diff between neighbours has one change block
+    # each step applies exactly one more hunk, at its place shifted by the hunks before it (checked
+    # by construction: re-diffing neighbours with difflib can split one change where lines repeat)
+    old, new = split_lines(before), split_lines(after)
+    shift = 0
+    for (i1, i2, j1, j2), older, newer in zip(hunks(before, after), versions[:-1], versions[1:], strict=True):
+        at = i1 + shift
+        older_lines = split_lines(older)
+        assert older_lines[at : at + i2 - i1] == old[i1:i2]
+        assert split_lines(newer) == older_lines[:at] + new[j1:j2] + older_lines[at + i2 - i1 :]
         assert older != newer
-        assert len(hunks(older, newer)) == 1
         assert apply_diff(older, make_diff(older, newer)) == newer
+        shift += (j2 - j1) - (i2 - i1)
 
 
 def test_intermediate_versions_of_a_real_edit():
