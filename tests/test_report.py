@@ -109,3 +109,19 @@ def test_other_summaries_are_not_runs(tmp_path):
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "summary.json").write_text(json.dumps(_summary()))
     assert list(find_runs(tmp_path)) == ["eval"]
+
+
+def test_report_tolerates_a_summary_missing_group_fields(tmp_path) -> None:
+    """A hand-made or older summary.json without per-group samples/pass@k still gives a report."""
+    import json
+
+    from editlm.evaluate.report import write_report
+
+    run = tmp_path / "run"
+    run.mkdir()
+    summary = {"benchmark": "parity", "pass@k": {"pass@1": 0.25},
+               "groups": {"bugs=1": {"pass_rate": 0.5}, "bugs=2": {}}}  # fmt: skip
+    (run / "summary.json").write_text(json.dumps(summary))
+    report = write_report(tmp_path).read_text()
+    assert "| bugs=2 | - | - |" in report
+    assert (tmp_path / "parity_bugs.png").exists() and (tmp_path / "pass_at_k.png").exists()

@@ -61,31 +61,50 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines
 
 
-def plot_pass_at_k(runs: dict[str, dict], path: Path) -> bool:
+def _line_plot(
+    series: dict[str, list[tuple[float, float]]],
+    path: Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    percent: bool = False,
+    log_x: bool = False,
+    xticks: list | None = None,
+) -> bool:
+    """One PNG of labelled lines (``series``: label -> (x, y) points); False when there is nothing to draw."""
+    series = {label: points for label, points in series.items() if points}
+    if not series:
+        return False
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    drawn = False
-    for name, summary in runs.items():
-        points = sorted((_k(key), value) for key, value in summary.get("pass@k", {}).items())
-        if points:
-            ax.plot([k for k, _ in points], [100 * v for _, v in points], marker="o", label=name)
-            drawn = True
-    if drawn:
+    for label, points in series.items():
+        ax.plot([x for x, _ in points], [y for _, y in points], marker="o" if percent else None, label=label)
+    if log_x:
         ax.set_xscale("log")
+    if percent:
         ax.set_ylim(0, 100)
-        ax.set_xlabel("k")
-        ax.set_ylabel("pass@k (%)")
-        ax.set_title("pass@k")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
+    if xticks:
+        ax.set_xticks(xticks)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-    return drawn
+    return True
+
+
+def plot_pass_at_k(runs: dict[str, dict], path: Path) -> bool:
+    series = {
+        name: sorted((_k(key), 100 * value) for key, value in summary.get("pass@k", {}).items())
+        for name, summary in runs.items()
+    }
+    return _line_plot(series, path, xlabel="k", ylabel="pass@k (%)", title="pass@k", percent=True, log_x=True)
 
 
 def _bug_counts(summary: dict, prefix: str) -> list[int]:
@@ -94,55 +113,31 @@ def _bug_counts(summary: dict, prefix: str) -> list[int]:
 
 
 def plot_groups(runs: dict[str, dict], path: Path, prefix: str = "bugs=") -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    drawn = False
+    series = {}
     for name, summary in runs.items():
-        groups = {g: v for g, v in summary.get("groups", {}).items() if g.startswith(prefix)}
-        points = sorted(
-            (int(g[len(prefix) :]), v["pass_rate"]) for g, v in groups.items() if g[len(prefix) :].isdigit()
-        )
-        if points:
-            ax.plot([n for n, _ in points], [100 * r for _, r in points], marker="o", label=name)
-            drawn = True
-    if drawn:
-        ax.set_xticks(sorted({n for s in runs.values() for n in _bug_counts(s, prefix)}))
-        ax.set_ylim(0, 100)
-        ax.set_xlabel("number of bugs")
-        ax.set_ylabel("samples fully correct (%)")
-        ax.set_title("4-Parity: pass rate against bug count")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return drawn
+        rates = {n: summary["groups"][f"{prefix}{n}"].get("pass_rate") for n in _bug_counts(summary, prefix)}
+        series[name] = sorted((n, 100 * r) for n, r in rates.items() if isinstance(r, int | float))
+    ticks = sorted({n for s in runs.values() for n in _bug_counts(s, prefix)})
+    return _line_plot(
+        series,
+        path,
+        xlabel="number of bugs",
+        ylabel="samples fully correct (%)",
+        title="4-Parity: pass rate against bug count",
+        percent=True,
+        xticks=ticks,
+    )
 
 
 def plot_curves(curves: dict[str, tuple[list[float], list[float]]], path: Path) -> bool:
-    if not curves:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, (steps, values) in curves.items():
-        ax.plot(steps, values, label=label)
-    ax.set_xlabel("step")
-    ax.set_ylabel("normalised edit distance to the answer")
-    ax.set_title("Edit distance curves")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
+    series = {label: list(zip(steps, values, strict=True)) for label, (steps, values) in curves.items()}
+    return _line_plot(
+        series,
+        path,
+        xlabel="step",
+        ylabel="normalised edit distance to the answer",
+        title="Edit distance curves",
+    )
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -176,7 +171,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             if s.get("groups"):
                 gks = sorted({_k(key) for g in s["groups"].values() for key in g.get("pass@k", {})})
                 lines += [f"## {name}: by group", ""]
-                rows = [[g, v["samples"], v["pass_rate"], *[v["pass@k"].get(f"pass@{k}", "-") for k in gks]]
+                rows = [[g, v.get("samples", "-"), v.get("pass_rate", "-"),
+                         *[v.get("pass@k", {}).get(f"pass@{k}", "-") for k in gks]]
                         for g, v in s["groups"].items()]  # fmt: skip
                 lines += _table(["group", "samples", "pass rate", *[f"pass@{k}" for k in gks]], rows) + [""]
         if plot_groups(runs, out / "parity_bugs.png"):
