@@ -19,7 +19,7 @@ import sysconfig
 import time
 from pathlib import Path
 
-from editlm.data.bugs import Program
+from editlm.data.bugs.inject import Program
 from editlm.edits.diff import make_diff
 
 OPERATORS = [ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod]

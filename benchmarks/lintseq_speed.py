@@ -45,7 +45,7 @@ def _worker(tool: str, path: str) -> None:
     """One tool over all programs in this process; prints one JSON line with the measurements."""
     programs = [json.loads(line)["program"] for line in open(path, encoding="utf-8")]
     if tool == "editlm":
-        from editlm.data.lintseq import LintSeqError, sample_edit_sequence
+        from editlm.data.lintseq.sampler import LintSeqError, sample_edit_sequence
 
         def run(program: str, seed: int):
             try:
@@ -117,7 +117,7 @@ def _one_process(tool: str, path: Path) -> dict:
 
 
 def _all_cores_editlm(path: Path, out_dir: Path, workers: int) -> float:
-    from editlm.data.lintseq_job import LintSeqConfig, run_lintseq
+    from editlm.data.lintseq.job import LintSeqConfig, run_lintseq
 
     start = time.perf_counter()
     run_lintseq(path, out_dir / "editlm.jsonl", LintSeqConfig(samples=1), workers=workers, progress=False)
@@ -144,7 +144,7 @@ def main() -> None:
         return
 
     from editlm.data.corpus import build_corpus
-    from editlm.data.parallel import default_workers
+    from editlm.io.parallel import default_workers
 
     count = args.programs or (40 if args.quick else 200)
     rows = build_corpus(limit=count, seed=0, min_lines=5, max_lines=300)

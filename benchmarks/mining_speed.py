@@ -120,7 +120,7 @@ def _tree(repo, files: dict[str, list[str]]):
 
 
 def run_editlm(path: Path, verify: bool = True) -> tuple[float, int, dict]:
-    from editlm.data.commits import MiningOptions, iter_records
+    from editlm.data.mining.commits import MiningOptions, iter_records
 
     skipped: Counter = Counter()
     start = time.perf_counter()
@@ -143,8 +143,8 @@ def run_pydriller(path: Path) -> tuple[float, int, dict]:
 
 
 def run_editlm_parallel(path: Path) -> float:
-    from editlm.data.commits import MiningOptions
-    from editlm.data.mining_job import run_mining
+    from editlm.data.mining.commits import MiningOptions
+    from editlm.data.mining.job import run_mining
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from editlm.data.bugfix_benchmark import (
+from editlm.data.bugs.benchmark import (
     BuildSettings,
     Source,
     build_rows,

@@ -14,8 +14,8 @@ from pyflakes.api import check as pyflakes_check
 from pyflakes.reporter import Reporter
 from typer.testing import CliRunner
 
-from editlm.data.bug_job import BugJob, bug_rows
-from editlm.data.bugs import BUG_CLASSES, Bug, BugError, Program, check_bug, inject_bug, inject_bugs
+from editlm.data.bugs.inject import BUG_CLASSES, Bug, BugError, Program, check_bug, inject_bug, inject_bugs
+from editlm.data.bugs.job import BugJob, bug_rows
 from editlm.edits.diff import apply_diff, make_diff
 from editlm.edits.diff_model import parse_diff_sample
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from editlm.data.commits import (
+from editlm.data.mining.commits import (
     COLUMNS,
     MiningError,
     MiningOptions,

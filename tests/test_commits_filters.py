@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from editlm.data.mining_filters import (
+from editlm.data.mining.filters import (
     PRESETS,
     commit_reason,
     content_reason,
@@ -15,8 +15,8 @@ from editlm.data.mining_filters import (
     path_reason,
     token_counter,
 )
-from editlm.data.mining_languages import LANGUAGES, language_of
-from editlm.data.mining_licenses import NOASSERTION, combine, detect_license, is_license_file, is_permissive
+from editlm.data.mining.languages import LANGUAGES, language_of
+from editlm.data.mining.licenses import NOASSERTION, combine, detect_license, is_license_file, is_permissive
 
 FT = PRESETS["commitpackft"]
 CARPER = PRESETS["carperai"]

@@ -9,7 +9,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from editlm.data.contamination import ContaminationIndex, default_index, humaneval_programs, ngrams
+from editlm.data.transforms.contamination import ContaminationIndex, default_index, humaneval_programs, ngrams
 from editlm.evaluate.benchmarks import parity
 
 

@@ -13,7 +13,7 @@ from editlm.data.corpus import (
     overlaps_humaneval,
     stdlib_modules,
 )
-from editlm.data.lint import lint_errors
+from editlm.data.lintseq.lint import lint_errors
 
 MODULE = '''"""A module."""
 import os

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from editlm.data.directional import (
+from editlm.data.transforms.directional import (
     DirectionalJob,
     NoiseRates,
     delete_tokens,
@@ -94,7 +94,7 @@ def test_mask_unchanged_never_touches_changed_lines():
 
 
 def _unchanged(before, after):
-    from editlm.data.directional import unchanged_pieces
+    from editlm.data.transforms.directional import unchanged_pieces
 
     return unchanged_pieces(before, after)
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from editlm.data.fim_data import FimJob, fim_row, fim_rows
+from editlm.data.transforms.fim import FimJob, fim_row, fim_rows
 from editlm.edits.diff_model import FormatError
 from editlm.edits.fim import FIM_MIDDLE, parse_fim
 

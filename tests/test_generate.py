@@ -58,8 +58,8 @@ def test_vllm_refuses_clearly_without_gpu(tiny_model) -> None:
 
 
 def test_write_samples_resumes_per_task(tiny_model, tmp_path) -> None:
-    from editlm.data.tables import read_rows
     from editlm.generate.samples import write_samples
+    from editlm.io.tables import read_rows
 
     engine = TransformersEngine(tiny_model)
     params = SamplingParams(temperature=1.0, max_new_tokens=8)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from editlm.data.lint import lint, lint_errors, make_linter, syntax_error
+from editlm.data.lintseq.lint import lint, lint_errors, make_linter, syntax_error
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_pylint_mode_follows_the_reference_filter():
 
 
 def test_compile_gate_flags_every_construct_with_compiler_only_errors() -> None:
-    from editlm.data.lint import compiler_may_object
+    from editlm.data.lintseq.lint import compiler_may_object
 
     needs = [
         "def f():\n    nonlocal x\n",
@@ -102,9 +102,9 @@ def test_compile_gate_flags_every_construct_with_compiler_only_errors() -> None:
 
 def test_skipping_the_compile_step_changes_no_sequence() -> None:
     """The gate is an optimisation only: with and without it the sampler writes the same edits."""
-    import editlm.data.lint as lint_module
+    import editlm.data.lintseq.lint as lint_module
     from editlm.data.corpus import build_corpus
-    from editlm.data.lintseq import sample_edit_sequence
+    from editlm.data.lintseq.sampler import sample_edit_sequence
 
     programs = [row["program"] for row in build_corpus(limit=40, seed=2)]
     gated = [sample_edit_sequence(p, seed=s) for p in programs for s in range(2)]
@@ -119,7 +119,7 @@ def test_skipping_the_compile_step_changes_no_sequence() -> None:
 
 
 def test_compiler_only_error_is_still_found_in_a_gated_program() -> None:
-    from editlm.data.lint import make_linter
+    from editlm.data.lintseq.lint import make_linter
 
     program = (
         "def outer():\n    x = 1\n    def inner():\n        nonlocal x\n        x += 1\n    return inner\n"
@@ -147,7 +147,7 @@ def test_fast_checker_reports_exactly_what_stock_pyflakes_reports() -> None:
     import pyflakes.checker
 
     from editlm.data.corpus import build_corpus
-    from editlm.data.lint import _Checker
+    from editlm.data.lintseq.lint import _Checker
 
     assert _Checker._fast, "pyflakes' constructor changed: update _KNOWN_INIT after checking it"
     programs = [row["program"] for row in build_corpus(limit=60, seed=4)]

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from editlm.data.lint import lint_errors
-from editlm.data.lintseq import (
+from editlm.data.lintseq.lint import lint_errors
+from editlm.data.lintseq.sampler import (
     LintSeqError,
     apply_edit_sequence,
     block_of,

@@ -5,11 +5,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from editlm.data.lint import lint_errors
-from editlm.data.lintseq import apply_edit_sequence
-from editlm.data.lintseq_job import LintSeqConfig, lintseq_rows, run_lintseq
-from editlm.data.tables import TableError, read_rows, write_rows
+from editlm.data.lintseq.job import LintSeqConfig, lintseq_rows, run_lintseq
+from editlm.data.lintseq.lint import lint_errors
+from editlm.data.lintseq.sampler import apply_edit_sequence
 from editlm.edits.edit_sequence import format_edit_sequence
+from editlm.io.tables import TableError, read_rows, write_rows
 
 GOOD = [
     ("Add one.", "def inc(x):\n    y = x + 1\n    return y\n"),
@@ -145,7 +145,7 @@ def test_parquet_input_streams(tmp_path):
 
 
 def test_in_memory_records_for_small_data():
-    from editlm.data.lintseq_job import lintseq_records
+    from editlm.data.lintseq.job import lintseq_records
 
     rows = [{"instruction": i, "program": p} for i, p in GOOD] + [{"instruction": "x", "program": "def f(:"}]
     out, skipped = lintseq_records(rows, LintSeqConfig(samples=2))
@@ -157,7 +157,7 @@ def test_in_memory_records_for_small_data():
 def test_rows_carry_the_fine_tuning_split() -> None:
     """``prompt`` + ``completion`` is the training text, split where the loss starts (after the
     instruction and the first separator), so `editlm train sft` reads the output as it is."""
-    from editlm.data.lintseq_job import LintSeqConfig, lintseq_records
+    from editlm.data.lintseq.job import LintSeqConfig, lintseq_records
     from editlm.edits.edit_sequence import DIFF_SEPARATOR, decode_edit_sequence
 
     rows = [

@@ -8,9 +8,9 @@ import pytest
 from test_commits import EXPECTED_ROWS, EXPECTED_SKIPS, HUGE_LIMIT, History, build_history
 from typer.testing import CliRunner
 
-from editlm.data.commits import COLUMNS, MiningOptions, iter_records
-from editlm.data.mining_job import run_mining
-from editlm.data.tables import read_rows
+from editlm.data.mining.commits import COLUMNS, MiningOptions, iter_records
+from editlm.data.mining.job import run_mining
+from editlm.io.tables import read_rows
 
 OPTIONS = MiningOptions(max_file_bytes=HUGE_LIMIT)
 REPO_SKIPS = {"repository: not a git repository or no such revision": 1, "repository: no commits": 1}
@@ -134,7 +134,7 @@ def test_cli(history, expected, tmp_path):
 
 
 def test_file_drops_flushed_before_a_crash_are_not_counted_twice(history, tmp_path):
-    from editlm.data.tables import ShardedWriter
+    from editlm.io.tables import ShardedWriter
 
     out = tmp_path / "rows.parquet"
     path = str(history.path.resolve())
@@ -147,7 +147,7 @@ def test_file_drops_flushed_before_a_crash_are_not_counted_twice(history, tmp_pa
 
 
 def test_an_unforeseen_error_in_one_commit_is_counted(tmp_path, monkeypatch):
-    import editlm.data.mining_job as job
+    import editlm.data.mining.job as job
 
     h = _small_history(tmp_path / "small")
     real = job.mine_commit

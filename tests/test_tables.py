@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from editlm.data.parallel import map_unordered
-from editlm.data.tables import ShardedWriter, TableError, read_rows, write_rows
+from editlm.io.parallel import map_unordered
+from editlm.io.tables import ShardedWriter, TableError, read_rows, write_rows
 
 
 def _square(x: int) -> int:

@@ -23,9 +23,10 @@ app = typer.Typer(
 
 COMMAND_MODULES = (
     "editlm.quickstart",
-    "editlm.data.lintseq_cli",
-    "editlm.data.mine_cli",
-    "editlm.data.transforms_cli",
+    "editlm.data.lintseq.cli",
+    "editlm.data.mining.cli",
+    "editlm.data.bugs.cli",
+    "editlm.data.transforms.cli",
     "editlm.train.cli",
     "editlm.models.codefusion.cli",
     "editlm.generate.cli",

@@ -34,12 +34,12 @@ def run_quickstart(
 ) -> dict:
     """Run every stage into ``out``; returns the evaluation summary."""
     from editlm.data.corpus import build_corpus
-    from editlm.data.lintseq_job import LintSeqConfig, run_lintseq
-    from editlm.data.tables import read_rows, write_rows
+    from editlm.data.lintseq.job import LintSeqConfig, run_lintseq
     from editlm.evaluate.report import write_report
     from editlm.evaluate.run import evaluate_file
     from editlm.generate.engines import SamplingParams, load_engine
     from editlm.generate.samples import write_samples
+    from editlm.io.tables import read_rows, write_rows
     from editlm.models.tokenizer import train_tokenizer
     from editlm.train.config import PretrainConfig, SFTConfig
     from editlm.train.run import pretrain, sft

@@ -30,7 +30,7 @@ from pathlib import Path
 import pyflakes.checker
 import pyflakes.messages
 
-from editlm.data.lint import lint_errors
+from editlm.data.lintseq.lint import lint_errors
 
 NGRAM = 12
 SKIP_DIRS = {

@@ -70,7 +70,7 @@ def write_samples(
     on_task: Callable[[str], None] | None = None,
 ) -> dict:
     """``sample_benchmark`` into a resumable JSONL/Parquet file; returns its summary."""
-    from editlm.data.tables import ShardedWriter
+    from editlm.io.tables import ShardedWriter
 
     writer = ShardedWriter(out, shard_size=max(n * 4, 64))
     for task_id, rows in sample_benchmark(

@@ -1,6 +1,6 @@
 """The bug-fix benchmark: programs with synthetic bugs that make their tests fail, to be repaired.
 
-Built by ``editlm bugfix-benchmark`` (see :mod:`editlm.data.bugfix_benchmark`) from HumanEval's
+Built by ``editlm bugfix-benchmark`` (see :mod:`editlm.data.bugs.benchmark`) from HumanEval's
 canonical solutions, or any programs with tests; read here from a JSONL file:
 ``$EDITLM_BUGFIX_BENCHMARK``, else ``$XDG_CACHE_HOME/editlm/bugfix.jsonl`` (``~/.cache/...``).
 
@@ -18,7 +18,7 @@ from editlm.edits.diff_model import DiffSample
 from editlm.evaluate.benchmarks import Benchmark, BenchmarkError, Problem, register_benchmark
 
 ENV = "EDITLM_BUGFIX_BENCHMARK"
-# The fields of one benchmark row (written by editlm.data.bugfix_benchmark).
+# The fields of one benchmark row (written by editlm.data.bugs.benchmark).
 FIELDS = (
     "task_id",
     "source_task",
@@ -92,7 +92,7 @@ class BugFix(Benchmark):
     def load_problems(self) -> list[Problem]:
         if self._rows is not None:
             return [problem_from_row(r) for r in self._rows]
-        from editlm.data.tables import TableError, read_rows
+        from editlm.io.tables import TableError, read_rows
 
         path = self.path or default_path()
         if not path.exists():

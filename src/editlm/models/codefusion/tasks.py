@@ -70,7 +70,7 @@ def mask_code(code: str, mask_token: str, rate: float = DEFAULT_MASK_RATE, rng: 
 
 def read_pairs(path: str | Path, utterance_field: str, code_field: str) -> list[tuple[str, str]]:
     """(utterance, code) pairs of a JSONL/Parquet table; rows with an empty code are skipped."""
-    from editlm.data.tables import TableError, read_rows
+    from editlm.io.tables import TableError, read_rows
 
     try:
         rows = list(read_rows(path, columns=[utterance_field, code_field]))

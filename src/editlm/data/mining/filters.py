@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from editlm.data.mining_licenses import is_permissive
+from editlm.data.mining.licenses import is_permissive
 
 
 @dataclass(frozen=True)

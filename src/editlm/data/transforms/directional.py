@@ -313,7 +313,7 @@ def directional_rows(
     if before == after:
         return [], "no change"
     if job.decontaminate:
-        from editlm.data.contamination import default_index
+        from editlm.data.transforms.contamination import default_index
 
         if default_index(job.exclude).is_contaminated(before, after):
             return [], "benchmark program (contamination)"

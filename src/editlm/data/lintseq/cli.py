@@ -1,6 +1,6 @@
 """``editlm lintseq`` (synthetic edit sequences) and ``editlm data corpus`` (the default corpus).
 
-Thin layers over :func:`editlm.data.lintseq_job.run_lintseq` and
+Thin layers over :func:`editlm.data.lintseq.job.run_lintseq` and
 :func:`editlm.data.corpus.build_corpus`; heavy imports happen inside the commands.
 """
 
@@ -46,8 +46,8 @@ def register(app: typer.Typer) -> None:
         """Turn programs into LintSeq edit sequences (resumable: rerun to continue)."""
         from rich.console import Console
 
-        from editlm.data.lintseq_job import LintSeqConfig, run_lintseq
-        from editlm.data.tables import TableError
+        from editlm.data.lintseq.job import LintSeqConfig, run_lintseq
+        from editlm.io.tables import TableError
 
         if linter not in ("pyflakes", "pylint", "none"):
             raise typer.BadParameter("choose pyflakes, pylint or none", param_hint="--linter")
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from editlm.data.corpus import CorpusError, build_corpus
-        from editlm.data.tables import write_rows
+        from editlm.io.tables import write_rows
 
         console = Console(stderr=True)
         try:

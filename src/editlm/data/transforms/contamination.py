@@ -121,7 +121,7 @@ def humaneval_programs() -> list[tuple[str, str]]:
 def table_programs(path: str | Path) -> list[tuple[str, str]]:
     """Programs of a JSONL/Parquet table: the first of :data:`EXCLUDE_COLUMNS` present, or
     ``prompt`` + ``canonical_solution`` (HumanEval layout)."""
-    from editlm.data.tables import TableError, read_rows
+    from editlm.io.tables import TableError, read_rows
 
     out = []
     for number, row in enumerate(read_rows(path)):

@@ -8,7 +8,7 @@ Faithful to ``pylintseq`` 0.0.2 in the choice of candidate lines, the depth weig
 (including its quirk that blank and one-character lines belong to the block above), the cascade and
 the diff format (``difflib`` hunks with no context and no file headers, no trailing newline, leading
 and trailing blank lines of each state ignored). Differs in: the linter (in process, see
-:mod:`editlm.data.lint`), a seed per sequence instead of numpy's global state, a time limit, typed
+:mod:`editlm.data.lintseq.lint`), a seed per sequence instead of numpy's global state, a time limit, typed
 errors instead of silently missing rows, and edits that are insertions even where ``difflib``'s
 greedy matcher would pair lines differently.
 """
@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 
-from editlm.data.lint import make_linter, syntax_error
+from editlm.data.lintseq.lint import make_linter, syntax_error
 from editlm.edits.diff import apply_diff, make_diff
 
 Linter = Callable[[str], list[int]]  # a state's text -> the 1-based lines with errors

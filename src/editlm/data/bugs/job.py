@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from editlm.data.bugs import BUG_CLASSES, DEFAULT_TEMPLATE, BugError, Program, sample_bugs
+from editlm.data.bugs.inject import BUG_CLASSES, DEFAULT_TEMPLATE, BugError, Program, sample_bugs
 from editlm.edits.diff_model import FormatError
 
 
@@ -35,7 +35,7 @@ def bug_rows(key, source, name: str, job: BugJob) -> tuple[list[dict], str | Non
     if len(source) > job.max_chars:
         return [], "too large"
     if job.decontaminate:
-        from editlm.data.contamination import default_index
+        from editlm.data.transforms.contamination import default_index
 
         if default_index(job.exclude).is_contaminated(source):
             return [], "benchmark program (contamination)"

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 
-from editlm.data.bugs import BUG_CLASSES, DEFAULT_TEMPLATE, Bug, BugError, Program
+from editlm.data.bugs.inject import BUG_CLASSES, DEFAULT_TEMPLATE, Bug, BugError, Program
 from editlm.evaluate.benchmarks import Benchmark, Problem
 from editlm.evaluate.benchmarks.bugfix import BugFix, diff_prompt, problem_from_row
 
@@ -70,7 +70,7 @@ def source_from_row(row: dict, number: int) -> Source:
 
 
 def table_sources(path) -> Iterator[Source]:
-    from editlm.data.tables import TableError, read_rows
+    from editlm.io.tables import TableError, read_rows
 
     for number, row in enumerate(read_rows(path)):
         try:

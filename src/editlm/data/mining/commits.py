@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from editlm.data import mining_filters, mining_licenses
-from editlm.data.mining_languages import language_of
+from editlm.data.mining import filters as mining_filters
+from editlm.data.mining import licenses as mining_licenses
+from editlm.data.mining.languages import language_of
 from editlm.edits.diff import DiffError, apply_diff, split_lines
 from editlm.edits.diff_model import DiffSample, FormatError
 

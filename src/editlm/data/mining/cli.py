@@ -47,9 +47,9 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
         from rich.table import Table
 
-        from editlm.data.commits import MiningOptions
-        from editlm.data.mining_job import run_mining
-        from editlm.data.tables import TableError, table_format
+        from editlm.data.mining.commits import MiningOptions
+        from editlm.data.mining.job import run_mining
+        from editlm.io.tables import TableError, table_format
 
         console = Console(stderr=True)
         try:
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
                 verify=verify,
             )
             if options.token_limit is not None:
-                from editlm.data.mining_filters import token_counter
+                from editlm.data.mining.filters import token_counter
 
                 token_counter(tokenizer)  # fail now on a bad tokenizer, not in every worker
         except ValueError as exc:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from editlm.data.lintseq import (
+from editlm.data.lintseq.sampler import (
     LintSeqError,
     check_program,
     normalize_program,
@@ -137,7 +137,7 @@ def run_lintseq(
     Returns the summary (also written to ``OUTPUT.summary.json``): rows written, inputs done and
     skipped programs counted by reason. Rerunning with the same arguments resumes.
     """
-    from editlm.data.tables import ShardedWriter, read_rows
+    from editlm.io.tables import ShardedWriter, read_rows
 
     config = config or LintSeqConfig()
     columns = [config.program_field]
@@ -178,7 +178,7 @@ def run_lintseq(
 
 
 def _map(fn, items: Iterable, workers: int | None, scheduler, chunksize: int) -> Iterator:
-    from editlm.data.parallel import map_unordered
+    from editlm.io.parallel import map_unordered
 
     return map_unordered(fn, items, workers=workers, scheduler=scheduler, chunksize=chunksize)
 
@@ -187,7 +187,7 @@ def _count_rows(path: str | Path, limit: int | None) -> int | None:
     """Rows in the input, for the progress bar: Parquet metadata, or one pass over a JSONL file."""
     import gzip
 
-    from editlm.data.tables import table_format
+    from editlm.io.tables import table_format
 
     try:
         if table_format(path) == "parquet":

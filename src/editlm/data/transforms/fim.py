@@ -46,7 +46,7 @@ def fim_rows(key, document, job: FimJob) -> tuple[list[dict], str | None]:
     if len(document) > job.max_chars:
         return [], "too large"
     if job.decontaminate:
-        from editlm.data.contamination import default_index
+        from editlm.data.transforms.contamination import default_index
 
         if default_index(job.exclude).is_contaminated(document):
             return [], "benchmark program (contamination)"

@@ -2,7 +2,7 @@
 
 Work is cut into batches of commits of one repository; workers (processes, or Dask workers that can
 read the same paths) mine a batch and send back its records. Output goes through
-:class:`editlm.data.tables.ShardedWriter`, keyed by ``(repository path, commit)``: a killed job reruns
+:class:`editlm.io.tables.ShardedWriter`, keyed by ``(repository path, commit)``: a killed job reruns
 only the commits it had not finished, and a rerun on a repository with new commits mines only those.
 Dropped files are recorded under ``(repository path, commit, file path)`` keys, dropped commits under
 their commit key and unusable repositories under ``(repository path,)``, so the summary counts every
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from editlm.data.commits import (
+from editlm.data.mining.commits import (
     CommitResult,
     LicenseCache,
     MiningError,
@@ -26,8 +26,8 @@ from editlm.data.commits import (
     open_repository,
     repository_name,
 )
-from editlm.data.parallel import map_unordered
-from editlm.data.tables import ShardedWriter
+from editlm.io.parallel import map_unordered
+from editlm.io.tables import ShardedWriter
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import math
 import re
 from collections.abc import Iterable
 
-from editlm.data.mining_languages import language_of
+from editlm.data.mining.languages import language_of
 
 NOASSERTION = "NOASSERTION"
 

@@ -1,0 +1,31 @@
+"""LintSeq: programs -> insertion-only edit sequences whose every state is lint-clean.
+
+``sampler`` (the pure algorithm), ``lint`` (pyflakes/compiler or pylint checks), ``job`` (a dataset on
+all cores, resumable), ``cli`` (``editlm lintseq``, ``editlm data corpus``)."""
+
+from __future__ import annotations
+
+# The public names, one a line, loaded on first use so that the commands (and ``editlm --help``) stay light.
+_EXPORTS = {
+    "sample_edit_sequence": "editlm.data.lintseq.sampler",
+    "sample_random_edit_sequence": "editlm.data.lintseq.sampler",
+    "apply_edit_sequence": "editlm.data.lintseq.sampler",
+    "sample_deletion_path": "editlm.data.lintseq.sampler",
+    "check_program": "editlm.data.lintseq.sampler",
+    "LintSeqError": "editlm.data.lintseq.sampler",
+    "lint_errors": "editlm.data.lintseq.lint",
+    "make_linter": "editlm.data.lintseq.lint",
+    "LintError": "editlm.data.lintseq.lint",
+    "LintSeqConfig": "editlm.data.lintseq.job",
+    "lintseq_records": "editlm.data.lintseq.job",
+    "run_lintseq": "editlm.data.lintseq.job",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
