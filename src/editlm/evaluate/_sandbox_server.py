@@ -1,61 +1,111 @@
-"""The fork server behind :mod:`editlm.evaluate.sandbox`. Standard library only.
+"""The server behind :mod:`editlm.evaluate.sandbox`. Standard library only (plus the optional
+``pyseccomp`` module, loaded by path before anything untrusted runs).
 
-Started once per worker as ``[unshare --net --mount --] python -s -S -P _sandbox_server.py CONFIG``
-with only PATH, LANG and PYTHONHASHSEED=0 in its environment,
-so every program it runs inherits a network namespace with nothing but loopback, a private mount
-namespace (fresh tmpfs on /tmp, /var/tmp, /dev/shm, /run/lock) and an isolated interpreter without
-site-packages. Starting an interpreter costs ~16 ms; forking this warm one costs ~1 ms, which is
-what makes tens of thousands of pass@k programs affordable.
+Started once per worker as ``[wrapper --] python -s -S -P _sandbox_server.py CONFIG``, where the
+wrapper gives the server a network namespace with only loopback (``unshare --net --mount`` as
+root, ``unshare --user --map-root-user --net --mount`` or bubblewrap without root).
 
-Per job the server forks once: the child is PID 1 of a new PID namespace; it drops to an
-unprivileged uid of its own, sets rlimits, enters a private working directory and runs the code.
-When it ends (or the time limit kills it), the kernel kills everything left in the namespace, so
-daemons, grandchildren with their own session and processes ignoring SIGTERM all go with it.
-(The price of being PID 1: orphans are reaped only at the end, and a program cannot kill itself
-with a signal it has no handler for.) Without PID namespaces: a process group, killed whole.
+Processes (every arrow is a fork; nothing here execs except ``fresh_interpreter`` programs):
 
-Protocol on stdin/stdout: 4-byte big-endian length + JSON, one request -> one reply.
+    server (trusted: reads the jobs, holds the tests)
+    |-- zygote: forked before the first job, so it never sees a test; it moves into a minimal
+    |   root (the interpreter and /usr read-only, /dev with null, zero, random and urandom only,
+    |   no host /tmp, /run or sockets) and serves each program:
+    |   `-- C1: joins the job's cgroup, unshares PID, mount, IPC and UTS namespaces (and a user
+    |       namespace without root), waits for C2
+    |       `-- C2: PID 1 of the new namespace: mounts a fresh size-limited tmpfs on /tmp and
+    |           its own /proc, then reaps; when C3 ends it reports how, exits, and the kernel
+    |           kills whatever is left in the namespace
+    |           `-- C3, the program: own session, rlimits, a fresh uid (as root) or uid 1000 of
+    |               its own user namespace, no capabilities, no_new_privs, seccomp filter
+    `-- checker (per test job): runs the benchmark's ``check`` and calls the program's functions
+        over two pipes, plain data only (:mod:`editlm.evaluate.channel`); its verdict goes to
+        the server on a pipe the program never holds.
+
+Protocol with the harness on stdin/stdout: 4-byte big-endian length + JSON, one request -> one
+reply. Server and zygote speak the same framing over a socket pair that also carries the
+program's ends of the channel pipes (SCM_RIGHTS).
 """
 
+import builtins
 import ctypes
 import gc
 import json
 import os
+import platform
 import resource
 import select
-import shutil
 import signal
+import socket
 import struct
 import sys
 import tempfile
 import time
 import traceback
+import types
 
-CLONE_NEWPID = 0x20000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MNT_DETACH = 2, 4, 4096, 16384, 2
-PR_SET_PDEATHSIG = 1
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP = 0x10000000, 0x20000000, 0x40000000, 0x02000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
+PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 36, 38, 47, 4
+SYSCALLS = {"x86_64": {"pivot_root": 155, "capset": 126}, "aarch64": {"pivot_root": 41, "capset": 91}}
 TAIL = 4096
-# Isolated like ``-I`` (no site-packages, no user site, no script directory on sys.path) but reading
-# the environment, which we write ourselves, so that PYTHONHASHSEED=0 makes set order reproducible.
+SANDBOX_UID = 1000  # the program's uid inside its own user namespace (no root)
 INTERPRETER_FLAGS = ("-s", "-S", "-P")
-# Directories anyone may write to on Debian-like systems: each gets a private tmpfs.
-WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
-# The base interpreter, not a virtual environment's link to it: programs need only the standard
-# library, and a venv (a checkout under /tmp, say) may sit under a directory the private tmpfs hides.
 EXECUTABLE = os.path.realpath(sys.executable)
-# Common stdlib modules, imported once here so forked programs find them warm.
+PREFIX = os.path.realpath(sys.base_prefix)
 WARM = (
     "math re collections itertools functools heapq bisect string typing hashlib random decimal "
-    "fractions statistics operator copy json datetime threading dataclasses enum textwrap"
+    "fractions statistics operator copy json datetime threading dataclasses enum textwrap base64"
 )
+# Denied to programs (EPERM) by the seccomp filter: new namespaces, mounts, tracing other processes,
+# the kernel keyring, eBPF, perf, module and kexec loading, io_uring (which bypasses seccomp).
+DENIED_SYSCALLS = (
+    "unshare setns mount umount2 pivot_root chroot fsopen fsconfig fsmount fspick move_mount open_tree "
+    "mount_setattr ptrace process_vm_readv process_vm_writev kcmp keyctl add_key request_key bpf "
+    "perf_event_open userfaultfd kexec_load kexec_file_load init_module finit_module delete_module "
+    "open_by_handle_at name_to_handle_at swapon swapoff reboot syslog acct quotactl lookup_dcookie "
+    "io_uring_setup io_uring_enter io_uring_register sethostname setdomainname settimeofday "
+    "clock_settime clock_adjtime adjtimex iopl ioperm vhangup personality"
+).split()
+NAMESPACE_FLAGS = (CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP)
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+channel = None  # editlm/evaluate/channel.py, loaded by path in main()
 
 
 def _check(result, what):
     if result != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source, target, fstype, flags, data=None, what="mount"):
+    enc = lambda s: s.encode() if isinstance(s, str) else s  # noqa: E731
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"{what} {target}")
+
+
+def _write_file(path, text, dir_fd=None):
+    fd = os.open(path, os.O_WRONLY, dir_fd=dir_fd)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _read_file(path, dir_fd=None):
+    fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
+    try:
+        return os.read(fd, 65536).decode()
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------- framing
 
 
 def _read_exact(fd, n):
@@ -68,324 +118,780 @@ def _read_exact(fd, n):
     return data
 
 
-def _send(obj):
-    data = json.dumps(obj).encode()
-    _write_all(struct.pack(">I", len(data)) + data)
-
-
-def _write_all(data):
+def _write_all(fd, data):
     view = memoryview(data)
     while view:
-        n = os.write(1, view)
-        view = view[n:]
+        view = view[os.write(fd, view) :]
 
 
-def _mount_tmpfs(path, size_mb):
-    if not os.path.isdir(path):
-        return False
-    opts = f"size={size_mb}m,mode=1777".encode()
-    return _libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts) == 0
+def _send(obj, fd=1):
+    data = json.dumps(obj).encode()
+    _write_all(fd, struct.pack(">I", len(data)) + data)
 
 
-def _reachable(path):
-    """Can any user reach ``path`` (every directory above it searchable by others)?"""
-    parts = os.path.realpath(path).split("/")[1:]
-    return all(os.stat("/" + "/".join(parts[:i])).st_mode & 0o001 for i in range(1, len(parts)))
+def _sock_send(sock, obj, fds=()):
+    data = json.dumps(obj).encode()
+    head = struct.pack(">I", len(data))
+    if fds:
+        socket.send_fds(sock, [head], list(fds))
+    else:
+        sock.sendall(head)
+    sock.sendall(data)
 
 
-def _expose(path, stash_root):
-    """Make ``path`` reachable for unprivileged users in this mount namespace only.
+def _sock_recv(sock):
+    """(message or None at EOF, fds that came with it)."""
+    head, fds, _, _ = socket.recv_fds(sock, 4, 4)
+    while head and len(head) < 4:
+        more = sock.recv(4 - len(head))
+        if not more:
+            return None, fds
+        head += more
+    if not head:
+        return None, fds
+    (size,) = struct.unpack(">I", head)
+    body = b""
+    while len(body) < size:
+        more = sock.recv(min(size - len(body), 1 << 20))
+        if not more:
+            return None, fds
+        body += more
+    return json.loads(body), fds
 
-    The interpreter often lives under a 0700 directory (``/root/.pyenv``); the sandbox uid must still
-    read the standard library. The blocking directory is covered with a tmpfs that holds only the
-    branch leading to ``path`` (bind-mounted back), which also hides the rest of that directory.
-    """
-    for _ in range(8):
-        parts = os.path.realpath(path).split("/")[1:]
-        blocked = None
-        for i in range(1, len(parts)):
-            ancestor = "/" + "/".join(parts[:i])
-            if not os.stat(ancestor).st_mode & 0o001:
-                blocked, keep = ancestor, "/" + "/".join(parts[: i + 1])
-                break
-        if blocked is None:
-            return True
-        stash = tempfile.mkdtemp(dir=stash_root)
-        _check(_libc.mount(keep.encode(), stash.encode(), None, MS_BIND | MS_REC, None), "bind")
-        _check(_libc.mount(b"tmpfs", blocked.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=755"), "tmpfs")
-        target = os.path.join(blocked, os.path.basename(keep))
-        if os.path.isdir(stash):
-            os.mkdir(target, 0o755)
-        else:
-            open(target, "w").close()
-        _check(_libc.mount(stash.encode(), target.encode(), None, MS_BIND | MS_REC, None), "bind back")
-        _libc.umount2(stash.encode(), MNT_DETACH)
-        os.rmdir(stash)
+
+# ---------------------------------------------------------------------- capabilities, seccomp
+
+
+def _has_cap_sys_admin():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) & (1 << 21))
     return False
+
+
+def _full_uid_map():
+    with open("/proc/self/uid_map") as f:
+        return f.read().split() == ["0", "0", "4294967295"]
+
+
+def _map_self(inside, outside_uid, outside_gid):
+    """After unshare(CLONE_NEWUSER): map one uid and gid (our own), the only map an unprivileged
+    process may write."""
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"{inside} {outside_uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"{inside} {outside_gid} 1")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _drop_capabilities():
+    """Empty the ambient, effective, permitted and inheritable sets (the bounding set first, by
+    :func:`_drop_capabilities_and_uid`, while that is still allowed)."""
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    number = SYSCALLS.get(platform.machine(), {}).get("capset")
+    if number is not None:
+        _check(_libc.syscall(number, ctypes.byref(header), ctypes.byref(data)), "capset")
+
+
+def _seccomp_filter(module_path):
+    """A deny-list filter built with pyseccomp (a ctypes binding of libseccomp), or (None, reason)."""
+    if not module_path:
+        return None, "pyseccomp not installed"
+    try:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("_editlm_pyseccomp", module_path)
+        seccomp = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(seccomp)
+        filt = seccomp.SyscallFilter(seccomp.ALLOW)
+        eperm = seccomp.ERRNO(1)
+        for name in DENIED_SYSCALLS:
+            try:
+                filt.add_rule(eperm, name)
+            except (OSError, ValueError, RuntimeError):
+                pass  # not a syscall on this architecture
+        for flag in NAMESPACE_FLAGS:  # clone(2) with any CLONE_NEW* flag
+            filt.add_rule(eperm, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+        # clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to clone
+        filt.add_rule(seccomp.ERRNO(38), "clone3")
+        return filt, "seccomp (libseccomp via pyseccomp)"
+    except Exception as exc:  # noqa: BLE001 - any failure means: no filter, said so in the features
+        return None, f"seccomp unavailable: {type(exc).__name__}: {exc}"
+
+
+# ---------------------------------------------------------------------- cgroups
+
+
+class _Cgroups:
+    """One cgroup per server (v1 memory + pids, or v2), reused by its programs one at a time."""
+
+    def __init__(self, name):
+        self.dirs = {}  # controller -> (path, dir fd)
+        self.version = None
+        self.reason = ""
+        try:
+            self._create(name)
+        except OSError as exc:
+            self.close()
+            self.reason = f"cgroups unavailable: {exc}"
+
+    def _create(self, name):
+        own = {}
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                for c in controllers.split(",") if controllers else ("",):
+                    own[c] = path
+        v2 = "/sys/fs/cgroup/cgroup.controllers"
+        if os.path.exists(v2):
+            path = "/sys/fs/cgroup" + own.get("", "/").rstrip("/") + "/" + name
+            os.mkdir(path, 0o755)
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+            self.dirs["unified"] = (path, fd)
+            self.version = 2
+            return
+        for controller in ("memory", "pids"):
+            base = f"/sys/fs/cgroup/{controller}"
+            if controller not in own or not os.path.isdir(base):
+                raise OSError(f"no cgroup v1 {controller} controller")
+            path = base + own[controller].rstrip("/") + "/" + name
+            os.mkdir(path, 0o755)
+            self.dirs[controller] = (path, os.open(path, os.O_RDONLY | os.O_DIRECTORY))
+        self.version = 1
+
+    def describe(self):
+        if not self.dirs:
+            return None
+        return f"cgroup v{self.version} (memory, pids)"
+
+    def set_limits(self, memory_bytes, pids):
+        if self.version == 2:
+            fd = self.dirs["unified"][1]
+            _write_file("memory.max", str(memory_bytes), fd)
+            _write_file("memory.swap.max", "0", fd) if _exists("memory.swap.max", fd) else None
+            _write_file("pids.max", str(pids), fd)
+        else:
+            fd = self.dirs["memory"][1]
+            _write_file("memory.limit_in_bytes", str(memory_bytes), fd)
+            if _exists("memory.memsw.limit_in_bytes", fd):
+                try:
+                    _write_file("memory.memsw.limit_in_bytes", str(memory_bytes), fd)
+                except OSError:
+                    pass
+            _write_file("pids.max", str(pids), self.dirs["pids"][1])
+
+    def join(self):
+        for _, fd in self.dirs.values():
+            _write_file("cgroup.procs", "0", fd)
+
+    def oom_kills(self):
+        if not self.dirs:
+            return 0
+        if self.version == 2:
+            text, key = _read_file("memory.events", self.dirs["unified"][1]), "oom_kill"
+        else:
+            text, key = _read_file("memory.oom_control", self.dirs["memory"][1]), "oom_kill"
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == key:
+                return int(parts[1])
+        return 0
+
+    def close(self):
+        for path, fd in self.dirs.values():
+            os.close(fd)
+            for _ in range(50):
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        self.dirs = {}
+
+
+def _exists(name, dir_fd):
+    try:
+        os.stat(name, dir_fd=dir_fd)
+        return True
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------- the minimal root
+
+
+def _statvfs_flags(path):
+    """Mount flags that a bind remount must keep (locked ones may not be cleared in a user ns)."""
+    f = os.statvfs(path).f_flag
+    pairs = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
+             (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME), (os.ST_RELATIME, MS_RELATIME))  # fmt: skip
+    return sum(ms for st, ms in pairs if f & st)
+
+
+def _bind_ro(source, target):
+    _mount(source, target, None, MS_BIND | MS_REC, what="bind")
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | _statvfs_flags(source)
+    _mount(None, target, None, flags, what="remount read-only")
+
+
+def _makedirs(root, path):
+    full = root
+    for part in path.strip("/").split("/"):
+        full = os.path.join(full, part)
+        if not os.path.isdir(full):
+            os.mkdir(full, 0o755)
+    return full
+
+
+def build_root(new_root):
+    """Make ``new_root`` (a fresh tmpfs) the minimal view programs get, then pivot into it."""
+    for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = "/" + name
+        if os.path.islink(host):
+            os.symlink(os.readlink(host), os.path.join(new_root, name))
+        elif os.path.isdir(host):
+            os.mkdir(os.path.join(new_root, name), 0o755)
+            _bind_ro(host, os.path.join(new_root, name))
+    if not (PREFIX == "/usr" or PREFIX.startswith("/usr/")):
+        _bind_ro(PREFIX, _makedirs(new_root, PREFIX))
+        # the interpreter's own site-packages: hidden (programs run without site anyway)
+        lib = os.path.join(PREFIX, "lib")
+        for entry in os.listdir(lib) if os.path.isdir(lib) else ():
+            site = os.path.join(lib, entry, "site-packages")
+            if entry.startswith("python") and os.path.isdir(site):
+                _mount("tmpfs", new_root + site, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+    etc = _makedirs(new_root, "/etc")
+    if os.path.exists("/etc/ld.so.cache"):
+        open(os.path.join(etc, "ld.so.cache"), "w").close()
+        _bind_ro("/etc/ld.so.cache", os.path.join(etc, "ld.so.cache"))
+    with open(os.path.join(etc, "hosts"), "w") as f:
+        f.write("127.0.0.1 localhost\n::1 localhost\n")
+    with open(os.path.join(etc, "passwd"), "w") as f:
+        f.write("root:x:0:0:root:/:/usr/sbin/nologin\nsandbox:x:1000:1000:sandbox:/tmp:/usr/sbin/nologin\n")
+    dev = _makedirs(new_root, "/dev")
+    for node in ("null", "zero", "random", "urandom"):
+        open(os.path.join(dev, node), "w").close()
+        _mount(f"/dev/{node}", os.path.join(dev, node), None, MS_BIND, what="bind")
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2"), ("shm", "/tmp")):  # fmt: skip
+        os.symlink(target, os.path.join(dev, name))
+    os.mkdir(os.path.join(new_root, "tmp"), 0o1777)
+    os.symlink("/tmp", os.path.join(_makedirs(new_root, "/var"), "tmp"))
+    # /proc: the server's, so that each program may mount one of its own on top of it (the kernel
+    # allows a new proc in a user namespace only where a fully visible one is already mounted)
+    os.mkdir(os.path.join(new_root, "proc"), 0o555)
+    _mount("/proc", os.path.join(new_root, "proc"), None, MS_BIND | MS_REC, what="bind")
+    os.chdir(new_root)
+    os.mkdir(".old", 0o700)
+    number = SYSCALLS.get(platform.machine(), {}).get("pivot_root")
+    if number is None:
+        raise OSError(f"pivot_root: unknown architecture {platform.machine()}")
+    _check(_libc.syscall(number, b".", b".old"), "pivot_root")
+    os.chdir("/")
+    _check(_libc.umount2(b"/.old", MNT_DETACH), "umount old root")
+    os.rmdir("/.old")
+    _mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID, what="remount / read-only")
+
+
+# ---------------------------------------------------------------------- the server
 
 
 class Server:
     def __init__(self, config):
         self.config = config
         self.max_output = int(config.get("max_output", 65536))
-        self.uid = None
-        self.scratch_root = None
-        self.private_tmp = False
-        self.pidns = False
+        self.mode = "none"  # "root": fresh uids; "userns": a user namespace per program; "none"
+        self.reason = ""
+        self.cgroups = None
+        self.seccomp = None
+        self.seccomp_info = ""
         self.features = {}
+        self.jobs = 0
+        self.zygote_pid = None
+        self.zsock = None
 
     # ------------------------------------------------------------------ set-up
     def setup(self):
-        os.umask(0o077)
-        if self.config.get("private_tmp") and os.geteuid() == 0:
-            stdlib = os.path.dirname(os.__file__)
-            under_tmp = any(x.startswith(p + "/") for x in (EXECUTABLE, stdlib) for p in WORLD_WRITABLE)
-            if not under_tmp:
-                size = int(self.config.get("tmpfs_mb", 512))
-                existing = [p for p in WORLD_WRITABLE if os.path.isdir(p) and not os.path.islink(p)]
-                self.private_tmp = "/tmp" in existing and all([_mount_tmpfs(p, size) for p in existing])
-        paths = {os.path.dirname(os.__file__), EXECUTABLE}
-        readable = all(_reachable(p) for p in paths)
-        if self.private_tmp and not readable:  # own mount namespace: we may reshape it
-            readable = True
-            for path in paths:
+        os.umask(0o022)
+        if os.geteuid() == 0 and _full_uid_map() and _has_cap_sys_admin():
+            self.mode = "root"
+        else:
+            if not _has_cap_sys_admin():  # bubblewrap without root: make a user namespace of our own
+                uid, gid = os.geteuid(), os.getegid()
                 try:
-                    readable = _expose(path, "/tmp") and readable
-                except OSError:
-                    readable = False
-        self.scratch_root = tempfile.mkdtemp(prefix="editlm-sandbox-")
-        os.chmod(self.scratch_root, 0o711)
-        # An unprivileged uid of our own: its process count (RLIMIT_NPROC) is shared with nobody.
-        if os.geteuid() == 0 and readable and self.config.get("drop_privileges", True):
-            uid = 200000 + os.getpid()
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    os.setgroups([])
-                    os.setgid(uid)
-                    os.setuid(uid)
-                    os._exit(0)
-                except OSError:
-                    os._exit(1)
-            _, status = os.waitpid(pid, 0)
-            if os.waitstatus_to_exitcode(status) == 0:
-                self.uid = uid
-        self.pidns = self.config.get("pid_namespace", True) and self._probe_pidns()
+                    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare(user)")
+                    _map_self(0, uid, gid)
+                except OSError as exc:
+                    self.reason = f"cannot create a user namespace: {exc}"
+            if not self.reason:
+                self.mode = "userns" if _has_cap_sys_admin() else "none"
+                if self.mode == "none":
+                    self.reason = "no CAP_SYS_ADMIN even in a user namespace of our own"
+        if self.mode == "root" and self.config.get("cgroups", True):
+            self.cgroups = _Cgroups(f"editlm-sandbox-{os.getpid()}")
+            if not self.cgroups.dirs:
+                self.features["cgroup_reason"] = self.cgroups.reason
+                self.cgroups = None
+        self.seccomp, self.seccomp_info = _seccomp_filter(self.config.get("seccomp_module"))
         for name in self.config.get("warm", WARM).split():
             try:
                 __import__(name)
             except ImportError:
                 pass
-        # Long-lived objects out of the collector's sight: forked programs then copy fewer pages.
-        gc.freeze()
-        self.server_pid = os.getpid()
-        self.features = {
-            "pid": os.getpid(),
-            "uid": self.uid,
-            "pid_namespace": self.pidns,
-            "private_tmp": self.private_tmp,
-            "network_interfaces": _interfaces(),
-        }
+        self.features.update(
+            pid=os.getpid(),
+            mode=self.mode,
+            reason=self.reason,
+            uid=("fresh per program" if self.mode == "root" else
+                 f"{SANDBOX_UID} in a user namespace per program" if self.mode == "userns" else os.geteuid()),
+            pid_namespace=self.mode != "none",
+            private_tmp=self.mode != "none",
+            network_interfaces=_interfaces(),
+            cgroup=self.cgroups.describe() if self.cgroups else None,
+            seccomp=self.seccomp is not None,
+            seccomp_info=self.seccomp_info,
+        )  # fmt: skip
+        self._start_zygote()
 
-    def _probe_pidns(self):
-        """Can we put each job's init in a PID namespace of its own, and come back for the next?"""
-        try:
-            self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
-            for _ in range(2):
-                _check(_libc.unshare(CLONE_NEWPID), "unshare")
-                pid = os.fork()
-                if pid == 0:
-                    os._exit(0 if os.getpid() == 1 else 1)
-                self._leave_pidns()
-                _, status = os.waitpid(pid, 0)
-                if os.waitstatus_to_exitcode(status) != 0:
-                    return False
-            return True
-        except OSError:
-            return False
-
-    def _leave_pidns(self):
-        _check(_libc.setns(self.own_pidns, CLONE_NEWPID), "setns")
+    def _start_zygote(self):
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            parent.close()
+            try:
+                Zygote(self, child).serve()
+            except BaseException:
+                traceback.print_exc()
+            os._exit(0)
+        child.close()
+        self.zygote_pid, self.zsock = pid, parent
+        hello, _ = _sock_recv(parent)
+        if hello is None:
+            raise RuntimeError("the zygote did not start")
+        self.features.update(hello)
 
     # ------------------------------------------------------------------ one job
     def run(self, req):
-        start = time.monotonic()
-        workdir = tempfile.mkdtemp(dir=self.scratch_root)
+        self.jobs += 1
+        job_id = self.jobs
+        test = req.get("test")
+        job = {k: v for k, v in req.items() if k not in ("test", "entry_point")}
+        job["id"] = job_id
+        job["channel"] = test is not None
+        job["uid"] = 1_000_000 + (os.getpid() % 32768) * 1000 + job_id % 1000
+        checker = verdict_r = None
+        if test is None:
+            _sock_send(self.zsock, job)
+        else:
+            q_r, q_w = os.pipe()  # tests -> program
+            a_r, a_w = os.pipe()  # program -> tests
+            verdict_r, v_w = os.pipe()
+            _sock_send(self.zsock, job, [q_r, a_w])
+            os.close(q_r)
+            os.close(a_w)
+            checker = os.fork()
+            if checker == 0:
+                try:
+                    os.close(verdict_r)
+                    _run_checker(req, q_w, a_r, v_w, self.zsock.fileno())
+                finally:
+                    os._exit(70)
+            for fd in (q_w, a_r, v_w):
+                os.close(fd)
+        result = verdict = None
+        verdict_bytes = b""
+        grace = None  # once the program is done, the tests get this long to say so
         try:
-            if self.uid is not None:
-                os.chown(workdir, self.uid, self.uid)
-            os.chmod(workdir, 0o700)
-            stdin_path = os.path.join(workdir, ".stdin")
-            with open(stdin_path, "wb") as f:
-                f.write(req.get("stdin", "").encode("utf-8", "surrogateescape"))
-            return self._run_in(req, workdir, stdin_path, start)
+            while result is None or (checker is not None and verdict is None):
+                fds = [0] + ([self.zsock] if result is None else []) + ([verdict_r] if verdict is None and checker else [])
+                wait = None if grace is None else max(0.0, grace - time.monotonic())
+                ready, _, _ = select.select(fds, [], [], wait)
+                if not ready and grace is not None:
+                    verdict = {"passed": False, "reason": "the tests did not finish", "unfinished": True}
+                    break
+                for fd in ready:
+                    if fd == 0:  # the harness went away (or wrote out of turn)
+                        raise SystemExit(0)
+                    if fd == self.zsock:
+                        result, _ = _sock_recv(self.zsock)
+                        if result is None:
+                            raise RuntimeError("the zygote died")
+                        grace = time.monotonic() + 2.0
+                    elif fd == verdict_r:
+                        chunk = os.read(verdict_r, 65536)
+                        verdict_bytes += chunk
+                        if not chunk:
+                            try:
+                                verdict = json.loads(verdict_bytes)
+                            except ValueError:
+                                verdict = {"passed": False, "reason": "the test process died", "unfinished": True}
+                            if result is None:  # tests done: stop the program now
+                                _sock_send(self.zsock, {"op": "stop", "id": job_id})
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            if checker:
+                _kill(checker)
+                os.waitpid(checker, 0)
+                os.close(verdict_r)
+        if verdict is not None:
+            result["verdict"] = verdict
+        return result
 
-    def _run_in(self, req, workdir, stdin_path, start):
-        timeout = float(req.get("timeout", 5.0))
+    def close(self):
+        if self.zsock is not None:
+            self.zsock.close()
+        if self.zygote_pid:
+            _kill(self.zygote_pid)
+            os.waitpid(self.zygote_pid, 0)
+        if self.cgroups:
+            self.cgroups.close()
+
+
+# ---------------------------------------------------------------------- the zygote
+
+
+class Zygote:
+    """Forks programs. Forked from the server before any job, so its memory never held a test."""
+
+    def __init__(self, server, sock):
+        self.server = server
+        self.sock = sock
+        self.mode = server.mode
+        self.cgroups = server.cgroups
+        self.seccomp = server.seccomp
+        self.max_output = server.max_output
+        self.tmpfs_mb = int(server.config.get("tmpfs_mb", 256))
+        self.scratch_root = None
+
+    def serve(self):
+        os.dup2(os.open(os.devnull, os.O_RDWR), 0)
+        os.dup2(2, 1)  # stdout is the harness's pipe: not ours to write
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        features = {"minimal_root": False}
+        if self.mode != "none":
+            try:
+                _check(_libc.unshare(CLONE_NEWNS), "unshare(mount)")
+                _mount(None, "/", None, MS_REC | MS_PRIVATE, what="make private")
+                _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755", what="tmpfs")
+                build_root("/tmp")
+                features["minimal_root"] = True
+            except OSError as exc:
+                _sock_send(self.sock, {"zygote_error": f"minimal root failed: {exc}"})
+                return
+        else:
+            self.scratch_root = tempfile.mkdtemp(prefix="editlm-sandbox-")
+            os.chmod(self.scratch_root, 0o711)
+        gc.freeze()  # long-lived objects out of the collector's sight: forked programs copy fewer pages
+        _sock_send(self.sock, features)
+        while True:
+            job, fds = _sock_recv(self.sock)
+            if job is None:
+                break
+            if job.get("op") == "stop":  # for a job already finished
+                for fd in fds:
+                    os.close(fd)
+                continue
+            try:
+                reply = self.run(job, fds)
+            except BaseException as exc:  # noqa: BLE001 - one broken job is one failed result
+                reply = {"internal_error": f"{type(exc).__name__}: {exc}", "wall": 0.0}
+            finally:
+                for fd in fds:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            _sock_send(self.sock, reply)
+
+    def run(self, job, chan):
+        timeout = float(job.get("timeout", 5.0))
+        memory = int(job.get("memory_mb", 1024)) * 1024 * 1024
+        nproc = int(job.get("max_processes", 32))
+        if self.cgroups:
+            self.cgroups.set_limits(memory, nproc + 3)  # + C1, C2 and the program itself
+            oom_before = self.cgroups.oom_kills()
+        workdir = None
+        if self.mode == "none":
+            workdir = tempfile.mkdtemp(dir=self.scratch_root)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         st_r, st_w = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        if self.pidns:
-            _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
-        try:
-            pid = os.fork()
-        except OSError:
-            if self.pidns:
-                self._leave_pidns()
-            raise
-        if pid != 0 and self.pidns:
-            self._leave_pidns()
-        if pid == 0:  # the program: PID 1 of its own namespace, so its exit ends every process in it
+        t0 = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
             try:
-                os.close(out_r)
-                os.close(err_r)
-                os.close(st_r)
-                self._program(req, workdir, stdin_path, out_w, err_w, st_w)
-            except BaseException as exc:
-                for fd in (st_w, 2):
-                    try:
-                        os.write(fd, f"setup-error {exc!r}\n".encode())
-                    except OSError:
-                        pass
+                for fd in (out_r, err_r, st_r, self.sock.fileno()):
+                    os.close(fd)
+                self._c1(job, workdir, out_w, err_w, st_w, chan)
+            except BaseException as exc:  # noqa: BLE001
+                try:
+                    os.write(st_w, f"setup-error {exc!r}\n".encode())
+                except OSError:
+                    pass
             os._exit(71)
-        os.close(out_w)
-        os.close(err_w)
-        os.close(st_w)
+        for fd in (out_w, err_w, st_w, *chan):
+            os.close(fd)
         pidfd = os.pidfd_open(pid)
         out, err = _Capture(self.max_output), _Capture(self.max_output)
-        status_bytes = b""
+        status = b""
         open_fds = {out_r: out, err_r: err, st_r: None}
-        exited = False
-        timed_out = False
-        deadline = start + timeout
+        program = started = None
+        exited = timed_out = stopped = False
+        deadline = t0 + timeout + 10.0  # setting up may not take forever either
         while open_fds or not exited:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 timed_out = True
                 break
-            fds = list(open_fds) + ([] if exited else [pidfd]) + [0]
+            fds = list(open_fds) + ([] if exited else [pidfd]) + [self.sock]
             ready, _, _ = select.select(fds, [], [], wait)
             for fd in ready:
                 if fd == pidfd:
                     exited = True
-                    if not self.pidns:  # no namespace: end the process group now
-                        _killpg(pid)
-                    continue
-                if fd == 0:  # the harness went away (or wrote out of turn): stop everything
-                    _kill(pid)
-                    os.waitpid(pid, 0)
-                    raise SystemExit(0)
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    del open_fds[fd]
-                    os.close(fd)
-                elif fd == st_r:
-                    status_bytes += chunk
+                elif fd == self.sock:
+                    msg, extra = _sock_recv(self.sock)
+                    for x in extra:
+                        os.close(x)
+                    if msg is None:
+                        raise SystemExit(0)
+                    if msg.get("op") == "stop" and msg.get("id") == job["id"]:
+                        stopped = True
                 else:
-                    open_fds[fd].add(chunk)
-        if timed_out:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        del open_fds[fd]
+                        os.close(fd)
+                    elif fd == st_r:
+                        status += chunk
+                        for line in status.split(b"\n"):
+                            if line.startswith(b"pid ") and program is None:
+                                program = int(line.split()[1])
+                            elif line == b"start" and started is None:
+                                started = time.monotonic()
+                                deadline = started + timeout
+                    else:
+                        open_fds[fd].add(chunk)
+            if stopped:
+                break
+        if timed_out or stopped:
+            if program is not None:
+                _kill(program)  # PID 1 of its namespace: the kernel kills the rest
             _kill(pid)
-        _, status = os.waitpid(pid, 0)
-        if not self.pidns:
-            _killpg(pid)
+        if self.mode == "none" and program is not None:
+            _killpg(program)
+        os.waitpid(pid, 0)
         os.close(pidfd)
         drain_until = time.monotonic() + 1.0
-        for fd in list(open_fds):  # after a kill the namespace is empty: drain without blocking long
+        for fd in list(open_fds):
             try:
                 while time.monotonic() < drain_until:
-                    r, _, _ = select.select([fd], [], [], 0.2)
+                    r, _, _ = select.select([fd], [], [], 0.1)
                     if not r:
                         break
                     chunk = os.read(fd, 65536)
                     if not chunk:
                         break
                     if fd == st_r:
-                        status_bytes += chunk
+                        status += chunk
                     else:
                         open_fds[fd].add(chunk)
             finally:
                 os.close(fd)
-        wall = time.monotonic() - start
-        returncode = None if timed_out else os.waitstatus_to_exitcode(status)
-        info = status_bytes.decode(errors="replace")
-        if info.startswith("setup-error"):
-            err.add(f"sandbox setup failed: {info[len('setup-error') :].strip()}\n".encode())
+        end = time.monotonic()
+        if workdir:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+        returncode = cpu = None
+        info = status.decode(errors="replace")
+        for line in info.splitlines():
+            if line.startswith("exit "):
+                _, code, used = line.split()
+                returncode, cpu = os.waitstatus_to_exitcode(int(code)), float(used)
+            elif line.startswith("setup-error"):
+                err.add(f"sandbox setup failed: {line[len('setup-error') :].strip()}\n".encode())
+        if timed_out or stopped:
+            returncode = None
         return {
             "timed_out": timed_out,
+            "stopped": stopped,
             "returncode": returncode,
+            "cpu": cpu,
+            "cpu_limit": int(timeout) + 1,
+            "oom_killed": bool(self.cgroups and self.cgroups.oom_kills() > oom_before),
+            "started": started is not None,
             "stdout": out.text(),
             "stderr": err.text(),
             "stdout_bytes": out.total,
             "stderr_bytes": err.total,
-            "wall": wall,
+            "wall": end - (started or t0),
         }
 
-    def _program(self, req, workdir, stdin_path, out_w, err_w, st_w):
-        """The untrusted program: own session, unprivileged, limited, in its own directory."""
+    # ------------------------------------------------------------------ the program's processes
+    def _c1(self, job, workdir, out_w, err_w, st_w, chan):
+        """Joins the cgroup, makes the namespaces, forks their PID 1 and waits for it."""
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if self.cgroups:
+            self.cgroups.join()
+        if self.mode != "none":
+            flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
+            if self.mode == "userns":
+                flags |= CLONE_NEWUSER
+            _check(_libc.unshare(flags), "unshare")
+            if self.mode == "userns":
+                _map_self(SANDBOX_UID, 0, 0)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self._c2(job, workdir, out_w, err_w, st_w, chan)
+            except BaseException as exc:  # noqa: BLE001
+                try:
+                    os.write(st_w, f"setup-error {exc!r}\n".encode())
+                except OSError:
+                    pass
+            os._exit(71)
+        os.write(st_w, f"pid {pid}\n".encode())
+        for fd in (out_w, err_w, st_w, *chan):
+            os.close(fd)
+        os.waitpid(pid, 0)
+        os._exit(0)
+
+    def _c2(self, job, workdir, out_w, err_w, st_w, chan):
+        """PID 1 of the program's namespace: fresh /tmp and /proc, then reap until the program ends."""
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        uid = int(job["uid"]) if self.mode == "root" else os.geteuid()
+        if self.mode != "none":
+            size = int(job.get("tmpfs_mb", self.tmpfs_mb))
+            _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,nr_inodes=16384,mode=1777")
+            try:
+                _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, what="proc")
+            except OSError:  # no proc of our own: none at all rather than the server's
+                _mount("tmpfs", "/proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k", what="tmpfs")
+            _libc.sethostname(b"sandbox", 7)
+            workdir = "/tmp"
+        _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        os.chdir(workdir)
+        with open("main.py", "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(job["code"])
+        with open(".stdin", "wb") as f:
+            f.write(job.get("stdin", "").encode("utf-8", "surrogateescape"))
+        if self.mode == "root":
+            os.chown("main.py", uid, uid)
+        if self.mode == "none":
+            os.chmod(workdir, 0o700)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self._program(job, uid, out_w, err_w, st_w, chan)
+            except BaseException as exc:  # noqa: BLE001
+                try:
+                    os.write(st_w, f"setup-error {exc!r}\n".encode())
+                except OSError:
+                    pass
+            os._exit(71)
+        for fd in (out_w, err_w, *chan):
+            os.close(fd)
+        while True:
+            try:
+                done, status, usage = os.wait4(-1, 0)
+            except ChildProcessError:
+                os._exit(0)
+            if done == pid:
+                cpu = usage.ru_utime + usage.ru_stime
+                os.write(st_w, f"exit {status} {cpu:.3f}\n".encode())
+                if self.mode == "none":
+                    _killpg(pid)
+                os._exit(0)
+
+    def _program(self, job, uid, out_w, err_w, st_w, chan):
+        """The untrusted program: own session, limited, unprivileged, filtered."""
         os.setsid()
-        fd = os.open(stdin_path, os.O_RDONLY)
+        fd = os.open(".stdin", os.O_RDONLY)
+        os.unlink(".stdin")
         os.dup2(fd, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        os.closerange(3, st_w)
-        os.closerange(st_w + 1, 65536)
-        os.chdir(workdir)
-        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
+        keep = sorted({0, 1, 2, st_w, *chan})
+        start = 3
+        for fd in keep[3:]:
+            os.closerange(start, fd)
+            start = fd + 1
+        os.closerange(start, 65536)
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGINT, signal.SIGXCPU, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
-        memory = int(req.get("memory_mb", 1024)) * 1024 * 1024
-        cpu = int(float(req.get("timeout", 5.0))) + 1
-        nproc = int(req.get("max_processes", 32))
+        memory = int(job.get("memory_mb", 1024)) * 1024 * 1024
+        cpu = int(float(job.get("timeout", 5.0))) + 1
+        nproc = int(job.get("max_processes", 32))
+        if self.mode == "none":
+            nproc += _user_processes()  # the count is shared with the caller's own processes
         limits = [
-            (resource.RLIMIT_AS, memory),
-            (resource.RLIMIT_DATA, memory),
-            (resource.RLIMIT_CPU, cpu),
-            (resource.RLIMIT_FSIZE, int(req.get("max_file_mb", 64)) * 1024 * 1024),
-            (resource.RLIMIT_NOFILE, int(req.get("max_open_files", 64))),
-            (resource.RLIMIT_CORE, 0),
+            (resource.RLIMIT_AS, memory, memory),
+            (resource.RLIMIT_DATA, memory, memory),
+            (resource.RLIMIT_CPU, cpu, cpu + 1),  # SIGXCPU at the soft limit, SIGKILL a second later
+            (resource.RLIMIT_FSIZE, int(job.get("max_file_mb", 64)) * 1024 * 1024, None),
+            (resource.RLIMIT_NOFILE, int(job.get("max_open_files", 64)), None),
+            (resource.RLIMIT_CORE, 0, 0),
+            (resource.RLIMIT_NPROC, nproc, None),
         ]
-        if self.uid is not None:
-            limits.append((resource.RLIMIT_NPROC, nproc))
-        else:  # the count is shared with the caller's own processes: leave them room
-            limits.append((resource.RLIMIT_NPROC, _user_processes() + nproc))
-        for which, value in limits:
-            soft, hard = resource.getrlimit(which)
-            if hard != resource.RLIM_INFINITY:
-                value = min(value, hard)
-            resource.setrlimit(which, (value, value))
-        if self.uid is not None:
-            os.setgroups([])
-            os.setgid(self.uid)
-            os.setuid(self.uid)
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
+        for which, soft, hard in limits:
+            old_soft, old_hard = resource.getrlimit(which)
+            hard = soft if hard is None else hard
+            if old_hard != resource.RLIM_INFINITY:
+                soft, hard = min(soft, old_hard), min(hard, old_hard)
+            resource.setrlimit(which, (soft, hard))
+        _drop_capabilities_and_uid(self.mode, uid)
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        if self.seccomp is not None:
+            self.seccomp.load()
+        for name in [m for m in sys.modules if m.startswith("_editlm_pyseccomp")]:
+            del sys.modules[name]
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": workdir,
-            "TMPDIR": workdir,
+            "HOME": os.getcwd(),
+            "TMPDIR": os.getcwd(),
             "LANG": "C.UTF-8",
             "PYTHONHASHSEED": "0",
             "PYTHONIOENCODING": "utf-8",
         }
-        main = os.path.join(workdir, "main.py")
-        with open(main, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(req["code"])
-        os.set_inheritable(st_w, False)
-        if req.get("fresh"):
+        path = os.path.join(os.getcwd(), "main.py")
+        os.write(st_w, b"start\n")
+        os.close(st_w)
+        if job.get("fresh") and not chan:
             os.execve(EXECUTABLE, [EXECUTABLE, *INTERPRETER_FLAGS, "main.py"], env)
         os.environ.clear()
         os.environ.update(env)
-        os.close(st_w)
-        _exec_here(req["code"], main)
+        _exec_here(job["code"], path, chan)
 
 
-def _exec_here(code, path):
-    """Run ``code`` as ``__main__`` of this (forked, pristine) interpreter, exiting like python does."""
-    import builtins
+def _drop_capabilities_and_uid(mode, uid):
+    for cap in range(64):  # the bounding set, while we still may (CAP_SETPCAP)
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 1:
+            break  # EINVAL: past the last capability this kernel has
+    if mode == "root":
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    _drop_capabilities()
+
+
+def _exec_here(code, path, chan):
+    """Run ``code`` as ``__main__`` of this (forked, pristine) interpreter; then, for a test job,
+    answer the tests' calls until they close the channel."""
     import threading
-    import types
 
     module = types.ModuleType("__main__")
     module.__file__ = path
@@ -398,21 +904,68 @@ def _exec_here(code, path):
     rc = 0
     try:
         exec(compile(code, path, "exec"), module.__dict__)
+        if chan:
+            _answer_calls(module.__dict__, *chan)
     except SystemExit as exc:
         rc = _exit_code(exc.code)
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001
         traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)  # without this frame
         rc = 1
     try:
         threading._shutdown()
-    except BaseException:
+    except BaseException:  # noqa: BLE001
         pass
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except BaseException:
+        except BaseException:  # noqa: BLE001
             pass
     os._exit(rc)
+
+
+def _describe(value):
+    """What the tests' side gets for one of the program's names."""
+    if isinstance(value, types.ModuleType):
+        return ["module", str(getattr(value, "__name__", ""))]
+    if callable(value):
+        return ["callable"]
+    try:
+        channel.to_wire(value, lenient=True)
+        return ["value", value]
+    except channel.ChannelError:
+        return ["other", type(value).__name__]
+
+
+def _answer_calls(namespace, q_r, a_w):
+    """The program's side of the channel (it may answer anything it likes: it only ever makes
+    claims about its own return values)."""
+    while True:
+        try:
+            msg = channel.receive(q_r)
+        except channel.ChannelClosed:
+            return
+        op = msg[0]
+        if op == "lookup":
+            reply = {name: _describe(namespace[name]) for name in msg[1] if name in namespace}
+        elif op == "call":
+            _, name, args, kwargs = msg
+            try:
+                result = namespace[name](*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001
+                try:
+                    text = str(exc)[:2000]
+                except BaseException:  # noqa: BLE001
+                    text = ""
+                reply = ["raise", type(exc).__name__, text]
+            else:
+                mutable = any(isinstance(a, list | dict | set | bytearray) for a in args)
+                reply = ["return", result, list(args) if mutable else None]
+        else:
+            reply = ["bad", f"unknown request {op!r}"]
+        try:
+            channel.send(a_w, reply, lenient=True)
+        except channel.ChannelError as exc:
+            channel.send(a_w, ["bad", str(exc)])
 
 
 def _exit_code(code):
@@ -422,9 +975,124 @@ def _exit_code(code):
         return code & 0xFF
     try:
         sys.stderr.write(f"{code}\n")
-    except BaseException:
+    except BaseException:  # noqa: BLE001
         pass
     return 1
+
+
+# ---------------------------------------------------------------------- the tests' process
+
+
+class CandidateError(Exception):
+    """An exception raised by the program that has no builtin counterpart."""
+
+
+def _free_names(code):
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _free_names(const)
+    return names
+
+
+def _run_checker(req, q_w, a_r, v_w, zsock_fd):
+    """Forked from the server: run ``check(entry_point)`` against the program over the channel."""
+    os.close(zsock_fd)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    keep = sorted({0, 1, 2, q_w, a_r, v_w})
+    start = 3
+    for fd in keep[3:]:
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, 65536)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    verdict = check_program(req["test"], req["entry_point"], q_w, a_r)
+    _write_all(v_w, json.dumps(verdict).encode())
+    os._exit(0)
+
+
+def check_program(test, entry_point, q_w, a_r):
+    """The verdict of ``test`` + ``check(entry_point)`` with the program behind the channel."""
+    calls = [0]
+
+    def remote(name):
+        def call(*args, **kwargs):
+            calls[0] += 1
+            channel.send(q_w, ["call", name, args, kwargs])
+            reply = channel.receive(a_r)
+            if type(reply) is not list or not reply or type(reply[0]) is not str:
+                raise channel.ChannelError("malformed reply")
+            if reply[0] == "return" and len(reply) == 3:
+                if reply[2] is not None and type(reply[2]) is list and len(reply[2]) == len(args):
+                    for old, new in zip(args, reply[2], strict=True):  # in-place changes, top level
+                        if type(old) is list and type(new) is list:
+                            old[:] = new
+                        elif type(old) in (dict, set) and type(new) is type(old):
+                            old.clear()
+                            old.update(new)
+                return reply[1]
+            if reply[0] == "raise" and len(reply) == 3 and all(type(x) is str for x in reply[1:]):
+                cls = getattr(builtins, reply[1], None)
+                if isinstance(cls, type) and issubclass(cls, BaseException):
+                    try:
+                        exc = cls(reply[2])
+                    except Exception:  # noqa: BLE001 - e.g. UnicodeDecodeError needs five arguments
+                        exc = CandidateError(f"{reply[1]}: {reply[2]}")
+                else:
+                    exc = CandidateError(f"{reply[1]}: {reply[2]}")
+                raise exc
+            if reply[0] == "bad" and len(reply) == 2 and type(reply[1]) is str:
+                raise channel.ChannelError(f"the program's answer: {reply[1][:300]}")
+            raise channel.ChannelError("malformed reply")
+
+        call.__name__ = call.__qualname__ = name
+        return call
+
+    try:
+        code = compile(test, "<test>", "exec")
+        wanted = sorted((_free_names(code) | {entry_point}) - set(dir(builtins)))
+        channel.send(q_w, ["lookup", wanted])
+        found = channel.receive(a_r)
+        if type(found) is not dict:
+            raise channel.ChannelError("malformed reply")
+        namespace = {"__name__": "__test__", "__builtins__": builtins}
+        for name, desc in found.items():
+            if name not in wanted or type(desc) is not list or not desc:
+                continue
+            if desc[0] == "callable":
+                namespace[name] = remote(name)
+            elif desc[0] == "value" and len(desc) == 2:
+                namespace[name] = desc[1]
+            elif desc[0] == "module" and len(desc) == 2 and type(desc[1]) is str:
+                top = desc[1].partition(".")[0]
+                if top in sys.stdlib_module_names and top not in ("antigravity", "this"):
+                    import importlib
+
+                    namespace[name] = importlib.import_module(desc[1])
+        exec(code, namespace)
+        eval(compile(f"check({entry_point})", "<check call>", "eval"), namespace)
+    except channel.ChannelClosed:
+        return {"passed": False, "gone": True, "calls": calls[0]}
+    except BaseException as exc:  # noqa: BLE001 - every way the tests end is a verdict
+        return {"passed": False, "reason": _test_reason(exc, test), "calls": calls[0]}
+    return {"passed": True, "calls": calls[0]}
+
+
+def _test_reason(exc, test):
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == "<test>":
+            line = lineno
+    if line is not None:
+        source = test.splitlines()[line - 1].strip() if 0 < line <= len(test.splitlines()) else ""
+        text += f" (test line {line}: {source[:160]})"
+    return text[:600]
+
+
+# ---------------------------------------------------------------------- helpers
 
 
 def _killpg(pid):
@@ -437,7 +1105,7 @@ def _killpg(pid):
 def _kill(pid):
     try:
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
 
 
@@ -490,8 +1158,20 @@ class _Capture:
         return f"{head}\n[... {skipped} bytes not kept ...]\n{tail}"
 
 
+def _load_channel():
+    global channel
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "channel.py")
+    spec = importlib.util.spec_from_file_location("_editlm_channel", path)
+    channel = importlib.util.module_from_spec(spec)
+    sys.modules["_editlm_channel"] = channel
+    spec.loader.exec_module(channel)
+
+
 def main():
     config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    _load_channel()
     server = Server(config)
     server.setup()
     _send({"ready": True, **server.features})
@@ -508,11 +1188,14 @@ def main():
                 reply = server.run(req)
             except SystemExit:
                 raise
-            except BaseException as exc:  # keep serving: one broken job is one failed result
+            except BaseException as exc:  # noqa: BLE001 - keep serving: one broken job is one failed result
                 reply = {"internal_error": f"{type(exc).__name__}: {exc}", "wall": 0.0}
+                if "zygote died" in str(exc):
+                    _send(reply)
+                    break
             _send(reply)
     finally:
-        shutil.rmtree(server.scratch_root, ignore_errors=True)
+        server.close()
 
 
 if __name__ == "__main__":

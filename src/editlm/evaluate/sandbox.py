@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -44,7 +45,7 @@ from functools import lru_cache
 from pathlib import Path
 
 SERVER = Path(__file__).with_name("_sandbox_server.py")
-STATUSES = ("ok", "error", "timeout", "memory")
+STATUSES = ("ok", "error", "timeout", "timeout (cpu)", "memory")
 
 
 class SandboxError(RuntimeError):
@@ -52,12 +53,17 @@ class SandboxError(RuntimeError):
 
 
 class SandboxUnavailable(SandboxError):
-    """No network isolation is possible here and unisolated execution was not allowed."""
+    """No isolation is possible here and unisolated execution was not allowed."""
 
 
 @dataclass(frozen=True)
 class ExecResult:
-    """What one program did. ``status`` is one of ok, error, timeout, memory."""
+    """What one program did. ``status`` is one of :data:`STATUSES`.
+
+    For a test job (``Sandbox.run(..., test=..., entry_point=...)``) ``passed`` is the verdict of
+    the tests, which ran in a process of their own, and ``reason`` says why they failed; for a
+    plain run both stay ``None`` / empty.
+    """
 
     status: str
     returncode: int | None
@@ -66,6 +72,10 @@ class ExecResult:
     wall: float
     stdout_bytes: int = 0
     stderr_bytes: int = 0
+    cpu: float | None = None
+    passed: bool | None = None
+    reason: str = ""
+    calls: int = 0
 
     @property
     def ok(self) -> bool:
@@ -77,9 +87,9 @@ class ExecResult:
 
 @dataclass(frozen=True)
 class Isolation:
-    """How programs are wrapped here, found by trying (see :func:`detect_isolation`)."""
+    """How the servers are wrapped here, found by trying (see :func:`detect_isolation`)."""
 
-    name: str  # "unshare", "unshare-user", "bwrap" or "none"
+    name: str  # "unshare", "unshare-user", "bwrap", "bwrap-user" or "none"
     prefix: tuple[str, ...]
     network: bool
     private_mounts: bool
@@ -93,26 +103,21 @@ class Isolation:
 _CANDIDATES = (
     ("unshare", ("unshare", "--net", "--mount", "--"), True),
     ("unshare-user", ("unshare", "--user", "--map-root-user", "--net", "--mount", "--"), True),
-    # bubblewrap: its own fresh /tmp; as root the capabilities let the server still make PID namespaces
-    (
-        "bwrap",
-        ("bwrap", "--dev-bind", "/", "/", "--unshare-net", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp",
-         "--die-with-parent", "--cap-add", "ALL", "--"),
-        True,
-    ),
-    (  # unprivileged bubblewrap: the server's own mounts fail and it says so in its features
-        "bwrap",
-        ("bwrap", "--dev-bind", "/", "/", "--unshare-net", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp",
-         "--die-with-parent", "--"),
-        True,
-    ),
+    # bubblewrap as root keeps the capabilities the server needs to make each program's namespaces
+    ("bwrap", ("bwrap", "--dev-bind", "/", "/", "--unshare-net", "--die-with-parent", "--cap-add", "ALL", "--"), True),
+    # without root: bubblewrap's own user namespace, and the server makes a nested one it may set up
+    ("bwrap-user", ("bwrap", "--dev-bind", "/", "/", "--unshare-net", "--unshare-user", "--die-with-parent", "--"),
+     True),
 )  # fmt: skip
 
 
-@lru_cache(maxsize=1)
-def detect_isolation() -> Isolation:
-    """The first wrapper that really works on this machine (checked by running ``true`` in it)."""
+@lru_cache(maxsize=8)
+def detect_isolation(prefer: str | None = None) -> Isolation:
+    """The first wrapper that really works on this machine (checked by running ``true`` in it);
+    ``prefer`` names one (``"bwrap"``: either bubblewrap form) and fails over to nothing else."""
     for name, prefix, mounts in _CANDIDATES:
+        if prefer and not name.startswith(prefer):
+            continue
         if shutil.which(prefix[0]) is None:
             continue
         try:
@@ -124,26 +129,93 @@ def detect_isolation() -> Isolation:
     return Isolation("none", (), False, False)
 
 
-def classify(timed_out: bool, returncode: int | None, stderr: str) -> str:
-    """ok / error / timeout / memory from how the program ended."""
+def _seccomp_module() -> str | None:
+    """Where ``pyseccomp`` is (the server loads it by path: it runs without site-packages)."""
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("pyseccomp")
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec and spec.origin else None
+
+
+def classify(timed_out: bool, returncode: int | None, stderr: str, *, cpu: float | None = None,
+             cpu_limit: float | None = None, oom_killed: bool = False) -> str:  # fmt: skip
+    """ok / error / timeout / timeout (cpu) / memory from how the program ended."""
+    if oom_killed:
+        return "memory"
     if timed_out:
         return "timeout"
-    if returncode == 0:
-        return "ok"
     if returncode in (-24, 128 + 24):  # SIGXCPU: the CPU-time rlimit
-        return "timeout"
+        return "timeout (cpu)"
+    if returncode == -9 and cpu is not None and cpu_limit is not None and cpu >= cpu_limit - 0.05:
+        return "timeout (cpu)"  # the hard CPU limit, a second after a SIGXCPU it caught
     last = stderr.rstrip().rsplit("\n", 1)[-1] if stderr.strip() else ""
     if last.startswith("MemoryError") or "Cannot allocate memory" in last:
         return "memory"
+    if returncode == 0:
+        return "ok"
     return "error"
 
 
-class _Server:
-    """One fork server process and its pipes. Not thread-safe: the pool hands it to one thread."""
+def _last_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
-    def __init__(self, isolation: Isolation, config: dict) -> None:
+
+def result_from_reply(reply: dict, timeout: float) -> ExecResult:
+    """The :class:`ExecResult` of one server reply (a plain run or a test job)."""
+    if "internal_error" in reply:
+        text = f"sandbox: {reply['internal_error']}"
+        return ExecResult("error", None, "", text, reply.get("wall", 0.0), reason=text)
+    status = classify(reply["timed_out"], reply["returncode"], reply["stderr"], cpu=reply.get("cpu"),
+                      cpu_limit=reply.get("cpu_limit"), oom_killed=reply.get("oom_killed", False))  # fmt: skip
+    verdict = reply.get("verdict")
+    passed, reason = None, ""
+    if verdict is not None:
+        passed = bool(verdict.get("passed")) and status not in ("timeout", "timeout (cpu)", "memory")
+        if passed:
+            status = "ok"
+        else:
+            if status == "ok" or reply.get("stopped"):
+                status = "error"  # the tests failed, or never finished: never ok
+            if status == "timeout":
+                reason = f"timed out (wall, {timeout:g} s)"
+            elif status == "timeout (cpu)":
+                reason = "timed out (cpu)"
+            elif verdict.get("reason") and not verdict.get("unfinished"):
+                reason = verdict["reason"]
+            elif not reply.get("started"):
+                reason = _last_line(reply["stderr"]) or "the program did not start"
+            else:
+                rc = reply["returncode"]
+                reason = _last_line(reply["stderr"]) or (
+                    f"the program exited (status {rc}) before the tests finished"
+                    if verdict.get("gone") else verdict.get("reason", "the tests did not finish")
+                )  # fmt: skip
+    return ExecResult(
+        status=status,
+        returncode=reply["returncode"],
+        stdout=reply["stdout"],
+        stderr=reply["stderr"],
+        wall=reply["wall"],
+        stdout_bytes=reply["stdout_bytes"],
+        stderr_bytes=reply["stderr_bytes"],
+        cpu=reply.get("cpu"),
+        passed=passed,
+        reason=reason,
+        calls=(verdict or {}).get("calls", 0),
+    )
+
+
+class _Server:
+    """One server process and its pipes. Not thread-safe: the pool hands it to one thread."""
+
+    def __init__(self, isolation: Isolation, config: dict, allow_unisolated: bool) -> None:
         self.isolation = isolation
         self.config = config
+        self.allow_unisolated = allow_unisolated
         self.proc: subprocess.Popen | None = None
         self.features: dict = {}
         self.start()
@@ -164,9 +236,24 @@ class _Server:
                 tail = errors.read()[-2000:].decode(errors="replace").strip()
                 raise SandboxError(f"the sandbox server did not start ({' '.join(cmd[:6])} ...): {tail}")
         self.features = hello
+        problem = hello.get("zygote_error") or (hello.get("reason") if hello.get("mode") == "none" else "")
+        if problem and not (self.allow_unisolated and not hello.get("zygote_error")):
+            self.close()
+            raise SandboxUnavailable(
+                f"programs cannot be isolated here: {problem}. As root the sandbox uses fresh uids and "
+                "namespaces; without root it needs user namespaces (unshare --user, or bubblewrap: "
+                "apt-get install bubblewrap)" + ("" if hello.get("zygote_error") else
+                "; pass allow_unisolated=True (CLI: --allow-unisolated) to run them anyway")
+            )  # fmt: skip
         if self.isolation.network and hello.get("network_interfaces", ["?"]) != ["lo"]:
             self.close()
             raise SandboxError(f"network isolation failed: interfaces {hello.get('network_interfaces')}")
+        # Never a silent zero: a program that must work, before any real one.
+        canary = self.request({"code": "print(6 * 7)", "timeout": 10.0})
+        if canary.get("internal_error") or canary.get("stdout") != "42\n" or canary.get("returncode") != 0:
+            self.close()
+            detail = canary.get("internal_error") or canary.get("stderr", "")[-1500:]
+            raise SandboxError(f"the sandbox cannot run a trivial program here: {detail}")
 
     def _recv(self) -> dict | None:
         assert self.proc and self.proc.stdout
@@ -185,8 +272,8 @@ class _Server:
             reply = self._recv()
         except (BrokenPipeError, OSError, ValueError):
             reply = None
-        if reply is None:  # the server died: say so, start a new one for the next job
-            self.close()
+        if reply is None or (reply.get("internal_error") and "zygote died" in reply["internal_error"]):
+            self.close()  # the server died: say so, start a new one for the next job
             self.start()
             return {"internal_error": "the sandbox server died during this job", "wall": 0.0}
         return reply
@@ -208,29 +295,42 @@ class _Server:
 
 @dataclass
 class Sandbox:
-    """A pool of warm fork servers, one per worker. Thread-safe; use as a context manager.
+    """A pool of warm servers, one per worker. Thread-safe; use as a context manager.
 
-    ``fresh_interpreter=True`` starts a new ``python -s -S -P`` for every program (slower, for checks
-    that the fork server changes nothing).
+    ``fresh_interpreter=True`` starts a new ``python -s -S -P`` for every plain program (slower,
+    for checks that the fork server changes nothing). ``isolation`` picks a wrapper by name
+    (``"unshare"``, ``"bwrap"``...) instead of the first that works.
     """
 
     workers: int = 0
     allow_unisolated: bool = False
     fresh_interpreter: bool = False
     max_output: int = 65536
+    isolation_name: str | None = None
+    cgroups: bool = True
+    seccomp: bool = True
+    tmpfs_mb: int = 256
     _free: queue.Queue = field(default_factory=queue.Queue, init=False, repr=False)
     _servers: list = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.workers = self.workers or os.cpu_count() or 1
-        self.isolation = detect_isolation()
+        self.isolation = detect_isolation(self.isolation_name)
         if not self.isolation.network and not self.allow_unisolated:
+            what = f"the {self.isolation_name!r} wrapper does not work" if self.isolation_name else (
+                "neither `unshare --net` nor bubblewrap works")  # fmt: skip
             raise SandboxUnavailable(
-                "no network isolation here (neither `unshare --net` nor bubblewrap works); refusing to run "
-                "generated code. Pass allow_unisolated=True (CLI: --allow-unisolated) to run it anyway."
+                f"no network isolation here ({what}); refusing to run generated code. Pass "
+                "allow_unisolated=True (CLI: --allow-unisolated) to run it anyway."
             )
-        self._config = {"max_output": self.max_output, "private_tmp": self.isolation.private_mounts}
+        self._config = {
+            "max_output": self.max_output,
+            "cgroups": self.cgroups,
+            "seccomp_module": _seccomp_module() if self.seccomp else None,
+            "tmpfs_mb": self.tmpfs_mb,
+        }
+        self._server_features: dict | None = None
 
     def _server(self) -> _Server:
         try:
@@ -239,19 +339,37 @@ class Sandbox:
             pass
         with self._lock:
             if len(self._servers) < self.workers:
-                server = _Server(self.isolation, self._config)
+                server = _Server(self.isolation, self._config, self.allow_unisolated)
                 self._servers.append(server)
                 return server
         return self._free.get()
 
     @property
     def features(self) -> dict:
-        """What the first server found it could do (uid, PID namespace, private /tmp, interfaces)."""
+        """What the first server found it could do (mode, uid, namespaces, cgroups, seccomp...)."""
         server = self._server()
         try:
             return {"isolation": self.isolation.describe(), **server.features}
         finally:
             self._free.put(server)
+
+    def describe(self) -> dict:
+        """Which isolation and limits are in force, for a run's summary."""
+        f = self.features
+        mode = f.get("mode")
+        namespaces = "PID, mount, IPC, UTS" + (", user" if mode == "userns" else "") + " per program"
+        return {
+            "isolation": f["isolation"],
+            "mode": {"root": "root: a fresh uid per program", "userns": "no root: a user namespace per program",
+                     "none": "UNISOLATED processes"}.get(mode, str(mode)),
+            "namespaces": namespaces + "; network (loopback only) per worker" if mode != "none" else "none",
+            "filesystem": "minimal read-only root, fresh tmpfs /tmp per program" if f.get("minimal_root")
+            else "host filesystem",
+            "seccomp": f.get("seccomp_info") if f.get("seccomp") else f"none ({f.get('seccomp_info')})",
+            "limits": ([f"{f['cgroup']}: memory and processes per program, in total"] if f.get("cgroup") else
+                       [f"no cgroups ({f.get('cgroup_reason') or 'not root'})"])
+            + ["rlimits per process: address space, data, CPU time, file size, open files, processes"],
+        }  # fmt: skip
 
     def run(
         self,
@@ -261,7 +379,12 @@ class Sandbox:
         memory_mb: int = 1024,
         stdin: str = "",
         max_processes: int = 32,
+        test: str | None = None,
+        entry_point: str | None = None,
     ) -> ExecResult:
+        """Run ``code``. With ``test`` (a benchmark's ``check(candidate)`` source) and ``entry_point``,
+        the tests run in a separate trusted process and call the program's functions through the
+        plain-data channel; ``ExecResult.passed`` is their verdict."""
         req = {
             "code": code,
             "timeout": timeout,
@@ -270,50 +393,53 @@ class Sandbox:
             "max_processes": max_processes,
             "fresh": self.fresh_interpreter,
         }
+        if test is not None:
+            if not entry_point:
+                raise ValueError("a test job needs the entry_point its check() is called with")
+            req.update(test=test, entry_point=entry_point)
         server = self._server()
         try:
             reply = server.request(req)
         finally:
             self._free.put(server)
-        if "internal_error" in reply:
-            return ExecResult(
-                "error", None, "", f"sandbox: {reply['internal_error']}", reply.get("wall", 0.0)
-            )
-        return ExecResult(
-            status=classify(reply["timed_out"], reply["returncode"], reply["stderr"]),
-            returncode=reply["returncode"],
-            stdout=reply["stdout"],
-            stderr=reply["stderr"],
-            wall=reply["wall"],
-            stdout_bytes=reply["stdout_bytes"],
-            stderr_bytes=reply["stderr_bytes"],
-        )
+        return result_from_reply(reply, timeout)
 
     def run_many(
         self,
-        codes: Iterable[str | None],
+        jobs: Iterable[str | dict | None],
         *,
         on_result: Callable[[int, ExecResult | None], None] | None = None,
         **limits,
     ) -> Iterator[ExecResult | None]:
         """Run programs on all workers; yields results in input order (streaming, bounded memory).
-        A ``None`` in place of a program is not run and yields ``None``."""
+
+        A job is a program, or a dict of :meth:`run`'s keywords with ``code`` (e.g. a test job);
+        ``None`` is not run and yields ``None``. Workers never wait for the oldest job: up to
+        ``512 * workers`` jobs are in flight or finished and waiting for their turn to be yielded.
+        """
+        window = 512 * self.workers
         with ThreadPoolExecutor(self.workers) as pool:
-            pending: list = []
-            for i, code in enumerate(codes):
-                if code is None:
-                    future: Future = Future()
-                    future.set_result(None)
-                else:
-                    future = pool.submit(self.run, code, **limits)
-                pending.append((i, future))
-                if len(pending) >= 4 * self.workers:
-                    j, fut = pending.pop(0)
-                    result = fut.result()
-                    if on_result:
-                        on_result(j, result)
-                    yield result
-            for j, fut in pending:
+            pending: deque = deque()
+            source = enumerate(jobs)
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < window:
+                    try:
+                        i, job = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    if job is None:
+                        future: Future = Future()
+                        future.set_result(None)
+                    elif isinstance(job, dict):
+                        future = pool.submit(self.run, **{**limits, **job})
+                    else:
+                        future = pool.submit(self.run, job, **limits)
+                    pending.append((i, future))
+                if not pending:
+                    break
+                j, fut = pending.popleft()
                 result = fut.result()
                 if on_result:
                     on_result(j, result)
