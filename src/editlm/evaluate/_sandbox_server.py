@@ -284,12 +284,12 @@ class _Cgroups:
             _write_file("pids.max", str(pids), fd)
         else:
             fd = self.dirs["memory"][1]
+            swap = _exists("memory.memsw.limit_in_bytes", fd)
+            if swap:  # memory + swap may never be below memory: lift it, set memory, then lower it
+                _write_file("memory.memsw.limit_in_bytes", "-1", fd)
             _write_file("memory.limit_in_bytes", str(memory_bytes), fd)
-            if _exists("memory.memsw.limit_in_bytes", fd):
-                try:
-                    _write_file("memory.memsw.limit_in_bytes", str(memory_bytes), fd)
-                except OSError:
-                    pass
+            if swap:
+                _write_file("memory.memsw.limit_in_bytes", str(memory_bytes), fd)
             _write_file("pids.max", str(pids), self.dirs["pids"][1])
 
     def join(self):
@@ -639,7 +639,7 @@ class Zygote:
                 self._c1(job, workdir, out_w, err_w, st_w, chan)
             except BaseException as exc:  # noqa: BLE001
                 try:
-                    os.write(st_w, f"setup-error {exc!r}\n".encode())
+                    os.write(st_w, f"setup-error {_where(exc)}\n".encode())
                 except OSError:
                     pass
             os._exit(71)
@@ -751,16 +751,17 @@ class Zygote:
             flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
             if self.mode == "userns":
                 flags |= CLONE_NEWUSER
+            uid, gid = os.geteuid(), os.getegid()
             _check(_libc.unshare(flags), "unshare")
             if self.mode == "userns":
-                _map_self(SANDBOX_UID, 0, 0)
+                _map_self(SANDBOX_UID, uid, gid)
         pid = os.fork()
         if pid == 0:
             try:
                 self._c2(job, workdir, out_w, err_w, st_w, chan)
             except BaseException as exc:  # noqa: BLE001
                 try:
-                    os.write(st_w, f"setup-error {exc!r}\n".encode())
+                    os.write(st_w, f"setup-error {_where(exc)}\n".encode())
                 except OSError:
                     pass
             os._exit(71)
@@ -799,7 +800,7 @@ class Zygote:
                 self._program(job, uid, out_w, err_w, st_w, chan)
             except BaseException as exc:  # noqa: BLE001
                 try:
-                    os.write(st_w, f"setup-error {exc!r}\n".encode())
+                    os.write(st_w, f"setup-error {_where(exc)}\n".encode())
                 except OSError:
                     pass
             os._exit(71)
@@ -1093,6 +1094,12 @@ def _test_reason(exc, test):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _where(exc):
+    """``exc`` and the line of this file that raised it (for setup errors)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == __file__]
+    return f"{exc!r} (line {frames[-1].lineno})" if frames else repr(exc)
 
 
 def _killpg(pid):

