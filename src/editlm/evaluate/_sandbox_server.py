@@ -581,6 +581,7 @@ class Zygote:
         os.dup2(os.open(os.devnull, os.O_RDWR), 0)
         os.dup2(2, 1)  # stdout is the harness's pipe: not ours to write
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans come back here, to be reaped
         features = {"minimal_root": False}
         if self.mode != "none":
             try:
@@ -688,13 +689,15 @@ class Zygote:
             if stopped:
                 break
         if timed_out or stopped:
-            if program is not None:
-                _kill(program)  # PID 1 of its namespace: the kernel kills the rest
-            _kill(pid)
+            # PID 1 of its namespace: the kernel kills the rest, and C1 reaps it and exits
+            _kill(program) if program is not None else _kill(pid)
         if self.mode == "none" and program is not None:
             _killpg(program)
+        if not select.select([pidfd], [], [], 2.0)[0]:
+            _kill(pid)
         os.waitpid(pid, 0)
         os.close(pidfd)
+        _reap_strays()
         drain_until = time.monotonic() + 1.0
         for fd in list(open_fds):
             try:
@@ -1100,6 +1103,16 @@ def _where(exc):
     """``exc`` and the line of this file that raised it (for setup errors)."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == __file__]
     return f"{exc!r} (line {frames[-1].lineno})" if frames else repr(exc)
+
+
+def _reap_strays():
+    while True:
+        try:
+            done, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done == 0:
+            return
 
 
 def _killpg(pid):
