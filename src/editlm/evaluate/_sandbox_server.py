@@ -175,6 +175,23 @@ def _full_uid_map():
         return f.read().split() == ["0", "0", "4294967295"]
 
 
+def _probe_userns():
+    """'' if a child may make the user and PID namespaces each program gets, else why not."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        code = 0 if _libc.unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS) == 0 else ctypes.get_errno()
+        os.write(w, str(code).encode())
+        os._exit(0)
+    os.close(w)
+    answer = os.read(r, 16).decode() or "-1"
+    os.close(r)
+    os.waitpid(pid, 0)
+    err = int(answer)
+    return "" if err == 0 else f"cannot create a user namespace per program: {os.strerror(err) if err > 0 else 'probe died'}"
+
+
 def _map_self(inside, outside_uid, outside_gid):
     """After unshare(CLONE_NEWUSER): map one uid and gid (our own), the only map an unprivileged
     process may write."""
@@ -441,6 +458,10 @@ class Server:
                 self.mode = "userns" if _has_cap_sys_admin() else "none"
                 if self.mode == "none":
                     self.reason = "no CAP_SYS_ADMIN even in a user namespace of our own"
+                else:
+                    self.reason = _probe_userns()
+                    if self.reason:
+                        self.mode = "none"
         if self.mode == "root" and self.config.get("cgroups", True):
             self.cgroups = _Cgroups(f"editlm-sandbox-{os.getpid()}")
             if not self.cgroups.dirs:
