@@ -35,17 +35,35 @@ def _processes(marker: str) -> list[int]:
     return found
 
 
-def _uid_processes(uid: int | None) -> list[int]:
-    if uid is None:
-        return []
-    found = []
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                if os.stat(f"/proc/{pid}").st_uid == uid:
-                    found.append(int(pid))
-            except OSError:
-                pass
+                with open(f"/proc/{pid}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            tree.setdefault(ppid, []).append(int(pid))
+    return tree
+
+
+def _leftovers(box: Sandbox) -> list[int]:
+    """Processes under the servers besides their zygotes (none once every program has ended)."""
+    tree, found = _children(), []
+    for server in box._servers:
+        if server.proc is None:
+            continue
+        stack = list(tree.get(server.features["pid"], []))
+        zygotes = 0
+        while stack:
+            pid = stack.pop()
+            kids = tree.get(pid, [])
+            if zygotes == 0 and pid in tree.get(server.features["pid"], []):
+                zygotes += 1  # the zygote itself
+            else:
+                found.append(pid)
+            stack += kids
     return found
 
 
@@ -112,12 +130,15 @@ def test_classify():
     assert classify(True, None, "") == "timeout"
     assert classify(False, 0, "") == "ok"
     assert classify(False, 1, "Traceback\nMemoryError\n") == "memory"
-    assert classify(False, -24, "") == "timeout"
+    assert classify(False, -24, "") == "timeout (cpu)"
+    assert classify(False, -9, "", cpu=3.0, cpu_limit=3) == "timeout (cpu)"
+    assert classify(False, -9, "", cpu=0.1, cpu_limit=3) == "error"
+    assert classify(False, -9, "", oom_killed=True) == "memory"
     assert classify(False, 1, "Traceback\nKeyError: 1") == "error"
 
 
 def test_refuses_without_isolation_unless_allowed(monkeypatch):
-    monkeypatch.setattr(sb, "detect_isolation", lambda: Isolation("none", (), False, False))
+    monkeypatch.setattr(sb, "detect_isolation", lambda name=None: Isolation("none", (), False, False))
     with pytest.raises(SandboxUnavailable, match="allow_unisolated"):
         Sandbox(workers=1)
     with Sandbox(workers=1, allow_unisolated=True) as box:
@@ -128,7 +149,7 @@ def test_refuses_without_isolation_unless_allowed(monkeypatch):
 def test_network_is_isolated(box):
     features = box.features
     assert features["network_interfaces"] == ["lo"]
-    assert features["pid_namespace"]
+    assert features["pid_namespace"] and features["minimal_root"] and features["seccomp"]
 
 
 # ------------------------------------------------------------------ hostile programs
@@ -145,7 +166,7 @@ def test_fork_bomb(box):
     """
     result = _run(box, code, timeout=2)
     assert result.status in ("timeout", "error")
-    assert _uid_processes(box.features["uid"]) == []
+    assert _leftovers(box) == []
     _still_works(box)
 
 
@@ -191,7 +212,7 @@ def test_grandchild_ignoring_sigterm_in_its_own_session(box):
     result = _run(box, code, timeout=1.5)
     assert result.status == "timeout"
     assert _processes(marker) == []
-    assert _uid_processes(box.features["uid"]) == []
+    assert _leftovers(box) == []
 
 
 def test_loopback_listener_sees_nothing(box):
@@ -315,19 +336,20 @@ def test_many_threads(box):
     """
     result = _run(box, code, timeout=3)
     assert "stopped at" in result.stdout
-    assert _uid_processes(box.features["uid"]) == []
+    assert _leftovers(box) == []
     _still_works(box)
 
 
 def test_close_leaves_no_process_behind():
     box = Sandbox(workers=2)
     list(box.run_many(["import time; time.sleep(0.1)"] * 4, timeout=2))
-    server_pid, uid = box.features["pid"], box.features["uid"]
+    server_pid = box.features["pid"]
+    assert _leftovers(box) == []
     box.close()
     assert (
         not os.path.exists(f"/proc/{server_pid}") or open(f"/proc/{server_pid}/stat").read().split()[2] == "Z"
     )
-    assert _uid_processes(uid) == []
+    assert _children().get(server_pid, []) == []
 
 
 def test_run_many_keeps_order(box):
