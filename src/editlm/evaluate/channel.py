@@ -172,7 +172,9 @@ def _read(fd: int, n: int, deadline: float | None) -> bytes:
     return b"".join(chunks)
 
 
-def receive(fd: int, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH, deadline: float | None = None):
+def receive(
+    fd: int, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH, deadline: float | None = None
+):
     """One message; the size is checked before anything is read past the 4-byte header."""
     (size,) = _HEAD.unpack(_read(fd, 4, deadline))
     if size > max_bytes:

@@ -62,7 +62,9 @@ def in_process_only(bench: Benchmark) -> bool:
     return type(bench).test_program is not Benchmark.test_program
 
 
-def _prepare(bench: Benchmark, sample: dict, token: str, cut: bool, in_process: bool) -> tuple[dict, dict | None]:
+def _prepare(
+    bench: Benchmark, sample: dict, token: str, cut: bool, in_process: bool
+) -> tuple[dict, dict | None]:
     """The row skeleton and the job to run (None when the sample is already a failure)."""
     if not isinstance(sample, dict):
         sample = {"task_id": None, "error": f"a sample must be an object, not {type(sample).__name__}"}
@@ -370,7 +372,9 @@ def evaluate_file(
     remaining = (s for i, s in enumerate(read_samples(samples_path)) if i >= len(done))
     ks = options.pop("ks", DEFAULT_KS)
     own = options.get("sandbox") is None
-    box = options.pop("sandbox", None) or Sandbox(workers=workers, allow_unisolated=options.get("allow_unisolated", False))
+    box = options.pop("sandbox", None) or Sandbox(
+        workers=workers, allow_unisolated=options.get("allow_unisolated", False)
+    )
     options.pop("allow_unisolated", None)
     options["sandbox"] = box
     try:
@@ -409,5 +413,7 @@ def _evaluate_into(results: Path, remaining, bench: Benchmark, workers: int, tot
                     write(row)
                     bar.advance(task)
 
-                return list(iter_results(remaining, bench, workers, on_row=on_row, start_index=done, **options))
+                return list(
+                    iter_results(remaining, bench, workers, on_row=on_row, start_index=done, **options)
+                )
         return list(iter_results(remaining, bench, workers, on_row=write, start_index=done, **options))
