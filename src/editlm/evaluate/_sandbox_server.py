@@ -8,16 +8,16 @@ root, ``unshare --user --map-root-user --net --mount`` or bubblewrap without roo
 Processes (every arrow is a fork; nothing here execs except ``fresh_interpreter`` programs):
 
     server (trusted: reads the jobs, holds the tests)
-    |-- zygote: forked before the first job, so it never sees a test; it moves into a minimal
-    |   root (the interpreter and /usr read-only, /dev with null, zero, random and urandom only,
-    |   no host /tmp, /run or sockets) and serves each program:
-    |   `-- C1: joins the job's cgroup, unshares PID, mount, IPC and UTS namespaces (and a user
-    |       namespace without root), waits for C2
-    |       `-- C2: PID 1 of the new namespace: mounts a fresh size-limited tmpfs on /tmp and
-    |           its own /proc, then reaps; when C3 ends it reports how, exits, and the kernel
-    |           kills whatever is left in the namespace
-    |           `-- C3, the program: own session, rlimits, a fresh uid (as root) or uid 1000 of
-    |               its own user namespace, no capabilities, no_new_privs, seccomp filter
+    |-- zygote: PID 1 of a PID namespace of its own, forked before the first job, so it never
+    |   sees a test; it moves into a minimal root (the interpreter and /usr read-only, /dev with
+    |   null, zero, random and urandom only, no host /tmp, /run or sockets) and per program:
+    |   `-- init: PID 1 of a new PID namespace (the zygote unshares it, forks, and goes back to
+    |       its own); joins the job's cgroup, makes mount, IPC and UTS namespaces (and, without
+    |       root, a user namespace of its own), mounts a fresh size-limited tmpfs on /tmp and its
+    |       own /proc, then reaps; when the program ends it reports how and exits, and the kernel
+    |       kills whatever is left in the namespace
+    |       `-- the program: own session, rlimits, a fresh uid (as root) or uid 1000 of its own
+    |           user namespace, no capabilities, no_new_privs, seccomp filter
     `-- checker (per test job): runs the benchmark's ``check`` and calls the program's functions
         over two pipes, plain data only (:mod:`editlm.evaluate.channel`); its verdict goes to
         the server on a pipe the program never holds.
@@ -516,6 +516,10 @@ class Server:
     def _start_zygote(self):
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         sys.stdout.flush()
+        if self.mode != "none":
+            # The zygote is PID 1 of a namespace owned by our user namespace, so that it may come
+            # back to it after making each program's (and when it dies, everything it made dies).
+            _check(_libc.unshare(CLONE_NEWPID), "unshare(pid)")
         pid = os.fork()
         if pid == 0:
             parent.close()
@@ -630,6 +634,7 @@ class Zygote:
         self.max_output = server.max_output
         self.tmpfs_mb = int(server.config.get("tmpfs_mb", 256))
         self.scratch_root = None
+        self.own_pidns = None
 
     def serve(self):
         os.dup2(os.open(os.devnull, os.O_RDWR), 0)
@@ -639,6 +644,7 @@ class Zygote:
         features = {"minimal_root": False}
         if self.mode != "none":
             try:
+                self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
                 _check(_libc.unshare(CLONE_NEWNS), "unshare(mount)")
                 _mount(None, "/", None, MS_REC | MS_PRIVATE, what="make private")
                 _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755", what="tmpfs")
@@ -677,7 +683,7 @@ class Zygote:
         memory = int(job.get("memory_mb", 1024)) * 1024 * 1024
         nproc = int(job.get("max_processes", 32))
         if self.cgroups:
-            self.cgroups.set_limits(memory, nproc + 3)  # + C1, C2 and the program itself
+            self.cgroups.set_limits(memory, nproc + 2)  # + the namespace's init and the program itself
             oom_before = self.cgroups.oom_kills()
         workdir = None
         if self.mode == "none":
@@ -686,12 +692,20 @@ class Zygote:
         err_r, err_w = os.pipe()
         st_r, st_w = os.pipe()
         t0 = time.monotonic()
-        pid = os.fork()
+        pid = -1
+        if self.mode != "none":
+            _check(_libc.unshare(CLONE_NEWPID), "unshare(pid)")
+        try:
+            pid = os.fork()
+        finally:
+            if self.mode != "none" and pid != 0:
+                _check(_libc.setns(self.own_pidns, CLONE_NEWPID), "setns(pid)")
         if pid == 0:
             try:
-                for fd in (out_r, err_r, st_r, self.sock.fileno()):
-                    os.close(fd)
-                self._c1(job, workdir, out_w, err_w, st_w, chan)
+                for fd in (out_r, err_r, st_r, self.sock.fileno(), self.own_pidns):
+                    if fd is not None:
+                        os.close(fd)
+                self._init(job, workdir, out_w, err_w, st_w, chan)
             except BaseException as exc:  # noqa: BLE001
                 try:
                     os.write(st_w, f"setup-error {_where(exc)}\n".encode())
@@ -704,7 +718,7 @@ class Zygote:
         out, err = _Capture(self.max_output), _Capture(self.max_output)
         status = b""
         open_fds = {out_r: out, err_r: err, st_r: None}
-        program = started = None
+        program, started = pid, None
         exited = timed_out = stopped = False
         deadline = t0 + timeout + 10.0  # setting up may not take forever either
         while open_fds or not exited:
@@ -733,9 +747,7 @@ class Zygote:
                     elif fd == st_r:
                         status += chunk
                         for line in status.split(b"\n"):
-                            if line.startswith(b"pid ") and program is None:
-                                program = int(line.split()[1])
-                            elif line == b"start" and started is None:
+                            if line == b"start" and started is None:
                                 started = time.monotonic()
                                 deadline = started + timeout
                     else:
@@ -743,12 +755,9 @@ class Zygote:
             if stopped:
                 break
         if timed_out or stopped:
-            # PID 1 of its namespace: the kernel kills the rest, and C1 reaps it and exits
-            _kill(program) if program is not None else _kill(pid)
+            _kill(pid)  # PID 1 of the program's namespace: the kernel kills the rest
         if self.mode == "none" and program is not None:
             _killpg(program)
-        if not select.select([pidfd], [], [], 2.0)[0]:
-            _kill(pid)
         os.waitpid(pid, 0)
         os.close(pidfd)
         _reap_strays()
@@ -799,46 +808,31 @@ class Zygote:
         }
 
     # ------------------------------------------------------------------ the program's processes
-    def _c1(self, job, workdir, out_w, err_w, st_w, chan):
-        """Joins the cgroup, makes the namespaces, forks their PID 1 and waits for it."""
+    def _init(self, job, workdir, out_w, err_w, st_w, chan):
+        """PID 1 of the program's new PID namespace: joins the cgroup, makes the other namespaces,
+        a fresh /tmp and /proc, forks the program and reaps until it ends."""
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        uid = int(job["uid"]) if self.mode == "root" else os.geteuid()
         if self.cgroups:
             self.cgroups.join()
         if self.mode != "none":
-            flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
-            if self.mode == "userns":
-                flags |= CLONE_NEWUSER
-            uid, gid = os.geteuid(), os.getegid()
-            _check(_libc.unshare(flags), "unshare")
-            if self.mode == "userns":
-                _map_self(SANDBOX_UID, uid, gid)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                self._c2(job, workdir, out_w, err_w, st_w, chan)
-            except BaseException as exc:  # noqa: BLE001
-                try:
-                    os.write(st_w, f"setup-error {_where(exc)}\n".encode())
-                except OSError:
-                    pass
-            os._exit(71)
-        os.write(st_w, f"pid {pid}\n".encode())
-        for fd in (out_w, err_w, st_w, *chan):
-            os.close(fd)
-        os.waitpid(pid, 0)
-        os._exit(0)
-
-    def _c2(self, job, workdir, out_w, err_w, st_w, chan):
-        """PID 1 of the program's namespace: fresh /tmp and /proc, then reap until the program ends."""
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        uid = int(job["uid"]) if self.mode == "root" else os.geteuid()
-        if self.mode != "none":
+            outside = os.geteuid(), os.getegid()
+            # mount first (the PID namespace's owner may mount its /proc), then, without root,
+            # a user namespace of the program's own that owns its IPC and UTS namespaces
+            if self.mode == "root":
+                _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+            else:
+                _check(_libc.unshare(CLONE_NEWNS), "unshare(mount)")
             size = int(job.get("tmpfs_mb", self.tmpfs_mb))
             _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,nr_inodes=16384,mode=1777")
             try:
                 _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, what="proc")
             except OSError:  # no proc of our own: none at all rather than the server's
                 _mount("tmpfs", "/proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k", what="tmpfs")
+            if self.mode == "userns":
+                _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWIPC | CLONE_NEWUTS), "unshare(user)")
+                _map_self(SANDBOX_UID, *outside)
+                uid = SANDBOX_UID
             _libc.sethostname(b"sandbox", 7)
             workdir = "/tmp"
         _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
