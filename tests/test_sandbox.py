@@ -48,22 +48,32 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
+def _descendants(tree: dict[int, list[int]], pid: int) -> list[int]:
+    out, stack = [], list(tree.get(pid, []))
+    while stack:
+        pid = stack.pop()
+        out.append(pid)
+        stack += tree.get(pid, [])
+    return out
+
+
 def _leftovers(box: Sandbox) -> list[int]:
-    """Processes under the servers besides their zygotes (none once every program has ended)."""
+    """Processes under the servers besides their zygotes and each zygote's one spare (the next
+    program's init and its process, still waiting for code): none once every program has ended."""
     tree, found = _children(), []
     for server in box._servers:
         if server.proc is None:
             continue
-        stack = list(tree.get(server.features["pid"], []))
-        zygotes = 0
-        while stack:
-            pid = stack.pop()
-            kids = tree.get(pid, [])
-            if zygotes == 0 and pid in tree.get(server.features["pid"], []):
-                zygotes += 1  # the zygote itself
-            else:
-                found.append(pid)
-            stack += kids
+        for zygote in tree.get(server.features["pid"], []):
+            below = _descendants(tree, zygote)
+            spares = tree.get(zygote, [])
+            if (
+                len(spares) == 1
+                and len(below) <= 2
+                and all(p in spares or p in tree.get(spares[0], []) for p in below)
+            ):
+                continue  # the spare: an init with (at most) its waiting program
+            found += below
     return found
 
 

@@ -543,7 +543,6 @@ class Server:
         job = {k: v for k, v in req.items() if k not in ("test", "entry_point")}
         job["id"] = job_id
         job["channel"] = test is not None
-        job["uid"] = 1_000_000 + (os.getpid() % 32768) * 1000 + job_id % 1000
         checker = verdict_r = None
         if test is None:
             _sock_send(self.zsock, job)
@@ -635,6 +634,8 @@ class Zygote:
         self.tmpfs_mb = int(server.config.get("tmpfs_mb", 256))
         self.scratch_root = None
         self.own_pidns = None
+        self.spare = None  # (init pid, ctl socket, out_r, err_r, st_r, workdir): ready, not yet used
+        self.programs = 0
 
     def serve(self):
         os.dup2(os.open(os.devnull, os.O_RDWR), 0)
@@ -657,6 +658,7 @@ class Zygote:
             self.scratch_root = tempfile.mkdtemp(prefix="editlm-sandbox-")
             os.chmod(self.scratch_root, 0o711)
         gc.freeze()  # long-lived objects out of the collector's sight: forked programs copy fewer pages
+        self._prepare()
         _sock_send(self.sock, features)
         while True:
             job, fds = _sock_recv(self.sock)
@@ -670,13 +672,13 @@ class Zygote:
                 reply = self.run(job, fds)
             except BaseException as exc:  # noqa: BLE001 - one broken job is one failed result
                 reply = {"internal_error": f"{type(exc).__name__}: {exc}", "wall": 0.0}
-            finally:
                 for fd in fds:
                     try:
                         os.close(fd)
                     except OSError:
                         pass
             _sock_send(self.sock, reply)
+            self._prepare()  # the next program's namespaces, while the harness reads this reply
 
     def run(self, job, chan):
         timeout = float(job.get("timeout", 5.0))
@@ -685,35 +687,19 @@ class Zygote:
         if self.cgroups:
             self.cgroups.set_limits(memory, nproc + 2)  # + the namespace's init and the program itself
             oom_before = self.cgroups.oom_kills()
-        workdir = None
-        if self.mode == "none":
-            workdir = tempfile.mkdtemp(dir=self.scratch_root)
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        st_r, st_w = os.pipe()
+        if self.spare is None:
+            self._prepare()
+        pid, ctl, out_r, err_r, st_r, workdir = self.spare
+        self.spare = None
         t0 = time.monotonic()
-        pid = -1
-        if self.mode != "none":
-            _check(_libc.unshare(CLONE_NEWPID), "unshare(pid)")
         try:
-            pid = os.fork()
+            _sock_send(ctl, job, chan)
+        except OSError:
+            pass  # the init died setting up: its status pipe says why
         finally:
-            if self.mode != "none" and pid != 0:
-                _check(_libc.setns(self.own_pidns, CLONE_NEWPID), "setns(pid)")
-        if pid == 0:
-            try:
-                for fd in (out_r, err_r, st_r, self.sock.fileno(), self.own_pidns):
-                    if fd is not None:
-                        os.close(fd)
-                self._init(job, workdir, out_w, err_w, st_w, chan)
-            except BaseException as exc:  # noqa: BLE001
-                try:
-                    os.write(st_w, f"setup-error {_where(exc)}\n".encode())
-                except OSError:
-                    pass
-            os._exit(71)
-        for fd in (out_w, err_w, st_w, *chan):
-            os.close(fd)
+            ctl.close()
+            for fd in chan:
+                os.close(fd)
         pidfd = os.pidfd_open(pid)
         out, err = _Capture(self.max_output), _Capture(self.max_output)
         status = b""
@@ -808,11 +794,48 @@ class Zygote:
         }
 
     # ------------------------------------------------------------------ the program's processes
-    def _init(self, job, workdir, out_w, err_w, st_w, chan):
+    def _prepare(self):
+        """Make the next program's init and namespaces ahead of its job (so a job waits for none
+        of that): the program's process waits, still trusted, for its code on a socket."""
+        self.programs += 1
+        # unique among live programs: the server's pid (the zygote is PID 1 of its namespace) and a count
+        uid = 1_000_000 + (self.server.features["pid"] % 32768) * 1000 + self.programs % 1000
+        workdir = tempfile.mkdtemp(dir=self.scratch_root) if self.mode == "none" else None
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        st_r, st_w = os.pipe()
+        ctl, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = -1
+        if self.mode != "none":
+            _check(_libc.unshare(CLONE_NEWPID), "unshare(pid)")
+        try:
+            pid = os.fork()
+        finally:
+            if self.mode != "none" and pid != 0:
+                _check(_libc.setns(self.own_pidns, CLONE_NEWPID), "setns(pid)")
+        if pid == 0:
+            try:
+                for fd in (out_r, err_r, st_r, ctl.fileno(), self.sock.fileno(), self.own_pidns):
+                    if fd is not None:
+                        os.close(fd)
+                self._init(uid, workdir, out_w, err_w, st_w, ctl_child)
+            except BaseException as exc:  # noqa: BLE001
+                try:
+                    os.write(st_w, f"setup-error {_where(exc)}\n".encode())
+                except OSError:
+                    pass
+            os._exit(71)
+        for fd in (out_w, err_w, st_w):
+            os.close(fd)
+        ctl_child.close()
+        self.spare = (pid, ctl, out_r, err_r, st_r, workdir)
+
+    def _init(self, uid, workdir, out_w, err_w, st_w, ctl):
         """PID 1 of the program's new PID namespace: joins the cgroup, makes the other namespaces,
         a fresh /tmp and /proc, forks the program and reaps until it ends."""
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        uid = int(job["uid"]) if self.mode == "root" else os.geteuid()
+        if self.mode != "root":
+            uid = os.geteuid()
         if self.cgroups:
             self.cgroups.join()
         if self.mode != "none":
@@ -823,7 +846,7 @@ class Zygote:
                 _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
             else:
                 _check(_libc.unshare(CLONE_NEWNS), "unshare(mount)")
-            size = int(job.get("tmpfs_mb", self.tmpfs_mb))
+            size = self.tmpfs_mb
             _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,nr_inodes=16384,mode=1777")
             try:
                 _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, what="proc")
@@ -837,17 +860,21 @@ class Zygote:
             workdir = "/tmp"
         _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         os.chdir(workdir)
-        with open("main.py", "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(job["code"])
-        with open(".stdin", "wb") as f:
-            f.write(job.get("stdin", "").encode("utf-8", "surrogateescape"))
-        if self.mode == "root":
-            os.chown("main.py", uid, uid)
         if self.mode == "none":
             os.chmod(workdir, 0o700)
         pid = os.fork()
         if pid == 0:
             try:
+                job, chan = _sock_recv(ctl)
+                ctl.close()
+                if job is None:
+                    os._exit(0)
+                with open("main.py", "w", encoding="utf-8", errors="surrogateescape") as f:
+                    f.write(job["code"])
+                with open(".stdin", "wb") as f:
+                    f.write(job.get("stdin", "").encode("utf-8", "surrogateescape"))
+                if self.mode == "root":
+                    os.chown("main.py", uid, uid)
                 self._program(job, uid, out_w, err_w, st_w, chan)
             except BaseException as exc:  # noqa: BLE001
                 try:
@@ -855,8 +882,9 @@ class Zygote:
                 except OSError:
                     pass
             os._exit(71)
-        for fd in (out_w, err_w, *chan):
+        for fd in (out_w, err_w):
             os.close(fd)
+        ctl.close()
         while True:
             try:
                 done, status, usage = os.wait4(-1, 0)
