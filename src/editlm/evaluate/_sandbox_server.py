@@ -540,7 +540,7 @@ class Server:
         self.jobs += 1
         job_id = self.jobs
         test = req.get("test")
-        job = {k: v for k, v in req.items() if k not in ("test", "entry_point")}
+        job = {k: v for k, v in req.items() if k not in ("test", "entry_point", "context")}
         job["id"] = job_id
         job["channel"] = test is not None
         checker = verdict_r = None
@@ -1100,12 +1100,23 @@ def _run_checker(req, q_w, a_r, v_w, zsock_fd):
         start = fd + 1
     os.closerange(start, 65536)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    verdict = check_program(req["test"], req["entry_point"], q_w, a_r)
+    verdict = check_program(req["test"], req["entry_point"], q_w, a_r, req.get("context", ""))
     _write_all(v_w, json.dumps(verdict).encode())
     os._exit(0)
 
 
-def check_program(test, entry_point, q_w, a_r):
+def _trusted_names(context, entry_point):
+    """What the trusted ``context`` defines (its failures leave it out: the program's names stand)."""
+    namespace = {"__name__": "__test__", "__builtins__": builtins}
+    try:
+        exec(compile(context, "<context>", "exec"), namespace)
+    except BaseException:  # noqa: BLE001 - a context that does not run gives nothing
+        return {}
+    namespace.pop(entry_point, None)
+    return namespace
+
+
+def check_program(test, entry_point, q_w, a_r, context=""):
     """The verdict of ``test`` + ``check(entry_point)`` with the program behind the channel."""
     calls = [0]
 
@@ -1163,6 +1174,8 @@ def check_program(test, entry_point, q_w, a_r):
                     import importlib
 
                     namespace[name] = importlib.import_module(desc[1])
+        if context:
+            namespace.update(_trusted_names(context, entry_point))
         exec(code, namespace)
         eval(compile(f"check({entry_point})", "<check call>", "eval"), namespace)
     except channel.ChannelClosed:

@@ -379,10 +379,13 @@ class Sandbox:
         max_processes: int = 32,
         test: str | None = None,
         entry_point: str | None = None,
+        context: str = "",
     ) -> ExecResult:
         """Run ``code``. With ``test`` (a benchmark's ``check(candidate)`` source) and ``entry_point``,
         the tests run in a separate trusted process and call the program's functions through the
-        plain-data channel; ``ExecResult.passed`` is their verdict."""
+        plain-data channel; ``ExecResult.passed`` is their verdict. ``context`` is trusted code run
+        before the tests in their process (helpers they call); names it defines, other than the
+        entry point, are never taken from the program."""
         req = {
             "code": code,
             "timeout": timeout,
@@ -394,7 +397,7 @@ class Sandbox:
         if test is not None:
             if not entry_point:
                 raise ValueError("a test job needs the entry_point its check() is called with")
-            req.update(test=test, entry_point=entry_point)
+            req.update(test=test, entry_point=entry_point, context=context)
         server = self._server()
         try:
             reply = server.request(req)

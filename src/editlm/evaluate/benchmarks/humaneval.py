@@ -38,3 +38,8 @@ class HumanEval(Benchmark):
             )
             for row in rows
         ]
+
+    def check_context(self, problem: Problem) -> str:
+        # The prompt's imports and helpers (poly, encode_cyclic, ...; the entry point is a stub
+        # there and comes from the program): the tests' own view of them, which no program changes.
+        return problem.prompt
