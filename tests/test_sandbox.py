@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import sys
 import textwrap
 import uuid
 
@@ -420,3 +423,27 @@ def test_test_jobs_and_plain_jobs_mix_in_run_many(box):
         wrong.passed is False and wrong.reason == "AssertionError: off (test line 2: assert c(1) == 2, 'off')"
     )
     assert nothing is None
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
+def test_refuses_with_the_reason_where_no_user_namespace_can_be_made(tmp_path):
+    """Inside a user namespace that may create no more of them, the sandbox cannot isolate
+    programs: it says so (SandboxUnavailable naming the reason) instead of scoring zeros."""
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "from editlm.evaluate.sandbox import Sandbox, SandboxUnavailable\n"
+        "try:\n"
+        "    Sandbox(workers=1).run('print(1)')\n"
+        "    print('RAN')\n"
+        "except SandboxUnavailable as exc:\n"
+        "    print('REFUSED', exc)\n"
+    )
+    inner = f"echo 0 > /proc/sys/user/max_user_namespaces && exec {sys.executable} {script}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run(["unshare", "--user", "--map-root-user", "sh", "-c", inner],
+                          capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    if done.returncode != 0 and "max_user_namespaces" in done.stderr:
+        pytest.skip(f"cannot limit user namespaces here: {done.stderr.strip()}")
+    assert done.stdout.startswith("REFUSED"), (done.stdout, done.stderr)
+    assert "cannot create a user namespace per program" in done.stdout
+    assert "allow_unisolated" in done.stdout
