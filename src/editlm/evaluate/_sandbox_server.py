@@ -1100,6 +1100,11 @@ def _run_checker(req, q_w, a_r, v_w, zsock_fd):
         start = fd + 1
     os.closerange(start, 65536)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # trusted, but fed the program's answers (up to channel.MAX_BYTES each): bounded like one
+    memory = max(2048, 2 * int(req.get("memory_mb", 1024))) * 1024 * 1024
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    memory = memory if hard == resource.RLIM_INFINITY else min(memory, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (memory, hard))
     verdict = check_program(req["test"], req["entry_point"], q_w, a_r, req.get("context", ""))
     _write_all(v_w, json.dumps(verdict).encode())
     os._exit(0)
