@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import warnings
 
 from editlm.evaluate.benchmarks import Benchmark, Problem, SampleError, register_benchmark
 from editlm.evaluate.benchmarks.shipped import exclusions, jsonl
@@ -51,8 +52,10 @@ def channel_test(test: str, program: str) -> tuple[str, str]:
     """``(entry_point, test in check(candidate) form)``; raises ValueError with the reason when the
     test needs more of the program than one function called with plain data."""
     try:
-        tree = ast.parse(test)
-        defined = defined_names(program)
+        with warnings.catch_warnings():  # upstream strings with invalid escapes warn; they still parse
+            warnings.simplefilter("ignore")
+            tree = ast.parse(test)
+            defined = defined_names(program)
     except SyntaxError as exc:
         raise ValueError(f"the reference program or test does not parse ({exc.msg})") from None
     checks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"]

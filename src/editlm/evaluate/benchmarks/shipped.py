@@ -54,7 +54,11 @@ def files(name: str) -> dict[str, bytes]:
     folder = _root() / name
     if name not in PINS or not folder.is_dir():
         raise AssetError(f"no shipped benchmark data named {name!r}")
-    found = dict(_walk(folder))
+    return verified(name, dict(_walk(folder)))
+
+
+def verified(name: str, found: dict[str, bytes]) -> dict[str, bytes]:
+    """``found`` if its digest is the pin of ``name``; else :class:`AssetError`."""
     got = digest(found)
     if got != PINS[name]:
         raise AssetError(
