@@ -163,3 +163,23 @@ def test_benchmarks_check_command(tmp_path):
     assert result.exit_code == 0, result.output
     prompts = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(prompts) == 34 and all(p["prompt"].endswith("<DFF>") for p in prompts)
+
+
+def test_report_puts_published_rows_beside_the_run(tmp_path):
+    from editlm.evaluate.report import write_report
+
+    runs = {
+        "fix": {"benchmark": "humanevalfix", "samples": 10, "pass_rate": 0.1, "pass@k": {"pass@1": 0.1}},
+        "parity": {"benchmark": "parity", "samples": 5, "pass_rate": 0.2, "pass@k": {"pass@1": 0.2}},
+        "quix": {"benchmark": "quixbugs", "samples": 3, "pass_rate": 0.0, "pass@k": {"pass@1": 0.0}},
+    }
+    for name, summary in runs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+    text = write_report(tmp_path).read_text()
+    table = text.split("## Published results", 1)[1].split("\n\n", 2)[1]
+    lines = table.splitlines()
+    assert "| humanevalfix | SantaCoder-1.1B | pass@1 | 6.6 | 10.0 | fix |" in lines
+    assert "| humanevalfix | SantaCoder-1.1B | pass@10 | 12.4 | - | fix |" in lines
+    assert "| parity | Diff-350M (OpenELM) | pass rate | 4.5 | 20.0 | parity |" in lines
+    assert not any("quixbugs" in line for line in lines)  # nothing published to compare with

@@ -226,7 +226,9 @@ def training_documents(data: str, fields: list[str], glob: str = "*.py") -> Iter
         yield number, {fields[0] if fields else "text": text}
 
 
-def check_training_data(data: str, fields: list[str], *, glob: str = "*.py", drop_to: Path | None = None) -> dict:
+def check_training_data(
+    data: str, fields: list[str], *, glob: str = "*.py", drop_to: Path | None = None
+) -> dict:
     """Scan training data for benchmark programs (:func:`default_index`), one pass; with ``drop_to``,
     the clean rows are written there (JSONL, streamed) for training to use. Returns
     ``{"documents", "contaminated", "by_benchmark", "keys"}`` (first 20 keys), plus ``"written"`` and
@@ -239,7 +241,9 @@ def check_training_data(data: str, fields: list[str], *, glob: str = "*.py", dro
     def clean_rows():
         for key, row in training_documents(data, fields, glob):
             report["documents"] += 1
-            found = next((m for f in fields if isinstance(row.get(f), str) for m in index.matches(row[f])), None)
+            found = next(
+                (m for f in fields if isinstance(row.get(f), str) for m in index.matches(row[f])), None
+            )
             if found is None:
                 yield row
                 continue
