@@ -68,10 +68,20 @@ def test_pins_refuse_changed_data():
         assert b"MIT" in files(name)["LICENSE"] or b"Permission is hereby granted" in files(name)["LICENSE"]
 
 
+def test_quixbugs_graph_tests_pass_the_reference_and_fail_the_bug(box):
+    """Node graphs cross as data both ways; reverse_linked_list relinks the nodes it is given."""
+    quix = get_benchmark("quixbugs")
+    names = ["reverse_linked_list", "detect_cycle", "topological_ordering", "shortest_path_length"]
+    problems = [quix.problems()[f"QuixBugs/{n}"] for n in names]
+    samples = [{"task_id": p.task_id, "response": r} for p in problems for r in (p.canonical, p.source)]
+    rows, _ = evaluate_samples(samples, quix, sandbox=box)
+    assert [r["passed"] for r in rows] == [True, False] * len(names), [r["reason"] for r in rows]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_references_pass_and_buggy_inputs_fail(name, box):
     """A few items per benchmark, through the same path as `editlm evaluate` (the whole benchmark is
-    `editlm benchmarks NAME --check`: 164/164, 34/34 and 152/152 on both counts)."""
+    `editlm benchmarks NAME --check`: 164/164, 40/40 and 152/152 on both counts)."""
     bench = get_benchmark(name)
     problems = list(bench.problems())
     report = check_benchmark(bench, sandbox=box, limit=4)
@@ -149,8 +159,13 @@ def test_quixbugs_keeps_upstream_special_cases():
     assert quix.harness(problems["QuixBugs/gcd"]) == ""
     # upstream skips the minutes-long cases of knapsack and levenshtein; so does the rewritten test
     assert "amanaplanacanalpanama" not in problems["QuixBugs/levenshtein"].test
-    assert all("Node" in reason for task, reason in quix.excluded.items())
-    assert len(quix.excluded) == 6
+    # tests over Node graphs reach the candidate through the graph codec, and only as data
+    graph = problems["QuixBugs/reverse_linked_list"]
+    assert (
+        graph.entry_point == "_editlm_graph_call"
+        and "_editlm_graph_target = reverse_linked_list" in quix.harness(graph)
+    )
+    assert len(problems) == 40 and not quix.excluded
 
 
 def test_benchmarks_check_command(tmp_path):
@@ -162,7 +177,7 @@ def test_benchmarks_check_command(tmp_path):
     result = CliRunner().invoke(app, ["benchmarks", "quixbugs", "--kind", "diff", "-o", str(out)])
     assert result.exit_code == 0, result.output
     prompts = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(prompts) == 34 and all(p["prompt"].endswith("<DFF>") for p in prompts)
+    assert len(prompts) == 40 and all(p["prompt"].endswith("<DFF>") for p in prompts)
 
 
 def test_report_puts_published_rows_beside_the_run(tmp_path):

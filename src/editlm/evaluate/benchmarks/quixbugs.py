@@ -9,8 +9,12 @@ process and call it with plain data only:
 - JSON cases (31 programs): ``candidate(*input) == expected``, with upstream's three special
   comparisons kept (``list(...)`` for the two generators, ``pytest.approx(abs=epsilon)`` for sqrt);
 - hand-written tests over dicts and tuples (3 programs): the same test functions, called in order;
-- tests that build ``Node`` graphs (6 programs): objects cannot cross to a process the candidate
-  does not run in, so these are left out with that reason (``Benchmark.excluded``).
+- tests that build ``Node`` graphs (6 programs): objects cannot cross to a process the candidate does
+  not run in, so the graph crosses as data. The test's own ``Node`` objects are encoded (values and
+  links, by index) when it calls the function; a wrapper in the candidate's process rebuilds them,
+  calls the candidate, and sends back the result and every node's links after the call (the function
+  may relink them: ``reverse_linked_list``); the test side applies those and maps nodes in the result
+  back to its own objects, so upstream's assertions (``result == node1``) run unchanged.
 
 Generators cannot cross either: for ``flatten`` and ``kheapsort`` the candidate is called through a
 wrapper in its own process that returns ``list(...)`` (:meth:`QuixBugs.harness`), as upstream's
@@ -30,9 +34,61 @@ MESSAGE = "Fix bug"
 GENERATORS = ("flatten", "kheapsort")
 APPROX = {"sqrt": "abs(got - expected) <= args[-1]"}  # upstream: pytest.approx(expected, abs=input_data[-1])
 WRAPPER = "_editlm_list_of"
-NODE_REASON = (
-    "its tests build Node graphs (objects), which cannot cross to a process the candidate does not run in"
-)
+GRAPH_ENTRY = "_editlm_graph_call"
+# Shared by both sides of a graph test: Node graphs <-> plain data. Links are node indices.
+_LINKS = ("successor", "successors", "predecessors", "incoming_nodes", "outgoing_nodes")
+GRAPH_CODEC = f"""
+_LINKS = {_LINKS!r}
+
+
+def _graph_encode(value, nodes):
+    if isinstance(value, Node):
+        for i, node in enumerate(nodes):
+            if node is value:
+                return {{"node": i}}
+        nodes.append(value)
+        return {{"node": len(nodes) - 1}}
+    if isinstance(value, (list, tuple)):
+        items = [_graph_encode(v, nodes) for v in value]
+        return {{"tuple": items}} if isinstance(value, tuple) else items
+    if isinstance(value, dict):
+        return {{"dict": [[_graph_encode(k, nodes), _graph_encode(v, nodes)] for k, v in value.items()]}}
+    return value
+
+
+def _graph_states(nodes):
+    states, done = [], 0
+    while done < len(nodes):  # encoding a node's links may reach nodes not seen yet
+        node = nodes[done]
+        state = {{"value": node.value}}
+        for name in _LINKS:
+            link = getattr(node, name, None)
+            state[name] = None if link is None else _graph_encode(link, nodes)
+        states.append(state)
+        done += 1
+    return states
+
+
+def _graph_decode(value, nodes):
+    if isinstance(value, dict):
+        if "node" in value:
+            return nodes[value["node"]]
+        if "tuple" in value:
+            return tuple(_graph_decode(v, nodes) for v in value["tuple"])
+        return {{_graph_decode(k, nodes): _graph_decode(v, nodes) for k, v in value["dict"]}}
+    if isinstance(value, list):
+        return [_graph_decode(v, nodes) for v in value]
+    return value
+
+
+def _graph_relink(nodes, states):
+    while len(nodes) < len(states):
+        nodes.append(Node())
+    for node, state in zip(nodes, states):
+        node.value = state["value"]
+        for name in _LINKS:
+            setattr(node, name, _graph_decode(state[name], nodes))
+"""
 
 
 def names() -> list[str]:
@@ -73,16 +129,57 @@ def json_check(name: str, cases_text: str, test_source: str = "") -> str:
     )
 
 
-def pytest_check(name: str, source: str) -> str | None:
-    """Upstream's hand-written test functions, called in order by ``check(candidate)``; None when they
-    need ``Node`` objects."""
+def uses_nodes(source: str) -> bool:
+    return "Node" in {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+
+
+def pytest_check(name: str, source: str, node_source: str) -> str:
+    """Upstream's hand-written test functions, called in order by ``check(candidate)``. Tests that
+    build ``Node`` graphs call the candidate through the graph codec (see the module docstring)."""
     tree = ast.parse(source)
     tests = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")]
-    if "Node" in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} or not tests:
-        return None
-    body = "\n\n\n".join(ast.unparse(t) for t in tests)
+    # the module's own statements stay (some tests share nodes built at module level); its imports
+    # and the `if pytest.use_correct:` choice of the program under test go
+    kept = [
+        n
+        for n in tree.body
+        if not isinstance(n, (ast.Import, ast.ImportFrom))
+        and not (isinstance(n, ast.If) and "pytest" in ast.unparse(n.test))
+    ]
+    body = "\n\n\n".join(ast.unparse(n) for n in kept)
     calls = "".join(f"    {t.name}()\n" for t in tests)
-    return f"{body}\n\n\ndef check(candidate):\n    global {name}\n    {name} = candidate\n{calls}"
+    if not uses_nodes(source):
+        return f"{body}\n\n\ndef check(candidate):\n    global {name}\n    {name} = candidate\n{calls}"
+    proxy = (
+        "def _graph_proxy(candidate):\n"
+        "    def call(*args):\n"
+        "        nodes = []\n"
+        "        encoded = _graph_encode(list(args), nodes)\n"
+        "        out = candidate({'args': encoded, 'nodes': _graph_states(nodes)})\n"
+        "        _graph_relink(nodes, out['nodes'])\n"
+        "        return _graph_decode(out['result'], nodes)\n"
+        "    return call\n"
+    )
+    return (
+        f"{node_source}\n{GRAPH_CODEC}\n\n{proxy}\n\n{body}\n\n\n"
+        f"def check(candidate):\n    global {name}\n    {name} = _graph_proxy(candidate)\n{calls}"
+    )
+
+
+def graph_harness(name: str, node_source: str) -> str:
+    """The candidate's side of a graph test: rebuild the nodes, call, send back result and links."""
+    return (
+        f"\n\n{node_source}\n{GRAPH_CODEC}\n\n"
+        # the function is taken now: a test run in this same process (the forgeable in-process mode)
+        # rebinds the name to its proxy
+        f"_editlm_graph_target = {name}\n\n\n"
+        f"def {GRAPH_ENTRY}(spec):\n"
+        "    nodes = []\n"
+        "    _graph_relink(nodes, spec['nodes'])\n"
+        "    result = _editlm_graph_target(*_graph_decode(spec['args'], nodes))\n"
+        "    encoded = _graph_encode(result, nodes)\n"
+        "    return {'result': encoded, 'nodes': _graph_states(nodes)}\n"
+    )
 
 
 def load() -> tuple[list[Problem], dict[str, str]]:
@@ -92,21 +189,18 @@ def load() -> tuple[list[Problem], dict[str, str]]:
         buggy = text("quixbugs", f"python_programs/{name}.py")
         fixed = text("quixbugs", f"correct_python_programs/{name}.py")
         cases = files("quixbugs").get(f"json_testcases/{name}.json")
+        test_source = text("quixbugs", f"python_testcases/test_{name}.py")
+        graph = cases is None and uses_nodes(test_source)
         if cases is not None:
-            test = json_check(
-                name, cases.decode("utf-8"), text("quixbugs", f"python_testcases/test_{name}.py")
-            )
+            test = json_check(name, cases.decode("utf-8"), test_source)
         else:
-            test = pytest_check(name, text("quixbugs", f"python_testcases/test_{name}.py"))
-            if test is None:
-                left_out[task_id] = NODE_REASON
-                continue
+            test = pytest_check(name, test_source, text("quixbugs", "python_testcases/node.py"))
         problems.append(
             Problem(
                 task_id=task_id,
                 prompt=plain_prompt(buggy),
                 test=test,
-                entry_point=WRAPPER if name in GENERATORS else name,
+                entry_point=WRAPPER if name in GENERATORS else GRAPH_ENTRY if graph else name,
                 source=buggy,
                 filename=f"{name}.py",
                 message=MESSAGE,
@@ -114,7 +208,7 @@ def load() -> tuple[list[Problem], dict[str, str]]:
                 edit_source=buggy,
                 canonical=fixed,
                 group=name,
-                meta={"function": name},
+                meta={"function": name, "graph": graph},
             )
         )
     return problems, left_out
@@ -136,6 +230,8 @@ class QuixBugs(Benchmark):
 
     def harness(self, problem: Problem) -> str:
         function = problem.meta["function"]
+        if problem.meta.get("graph"):
+            return graph_harness(function, text("quixbugs", "python_testcases/node.py"))
         if function in GENERATORS:
             return f"\n\ndef {WRAPPER}(*args):\n    return list({function}(*args))\n"
         return ""
