@@ -81,7 +81,7 @@ def test_quixbugs_graph_tests_pass_the_reference_and_fail_the_bug(box):
 @pytest.mark.parametrize("name", NAMES)
 def test_references_pass_and_buggy_inputs_fail(name, box):
     """A few items per benchmark, through the same path as `editlm evaluate` (the whole benchmark is
-    `editlm benchmarks NAME --check`: 164/164, 40/40 and 152/152 on both counts)."""
+    `editlm benchmarks NAME --check`: 164/164, 40/40 and 154/154 on both counts)."""
     bench = get_benchmark(name)
     problems = list(bench.problems())
     report = check_benchmark(bench, sandbox=box, limit=4)
@@ -132,22 +132,35 @@ def test_response_code_unwraps_fences_and_keeps_plain_answers():
 
 
 def test_editeval_tests_reach_the_program_only_through_one_called_function():
-    entry, test = channel_test("def check():\n    assert f(1) == 2\n", "def f(x):\n    return x + 1\n")
+    entry, test, _ = channel_test("def check():\n    assert f(1) == 2\n", "def f(x):\n    return x + 1\n")
     assert entry == "f" and test.startswith("def check(f):")
+    # several functions: one dispatching entry point, each name bound to a call through it
+    entry, test, functions = channel_test(
+        "def check():\n    assert f(1) == g(2)\n", "def f(x):\n    return x\ndef g(x):\n    return x - 1\n"
+    )
+    assert entry == "_editlm_call" and functions == ["f", "g"] and test.startswith("def check(_editlm_call):")
     for test, why in [
         ("def check():\n    assert f.__doc__\n", "other than by calling"),
-        ("def check():\n    assert f(1) == g(2)\n", "f, g"),
+        ("def check():\n    assert f(1) == C(2)\n", "not a function"),
         ("def check():\n    assert success\n", "success"),
     ]:
         with pytest.raises(ValueError, match=why):
             channel_test(test, "def f(x):\n    return x\ndef g(x):\n    return x\nsuccess = True\n")
     # names the test defines itself (arguments, loop variables, imports, exceptions) are its own
-    entry, _ = channel_test(
+    entry, _, _ = channel_test(
         "import math\ndef check():\n    for n in range(3):\n        try:\n            assert f(n) == n\n"
         "        except ValueError as e:\n            raise\n    g = lambda k: k\n    assert g(math.floor(1.5)) == 1\n",
         "def f(x):\n    return x\n",
     )
     assert entry == "f"
+    # and a multi-function item scores through the dispatcher
+    bench = get_benchmark("editeval")
+    multi = [p for p in bench.problems().values() if len(p.meta["functions"]) > 1]
+    assert multi
+    rows, _ = evaluate_samples(
+        [{"task_id": multi[0].task_id, "response": multi[0].meta["reference_output"]}], bench
+    )
+    assert rows[0]["passed"], rows[0]["reason"]
 
 
 def test_quixbugs_keeps_upstream_special_cases():

@@ -48,14 +48,31 @@ def defined_names(program: str) -> set[str]:
     return names
 
 
-def channel_test(test: str, program: str) -> tuple[str, str]:
-    """``(entry_point, test in check(candidate) form)``; raises ValueError with the reason when the
-    test needs more of the program than one function called with plain data."""
+DISPATCH = "_editlm_call"
+
+
+def dispatcher(functions: list[str]) -> str:
+    """The candidate's side of a test that calls several of its functions: one entry point."""
+    table = ", ".join(f"{name!r}: {name}" for name in functions)
+    return (
+        f"\n\n_editlm_functions = {{{table}}}\n\n\n"
+        f"def {DISPATCH}(name, args, kwargs):\n"
+        "    return _editlm_functions[name](*args, **kwargs)\n"
+    )
+
+
+def channel_test(test: str, program: str) -> tuple[str, str, list[str]]:
+    """``(entry_point, test in check(candidate) form, functions called)``; raises ValueError with the
+    reason when the test needs more of the program than its functions, called with plain data.
+
+    One function: the test becomes ``check(that_function)``. Several: ``check(_editlm_call)``, each
+    name bound inside ``check`` to a call through the dispatcher (:func:`dispatcher`)."""
     try:
         with warnings.catch_warnings():  # upstream strings with invalid escapes warn; they still parse
             warnings.simplefilter("ignore")
             tree = ast.parse(test)
             defined = defined_names(program)
+            functions = _functions(program)
     except SyntaxError as exc:
         raise ValueError(f"the reference program or test does not parse ({exc.msg})") from None
     checks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
@@ -69,21 +86,34 @@ def channel_test(test: str, program: str) -> tuple[str, str]:
     local |= {(a.asname or a.name).split(".")[0] for n in imports for a in n.names}
     called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    from_program = (used - local - _BUILTINS) | (used & defined - local)
-    if len(from_program) != 1:
-        names = ", ".join(sorted(from_program)) or "nothing"
-        raise ValueError(f"the test reads {names} from the program, not one function called with plain data")
-    (entry,) = from_program
-    plain_calls = sum(
-        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == entry
-        for n in ast.walk(tree)
-    )
-    if entry not in called or plain_calls != sum(
-        isinstance(n, ast.Name) and n.id == entry for n in ast.walk(tree)
-    ):
-        raise ValueError(f"the test uses {entry} other than by calling it (attributes, objects)")
-    checks[0].args.args = [ast.arg(entry)]
-    return entry, ast.unparse(tree) + "\n"
+    from_program = sorted((used - local - _BUILTINS) | (used & defined - local))
+    if not from_program:
+        raise ValueError("the test reads nothing from the program")
+    for name in from_program:
+        plain_calls = sum(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name
+            for n in ast.walk(tree)
+        )
+        uses = sum(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree))
+        if name not in called or plain_calls != uses:
+            raise ValueError(f"the test uses {name} other than by calling it (attributes, objects)")
+        if len(from_program) > 1 and name not in functions:
+            raise ValueError(f"the test calls {name}, which is not a function of the program (a class?)")
+    if len(from_program) == 1:
+        checks[0].args.args = [ast.arg(from_program[0])]
+        return from_program[0], ast.unparse(tree) + "\n", from_program
+    checks[0].args.args = [ast.arg(DISPATCH)]
+    binds = [
+        ast.parse(f"{name} = lambda *args, **kwargs: {DISPATCH}({name!r}, list(args), kwargs)").body[0]
+        for name in from_program
+    ]
+    checks[0].body[:0] = binds
+    return DISPATCH, ast.unparse(tree) + "\n", from_program
+
+
+def _functions(program: str) -> set[str]:
+    tree = ast.parse(program)
+    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
 
 def load() -> tuple[list[Problem], dict[str, str]]:
@@ -92,7 +122,7 @@ def load() -> tuple[list[Problem], dict[str, str]]:
         context = row.get("context") or ""
         reference = wrap(context, row["output"])
         try:
-            entry, test = channel_test(row["test"], reference)
+            entry, test, functions = channel_test(row["test"], reference)
         except ValueError as exc:
             left_out[row["task_id"]] = str(exc)
             continue
@@ -110,7 +140,7 @@ def load() -> tuple[list[Problem], dict[str, str]]:
                 edit_source=row["input"],
                 canonical=reference,
                 group="in context" if context else "whole program",
-                meta={"context": context, "reference_output": row["output"]},
+                meta={"context": context, "reference_output": row["output"], "functions": functions},
             )
         )
     return problems, left_out
@@ -129,6 +159,10 @@ class EditEval(Benchmark):
         problems, left_out = load()
         self.excluded.update(left_out)
         return [p for p in problems if p.task_id not in self.excluded]
+
+    def harness(self, problem: Problem) -> str:
+        functions = problem.meta.get("functions", [])
+        return dispatcher(functions) if len(functions) > 1 else ""
 
     def response_prompt(self, problem: Problem) -> str:
         return f"{problem.instruction}\n\n```python\n{problem.source}\n```\n"
