@@ -16,10 +16,12 @@ from editlm.edits.diff import (
     DiffError,
     DiffParseError,
     apply_diff,
+    apply_diff_report,
     make_diff,
     parse_diff,
     split_lines,
 )
+from editlm.edits.extract import extract_diff
 
 # Lines drawn from a small alphabet so that diffs share lines and hunks interleave, plus the
 # characters that break naive patchers: diff markers at line start, CR, tabs, backslashes.
@@ -215,12 +217,11 @@ def test_random_corruption_raises_diff_error_only(before: str, after: str, data:
 @pytest.mark.parametrize(
     ("diff", "error"),
     [
-        ("", DiffParseError),
-        ("   \n\n", DiffParseError),
         ("just some prose\n", DiffParseError),
         ("--- a\n+++ b\n", DiffParseError),
         ("@@ -1,1 +1,1 @@\n-nothing like this\n+x\n", DiffApplyError),
-        ("@@ -1 +1 @@\n def f():\n", DiffParseError),  # a hunk that changes nothing
+        ("@@ -1 +1 @@\n def g():\n", DiffApplyError),  # a no-op hunk is still checked
+        ("@@ -1,2 +1,3 @@\n def f():\n+    x = 0\n", DiffParseError),  # cut off
         ("@@ -99,0 +100 @@\n+appended\n", DiffApplyError),  # never appended at the end
         ("@@ @@\n+floating insertion\n", DiffApplyError),  # never inserted at the top
         ("@@ -1,1 +1,1 @@\n-def f():\ngarbage line without prefix\n+x\n", DiffParseError),
@@ -307,3 +308,140 @@ def test_no_newline_at_end_round_trip() -> None:
 def test_lintseq_style_diffs_have_no_headers_and_no_context() -> None:
     diff = make_diff("", "def f():\n    pass\n", context=0, headers=False)
     assert diff == "@@ -0,0 +1,2 @@\n+def f():\n+    pass\n"
+
+
+# --------------------------------------------------------------------------- the reading contract
+# (issue 11: a cut hunk raises, text after a counted hunk is kept aside, model wrappers are stripped)
+
+FILE = "def f(x):\n    a = 1\n    b = 2\n    return a + b\n"
+
+
+def test_truncated_final_hunk_raises_naming_the_hunk() -> None:
+    diff = "@@ -1,4 +1,5 @@\n def f(x):\n-    a = 1\n-    b = 2\n"
+    with pytest.raises(DiffParseError, match=r"hunk 1 \(@@ -1,4 \+1,5 @@\) is cut off"):
+        apply_diff(FILE, diff)
+    two = "@@ -1 +1 @@\n-def f(x):\n+def g(x):\n@@ -3,2 +3,2 @@\n-    b = 2\n"
+    with pytest.raises(DiffParseError, match=r"hunk 2 .* cut off"):
+        apply_diff(FILE, two)
+
+
+def test_every_cut_inside_the_last_hunk_raises() -> None:
+    for seed, context in [(3, 0), (3, 3), (5, 0), (5, 3)]:
+        before = STDLIB[seed]
+        after = _random_edit(before, random.Random(seed))
+        diff = make_diff(before, after, context)
+        body = diff.index("\n", diff.rindex("\n@@") + 1) + 1
+        refused = 0
+        for cut in range(body, len(diff)):
+            try:
+                result = apply_diff(before, diff[:cut], require_newline=True)
+            except DiffError:
+                refused += 1
+                continue
+            assert result == after, f"cut at {cut} of {len(diff)}"  # only the final newline was cut
+        assert refused >= len(diff) - body - 1
+        assert apply_diff(before, diff, require_newline=True) == after
+
+
+def test_lintseq_edits_end_without_a_newline() -> None:
+    """LintSeq's reference joins rows with "\n", so its edits end in a bare '+' row: accepted by
+    default, refused with require_newline (the one cut that the counts cannot see)."""
+    edit = "@@ -0,0 +1,2 @@\n+a = 1\n+b = 2"
+    assert apply_diff("", edit) == "a = 1\nb = 2\n"
+    with pytest.raises(DiffParseError, match="no line ending"):
+        apply_diff("", edit, require_newline=True)
+    with pytest.raises(DiffParseError, match="cut off"):
+        apply_diff("", edit[: edit.rindex("\n")])
+
+
+def test_text_after_a_counted_hunk_is_kept_aside() -> None:
+    good = "@@ -1,2 +1,2 @@\n def f(x):\n-    a = 1\n+    a = 3\n"
+    expected = FILE.replace("a = 1", "a = 3")
+    for junk in ("+ I also cleaned up\n", "- Fixed the bug\n", " and kept this\n", "\nHope this helps!\n"):
+        report = apply_diff_report(FILE, good + junk)
+        assert report.text == expected
+        assert report.trailing.strip() == junk.strip()
+    assert parse_diff(good + "+ prose\n")[0].trailing == ("+ prose",)
+
+
+def test_counted_hunk_followed_by_lines_that_continue_it_refuses() -> None:
+    too_small = "@@ -1,2 +1,2 @@\n def f(x):\n-    a = 1\n+    a = 3\n-    b = 2\n+    b = 4\n"
+    with pytest.raises(DiffApplyError, match="continue it in the file"):
+        apply_diff(FILE, too_small)
+
+
+def test_dropped_zero_count_is_read_by_both_starts() -> None:
+    # "@@ -2 +3 @@" with one '+' line: an insertion after line 2 (the new line is line 3).
+    assert split_lines(apply_diff(FILE, "@@ -2 +3 @@\n+    c = 0\n"))[2] == "    c = 0\n"
+    assert apply_diff(FILE, "@@ -2 +1 @@\n-    a = 1\n") == FILE.replace("    a = 1\n", "")
+    with pytest.raises(DiffParseError, match="cut off"):
+        apply_diff(FILE, "@@ -2 +2 @@\n-    a = 1\n")  # a one-line change cut after its '-' line
+
+
+def test_none_and_non_text_raise_diff_error() -> None:
+    for bad in (None, 3, ["@@"]):
+        with pytest.raises(DiffError):
+            apply_diff(FILE, bad)
+
+
+def test_identity() -> None:
+    for text in ("", "x", "a\nb\n", FILE, STDLIB[1]):
+        assert make_diff(text, text) == ""
+        assert apply_diff(text, make_diff(text, text)) == text
+        assert apply_diff(text, "  \n") == text
+
+
+def test_no_op_hunks_and_hunkless_diffs_are_valid() -> None:
+    assert apply_diff(FILE, "@@ -1 +1 @@\n def f(x):\n") == FILE
+    rename = "diff --git a/x.py b/y.py\nsimilarity index 100%\nrename from x.py\nrename to y.py\n"
+    assert apply_diff(FILE, rename) == FILE
+    mode = "diff --git a/x.py b/x.py\nold mode 100644\nnew mode 100755\n"
+    assert apply_diff(FILE, mode) == FILE
+    with pytest.raises(DiffParseError, match="cut off"):
+        apply_diff(FILE, "diff --git a/x.py b/x.py\n")
+    assert apply_diff(FILE, "@@ -0,2 +0,2 @@\n def f(x):\n-    a = 1\n+    a = 0\n") == FILE.replace(
+        "a = 1", "a = 0"
+    )
+
+
+CHANGE = "--- a/f.py\n+++ b/f.py\n@@ -1,3 +1,3 @@\n def f(x):\n-    a = 1\n+    a = 7\n     b = 2\n"
+CHANGED = FILE.replace("a = 1", "a = 7")
+
+
+@pytest.mark.parametrize(
+    "wrapped",
+    [
+        f"```diff\n{CHANGE}```\n",
+        f"Here is the fix:\n\n```diff\n{CHANGE}```\n\nThis sets a to 7. Let me know!\n",
+        f"~~~patch\n{CHANGE}~~~",
+        f"I changed one line.\n{CHANGE}\nThat is all.\n",
+        f"diff --git a/f.py b/f.py\nindex 83db48f..bf269f4 100644\n{CHANGE}",
+        "Index: f.py\n" + "=" * 67 + "\n--- f.py\t(revision 12)\n+++ f.py\t(working copy)\n" + CHANGE[22:],
+        "diff -r 9a8b7c6d5e4f f.py\n--- a/f.py\tThu Jan 01 00:00:00 1970 +0000\n+++ b/f.py\tThu Jan 01 00:00:00 1970 +0000\n"
+        + CHANGE[22:],
+        "diff -u f.py.orig f.py\n--- f.py.orig\t2024-05-01 10:00:00.000000000 +0200\n+++ f.py\t2024-05-01 10:01:00.000000000 +0200\n"
+        + CHANGE[22:],
+        "Index: f.py\n"
+        + "=" * 67
+        + "\nRCS file: /cvs/f.py,v\nretrieving revision 1.1\ndiff -u -r1.1 f.py\n"
+        + CHANGE,
+        "# HG changeset patch\n# User someone\n# Parent  0123\nfix\n\ndiff -r 0123 -r 4567 f.py\n" + CHANGE,
+        "From 1234 Mon Sep 17 00:00:00 2001\nSubject: [PATCH] fix\n\n---\n f.py | 2 +-\n\n"
+        f"diff --git a/f.py b/f.py\n{CHANGE}-- \n2.43.0\n",
+        CHANGE.replace("\n", "\r\n"),
+    ],
+)
+def test_model_wrappers_and_tool_headers_are_read(wrapped: str) -> None:
+    assert apply_diff(FILE, wrapped) == CHANGED
+    assert extract_diff(extract_diff(wrapped)) == extract_diff(wrapped)
+
+
+def test_cut_inside_a_fence_still_raises() -> None:
+    with pytest.raises(DiffParseError, match="cut off"):
+        apply_diff(FILE, "Sure:\n```diff\n" + CHANGE[: CHANGE.rindex("+")])
+
+
+def test_diff_model_extract_goes_through_the_one_extractor() -> None:
+    from editlm.edits.diff_model import extract_diff as sample_extract
+
+    assert apply_diff(FILE, sample_extract(f" ```diff\n{CHANGE}```\nDone.<|endoftext|>junk")) == CHANGED
