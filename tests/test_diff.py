@@ -17,8 +17,10 @@ from editlm.edits.diff import (
     DiffParseError,
     apply_diff,
     apply_diff_report,
+    apply_patch,
     make_diff,
     parse_diff,
+    parse_patch,
     split_lines,
 )
 from editlm.edits.extract import extract_diff
@@ -445,3 +447,159 @@ def test_diff_model_extract_goes_through_the_one_extractor() -> None:
     from editlm.edits.diff_model import extract_diff as sample_extract
 
     assert apply_diff(FILE, sample_extract(f" ```diff\n{CHANGE}```\nDone.<|endoftext|>junk")) == CHANGED
+
+
+# --------------------------------------------------------------------------- placement
+
+
+def _numbered(n: int, repeat: dict[int, str] | None = None) -> str:
+    repeat = repeat or {}
+    return "".join(f"{repeat.get(i, f'line {i}')}\n" for i in range(1, n + 1))
+
+
+def test_learned_offset_applies_to_the_exact_check() -> None:
+    # 'dup' at lines 15 and 25; the file has 10 extra lines at the top that the diff does not know.
+    source = _numbered(40, {15: "dup", 25: "dup"})
+    diff = "@@ -2 +2 @@\n-line 12\n+LINE 12\n@@ -15 +15 @@\n-dup\n+DUP\n"
+    report = apply_diff_report(source, diff)
+    lines = split_lines(report.text)
+    assert lines[11] == "LINE 12\n" and lines[24] == "DUP\n" and lines[14] == "dup\n"
+    assert [p.how for p in report.placements] == ["shifted", "shifted"]
+    assert [p.offset for p in report.placements] == [10, 10]
+    assert "shifted by +10 lines, at line 12" in str(report.placements[0])
+
+
+@pytest.mark.parametrize(
+    "diff",
+    [
+        "@@ -30 +30 @@\n-line 30\n+X\n@@ -10 +10 @@\n-line 10\n+Y\n",  # out of order
+        "@@ -10 +10 @@\n-line 10\n+Y\n@@ -10 +10 @@\n-line 10\n+Y\n",  # duplicated
+        "@@ -10,0 +11 @@\n+new\n@@ -10,0 +12 @@\n+new\n",  # a pure insertion twice
+        "@@ -9,3 +9,3 @@\n line 9\n-line 10\n+Y\n line 11\n@@ -11,2 +11,2 @@\n line 11\n-line 12\n+Z\n",  # overlap
+    ],
+)
+def test_out_of_order_duplicated_or_overlapping_hunks_raise(diff: str) -> None:
+    with pytest.raises(DiffApplyError, match="out of order or repeated"):
+        apply_diff(_numbered(40), diff)
+
+
+def test_the_same_diff_twice_raises() -> None:
+    source = _numbered(40)
+    diff = make_diff(source, source.replace("line 7\n", "seven\n").replace("line 30\n", "thirty\n"))
+    with pytest.raises(DiffError):
+        apply_diff(source, diff + diff)
+
+
+def test_nearest_match_needs_a_clear_margin() -> None:
+    source = _numbered(40, {10: "dup", 19: "dup"})
+    # stated at 14: 'dup' at 10 is 4 away, at 19 is 5 away: no clear winner.
+    with pytest.raises(DiffApplyError, match="about equally well") as info:
+        apply_diff(source, "@@ -14 +14 @@\n-dup\n+DUP\n")
+    assert info.value.hunk == 1 and info.value.closest == (10, 10)
+    # stated at 11: 1 away against 8 away: clear.
+    assert split_lines(apply_diff(source, "@@ -11 +11 @@\n-dup\n+DUP\n"))[9] == "DUP\n"
+
+
+def test_plus_lines_keep_their_line_endings() -> None:
+    # A commit converting CRLF to LF, with whitespace drift in its context (tolerant placement).
+    source = "a\r\nb\r\nc\r\n"
+    diff = "@@ -1,3 +1,3 @@\n a  \r\n-b\r\n+b\n c\r\n"
+    report = apply_diff_report(source, diff)
+    assert report.text == "a\r\nb\nc\r\n"
+    assert report.placements[0].how == "whitespace"
+    # An LF copy of a diff for a CRLF file: the diff lost its endings, so the file's are kept.
+    assert apply_diff(source, "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n") == "a\r\nB\r\nc\r\n"
+
+
+def test_dev_null_creates_only_new_files() -> None:
+    diff = "--- /dev/null\n+++ b/new.py\n@@ -0,0 +1,2 @@\n+x = 1\n+y = 2\n"
+    assert apply_diff("", diff) == "x = 1\ny = 2\n"
+    with pytest.raises(DiffApplyError, match="/dev/null"):
+        apply_diff(FILE, diff)
+    deleted = "--- a/f.py\n+++ /dev/null\n@@ -1,4 +0,0 @@\n" + "".join("-" + r for r in split_lines(FILE))
+    assert apply_diff(FILE, deleted) == ""
+
+
+def test_failure_names_the_closest_region() -> None:
+    diff = "@@ -1,4 +1,4 @@\n def f(x):\n     a = 1\n-    b = 3\n+    b = 4\n     return a + b\n"
+    with pytest.raises(DiffApplyError, match=r"closest: lines 1-4 \(3 of 4 lines alike\)") as info:
+        apply_diff(FILE, diff)
+    assert info.value.closest == (1, 4)
+
+
+def test_pure_insertion_is_reported_as_unverified() -> None:
+    report = apply_diff_report(FILE, "@@ -4,0 +5 @@\n+# end\n")
+    assert report.text == FILE + "# end\n"
+    assert report.placements[0].how == "line-number"
+    assert "cannot be checked" in str(report.placements[0])
+    # after a hunk found 10 lines away, an insertion's own line number is not trusted
+    source = "\n" * 10 + FILE
+    with pytest.raises(DiffApplyError, match="cannot be trusted"):
+        apply_diff(source, "@@ -1,2 +1,2 @@\n def f(x):\n-    a = 1\n+    a = 2\n@@ -4,0 +5 @@\n+# end\n")
+
+
+# --------------------------------------------------------------------------- multi-file patches
+
+MULTI = (
+    "diff --git a/pkg/a.py b/pkg/a.py\nindex 1111111..2222222 100644\n--- a/pkg/a.py\n+++ b/pkg/a.py\n"
+    "@@ -1 +1 @@\n-a = 1\n+a = 2\n"
+    "diff --git a/pkg/b.py b/pkg/b.py\nindex 3333333..4444444 100644\n--- a/pkg/b.py\n+++ b/pkg/b.py\n"
+    "@@ -1 +1 @@\n-a = 1\n+b = 1\n"
+    "diff --git a/old.py b/new.py\nsimilarity index 90%\nrename from old.py\nrename to new.py\n"
+    "index 5555555..6666666 100644\n--- a/old.py\n+++ b/new.py\n@@ -1,2 +1,2 @@\n keep\n-x\n+y\n"
+    "diff --git a/gone.py b/gone.py\ndeleted file mode 100644\nindex 7777777..0000000\n--- a/gone.py\n"
+    "+++ /dev/null\n@@ -1 +0,0 @@\n-bye\n"
+    "diff --git a/added.py b/added.py\nnew file mode 100644\nindex 0000000..8888888\n--- /dev/null\n"
+    "+++ b/added.py\n@@ -0,0 +1 @@\n+hello\n"
+    "diff --git a/tool.sh b/tool.sh\nold mode 100644\nnew mode 100755\n"
+)
+FILES = {
+    "pkg/a.py": "a = 1\n",
+    "pkg/b.py": "a = 1\n",
+    "old.py": "keep\nx\n",
+    "gone.py": "bye\n",
+    "tool.sh": "ls\n",
+}
+
+
+def test_apply_patch_over_a_file_set() -> None:
+    result = apply_patch(FILES, MULTI)
+    assert result == {
+        "pkg/a.py": "a = 2\n",
+        "pkg/b.py": "b = 1\n",
+        "old.py": None,
+        "new.py": "keep\ny\n",
+        "gone.py": None,
+        "added.py": "hello\n",
+        "tool.sh": "ls\n",
+    }
+    assert FILES["pkg/a.py"] == "a = 1\n"  # the input is not changed
+
+
+def test_apply_diff_refuses_a_multi_file_diff_by_name() -> None:
+    with pytest.raises(DiffParseError, match=r"touches 6 files \(pkg/a.py, pkg/b.py, new.py"):
+        apply_diff("a = 1\n", MULTI)
+    # svn's Index: and git's diff --git are file boundaries even without ---/+++ pairs in between
+    svn = "Index: a\n====\n--- a\n+++ a\n@@ -1 +1 @@\n-a = 1\n+a = 2\nIndex: b\n====\n@@ -1 +1 @@\n-a = 1\n+a = 3\n"
+    assert len(parse_patch(svn)) == 2
+    with pytest.raises(DiffParseError, match="touches 2 files"):
+        apply_diff("a = 1\n", svn)
+
+
+@pytest.mark.parametrize(
+    ("files", "error"),
+    [
+        ({**FILES, "added.py": "exists\n"}, "already exists"),
+        ({k: v for k, v in FILES.items() if k != "pkg/b.py"}, "not in the file set"),
+        ({**FILES, "gone.py": "bye\nmore\n"}, "leave text"),
+    ],
+)
+def test_apply_patch_refuses_what_does_not_fit(files, error) -> None:
+    with pytest.raises(DiffApplyError, match=error):
+        apply_patch(files, MULTI)
+
+
+def test_apply_patch_refuses_a_file_touched_twice() -> None:
+    part = MULTI[: MULTI.index("diff --git a/pkg/b.py")]
+    with pytest.raises(DiffApplyError, match="twice"):
+        apply_patch(FILES, part + part)

@@ -145,9 +145,10 @@ class FilePatch:
 
     @property
     def name(self) -> str:
+        """The file's path, without git's ``a/``/``b/`` prefix."""
         for path in (self.new_path, self.old_path):
             if path and path != "/dev/null":
-                return path
+                return path[2:] if self.git and path[:2] in ("a/", "b/") else path
         return "<unnamed>"
 
     @property
