@@ -359,10 +359,13 @@ def test_lintseq_edits_end_without_a_newline() -> None:
 def test_text_after_a_counted_hunk_is_kept_aside() -> None:
     good = "@@ -1,2 +1,2 @@\n def f(x):\n-    a = 1\n+    a = 3\n"
     expected = FILE.replace("a = 1", "a = 3")
-    for junk in ("+ I also cleaned up\n", "- Fixed the bug\n", " and kept this\n", "\nHope this helps!\n"):
+    for junk in ("- Fixed the bug\n", " and kept this\n", "\nHope this helps!\n", "\n+ also\n"):
         report = apply_diff_report(FILE, good + junk)
         assert report.text == expected
         assert report.trailing.strip() == junk.strip()
+    # a '+' row right after the counted body: more of the hunk, or prose? Never inserted.
+    with pytest.raises(DiffApplyError, match="'\\+' line follows its counted body"):
+        apply_diff(FILE, good + "+ I also cleaned up\n")
     assert parse_diff(good + "+ prose\n")[0].trailing == ("+ prose",)
 
 

@@ -890,33 +890,65 @@ def _stated(hunk: Hunk) -> int | None:
 def _apply_hunks(source: str, hunks: Sequence[Hunk]) -> tuple[str, list[Placement]]:
     lines = split_lines(source)
     index = _Index(lines)
+    try:
+        return _apply_indexed(index, hunks)
+    except _Budget:
+        raise DiffApplyError(
+            f"the hunks' lines are too repetitive to place within the search budget ({SEARCH_BUDGET:,} "
+            "compared lines)"
+        ) from None
+
+
+def _apply_indexed(index: _Index, hunks: Sequence[Hunk]) -> tuple[str, list[Placement]]:
+    lines = index.lines
+    exact = [_exact_at_stated(lines, hunk) for hunk in hunks]
+    found: list[tuple[list[int], int]] = [([], 0)] * len(hunks)
+    anchors: dict[int, int] = {}
+    if not all(exact):
+        # Anchors: hunks whose old side occurs once in the whole file. Every other hunk expects the
+        # shift of the nearest anchor before it (after it, when none is before): another hunk's
+        # certain place is evidence; a hunk exact at its stated line while others have moved, or
+        # the nearest of several matches, is not.
+        found = [_candidates(index, hunk) for hunk in hunks]
+        for k, (hunk, (where, _)) in enumerate(zip(hunks, found, strict=True)):
+            stated = _stated(hunk)
+            if hunk.old_lines and stated is not None and len(where) == 1:
+                anchors[k] = where[0] - stated
     out: list[str] = []
     placements: list[Placement] = []
     cursor = 0  # first line of the file not yet copied
-    offset = 0  # how far the file has drifted from the line numbers seen so far
     delta = 0  # lines added minus lines removed by the hunks so far
     last_insertion: int | None = None  # where the previous hunk inserted, if it was a pure insertion
-    for number, hunk in enumerate(hunks, 1):
+    unchecked: int | None = None  # the first hunk placed by its line number alone
+    for k, hunk in enumerate(hunks):
+        number = k + 1
+        before = [j for j in anchors if j < k]
+        after = [j for j in anchors if j > k]
+        if k in anchors:
+            offset = anchors[k]
+        else:
+            offset = anchors[max(before)] if before else anchors[min(after)] if after else 0
         old = hunk.old_lines
         if old:
-            try:
-                start, level = _place(index, hunk, number, cursor, offset)
-            except _Budget:
-                raise DiffApplyError(
-                    f"hunk {number} ({hunk.header}): its lines are too repetitive to place within the "
-                    f"search budget ({SEARCH_BUDGET:,} compared lines)",
-                    hunk=number,
-                ) from None
+            start, level = _place(index, hunk, number, cursor, offset, found[k])
             stated = _stated(hunk)
             shift = 0 if stated is None else start - stated
-            offset = shift
+            if shift and unchecked is not None:
+                raise DiffApplyError(
+                    f"hunk {unchecked} was placed by its line number alone (a pure insertion), but hunk "
+                    f"{number} ({hunk.header}) is {shift:+d} lines from its stated line: the line "
+                    f"numbers cannot be trusted, so neither can hunk {unchecked}'s place",
+                    hunk=unchecked,
+                )
             how = "whitespace" if level else ("exact" if shift == 0 else "shifted")
             _check_trailing(index, hunk, number, start + len(old))
             last_insertion = None
         else:
             start = _place_insertion(lines, hunk, number, cursor, offset, delta, last_insertion)
             level, shift, how = 0, 0, "line-number"
+            _check_trailing(index, hunk, number, start)
             last_insertion = start
+            unchecked = number if unchecked is None else unchecked
         placements.append(Placement(number, hunk.header, how, shift, start + 1, len(old)))
         _extend(out, lines[cursor:start])
         _extend(out, _new_side(lines, start, hunk, level), inner=True)
@@ -926,7 +958,28 @@ def _apply_hunks(source: str, hunks: Sequence[Hunk]) -> tuple[str, list[Placemen
     return "".join(out), placements
 
 
-def _place(index: _Index, hunk: Hunk, number: int, cursor: int, offset: int) -> tuple[int, int]:
+def _exact_at_stated(lines: list[str], hunk: Hunk) -> bool:
+    old = hunk.old_lines
+    stated = _stated(hunk)
+    return bool(old) and stated is not None and lines[stated : stated + len(old)] == old
+
+
+def _candidates(index: _Index, hunk: Hunk) -> tuple[list[int], int]:
+    """Where the hunk's old side occurs, over the whole file, at the first normaliser level with
+    any match: (positions, level)."""
+    old = hunk.old_lines
+    if not old:
+        return [], 0
+    for level in range(len(_NORMALISERS)):
+        where = index.find(old, level)
+        if where:
+            return where, level
+    return [], 0
+
+
+def _place(
+    index: _Index, hunk: Hunk, number: int, cursor: int, offset: int, found: tuple[list[int], int]
+) -> tuple[int, int]:
     """Where the hunk's old side starts in the file, and the normaliser level that matched."""
     lines = index.lines
     old = hunk.old_lines
@@ -934,10 +987,11 @@ def _place(index: _Index, hunk: Hunk, number: int, cursor: int, offset: int) -> 
     expected = None if stated is None else stated + offset
     if expected is not None and cursor <= expected and lines[expected : expected + len(old)] == old:
         return expected, 0
-    for level in range(len(_NORMALISERS)):
-        found = index.find(old, level)
-        if found:
-            return _choose(found, hunk, number, cursor, expected), level
+    where, level = found
+    if not where:  # not searched yet (a clean diff until here)
+        where, level = _candidates(index, hunk)
+    if where:
+        return _choose(where, hunk, number, cursor, expected), level
     closest = index.closest(old)
     first = old[0].rstrip("\r\n")
     message = f"hunk {number} ({hunk.header}): its lines are not in the file (first line {first[:60]!r})"
@@ -1049,6 +1103,12 @@ def _check_trailing(index: _Index, hunk: Hunk, number: int, after: int) -> None:
         body.pop()
     if not any(row[:1] in "-+" for row in body):
         return
+    if body[0].startswith("+"):
+        raise DiffApplyError(
+            f"hunk {number} ({hunk.header}): a '+' line follows its counted body: more of the hunk (its "
+            f"@@ counts too small) or prose? Refusing to guess: {body[0][:60]!r}",
+            hunk=number,
+        )
     old = [_NORMALISERS[1](row[1:]) for row in body if row[:1] != "+"]
     if not old:
         return
@@ -1068,7 +1128,9 @@ def _new_side(lines: list[str], start: int, hunk: Hunk, level: int) -> list[str]
     if level == 0:
         return hunk.new_lines
     region = lines[start : start + len(hunk.old_lines)]
-    lost_crlf = all(line.endswith("\r\n") for line in region) and not any("\r" in t for _, t in hunk.lines)
+    ended = [line for line in region if line.endswith("\n")]
+    lost_crlf = bool(ended) and all(line.endswith("\r\n") for line in ended)
+    lost_crlf = lost_crlf and not any("\r" in t for _, t in hunk.lines)
     out = []
     k = start
     for op, text in hunk.lines:
