@@ -475,8 +475,8 @@ def test_learned_offset_applies_to_the_exact_check() -> None:
 @pytest.mark.parametrize(
     "diff",
     [
-        "@@ -30 +30 @@\n-line 30\n+X\n@@ -10 +10 @@\n-line 10\n+Y\n",  # out of order
-        "@@ -10 +10 @@\n-line 10\n+Y\n@@ -10 +10 @@\n-line 10\n+Y\n",  # duplicated
+        "@@ -30 +30 @@\n-line 30\n+X\n@@ -11 +11 @@\n-line 10\n+Y\n",  # out of order, not exact
+        "@@ -10 +10 @@\n-line 10\n+Y\n@@ -10 +10 @@\n-line 10\n+Z\n",  # the same lines twice
         "@@ -10,0 +11 @@\n+new\n@@ -10,0 +12 @@\n+new\n",  # a pure insertion twice
         "@@ -9,3 +9,3 @@\n line 9\n-line 10\n+Y\n line 11\n@@ -11,2 +11,2 @@\n line 11\n-line 12\n+Z\n",  # overlap
     ],
@@ -486,11 +486,21 @@ def test_out_of_order_duplicated_or_overlapping_hunks_raise(diff: str) -> None:
         apply_diff(_numbered(40), diff)
 
 
-def test_the_same_diff_twice_raises() -> None:
+def test_repeats_apply_once_and_exact_hunks_in_any_order() -> None:
     source = _numbered(40)
-    diff = make_diff(source, source.replace("line 7\n", "seven\n").replace("line 30\n", "thirty\n"))
-    with pytest.raises(DiffError):
-        apply_diff(source, diff + diff)
+    after = source.replace("line 7\n", "seven\n").replace("line 30\n", "thirty\n")
+    assert apply_diff(source, make_diff(source, after) * 2) == after  # with file headers
+    diff = make_diff(source, after, headers=False)
+    report = apply_diff_report(source, diff + diff)  # the whole diff twice, word for word
+    assert report.text == after
+    assert [p.how for p in report.placements] == ["exact", "exact", "duplicate", "duplicate"]
+    assert "a repeat of hunk 1, skipped" in str(report.placements[2])
+    first, second = diff[diff.index("@@") :].split("\n@@")
+    swapped = "@@" + second + "\n" + first
+    report = apply_diff_report(source, swapped)
+    assert report.text == after
+    assert [p.note for p in report.placements] == ["reordered", "reordered"]
+    assert report.placements[0].line > report.placements[1].line  # in diff order, applied in line order
 
 
 def test_nearest_match_needs_a_clear_margin() -> None:
@@ -604,5 +614,6 @@ def test_apply_patch_refuses_what_does_not_fit(files, error) -> None:
 
 def test_apply_patch_refuses_a_file_touched_twice() -> None:
     part = MULTI[: MULTI.index("diff --git a/pkg/b.py")]
+    assert apply_patch(FILES, part + part)["pkg/a.py"] == "a = 2\n"  # repeated word for word: once
     with pytest.raises(DiffApplyError, match="twice"):
-        apply_patch(FILES, part + part)
+        apply_patch(FILES, part + part.replace("+a = 2", "+a = 3"))

@@ -161,8 +161,10 @@ class FilePatch:
 class Placement:
     """Where one hunk went. ``how`` is ``exact``, ``shifted`` (by ``offset`` lines),
     ``whitespace`` (matched ignoring whitespace, shifted by ``offset``) or ``line-number`` (a pure
-    insertion: nothing in the file could confirm the place). ``line`` is the 1-based line of the
-    file where its old side starts (for an insertion: the line it goes before)."""
+    insertion: nothing in the file could confirm the place) or ``duplicate`` (a repeat of hunk
+    ``offset``, skipped). ``line`` is the 1-based line of the file where its old side starts (for
+    an insertion: the line it goes before). ``note``: ``reordered`` when the diff gave the hunks
+    out of order and each was exact at its stated line, so they were applied in line order."""
 
     hunk: int
     header: str
@@ -170,6 +172,7 @@ class Placement:
     offset: int
     line: int
     old_lines: int
+    note: str = ""
 
     def __str__(self) -> str:
         last = self.line + self.old_lines - 1
@@ -180,10 +183,13 @@ class Placement:
             what = f"shifted by {self.offset:+d} lines"
         elif self.how == "whitespace":
             what = "whitespace-tolerant" + (f", shifted by {self.offset:+d} lines" if self.offset else "")
+        elif self.how == "duplicate":
+            return f"hunk {self.hunk} ({self.header}): a repeat of hunk {self.offset}, skipped"
         else:
             what = "placed by line number only (a pure insertion cannot be checked against the file)"
             where = f"before line {self.line}"
-        return f"hunk {self.hunk} ({self.header}): {what}, {where}"
+        note = f" ({self.note})" if self.note else ""
+        return f"hunk {self.hunk} ({self.header}): {what}, {where}{note}"
 
 
 @dataclass(frozen=True)
@@ -365,7 +371,13 @@ def parse_diff(text: str | bytes, *, require_newline: bool = False) -> list[Hunk
     return list(files[0].hunks) if files else []
 
 
+def _patch_key(patch: FilePatch) -> tuple:
+    return (patch.old_path, patch.new_path, tuple(_hunk_key(h) for h in patch.hunks))
+
+
 def _one_file(files: list[FilePatch]) -> list[FilePatch]:
+    unique = {_patch_key(f): f for f in reversed(files)}  # a file's part repeated word for word: once
+    files = [f for f in files if unique.get(_patch_key(f)) is f]
     if len(files) > 1:
         names = ", ".join(f.name for f in files[:5]) + (", ..." if len(files) > 5 else "")
         raise DiffParseError(
@@ -693,7 +705,8 @@ def apply_diff_report(
         hunks = list(diff) if isinstance(diff, Sequence) else [None]
         if not all(isinstance(h, Hunk) for h in hunks):
             raise DiffParseError(f"a diff must be text or a sequence of Hunk, not {type(diff).__name__}")
-    text, placements = _apply_hunks(source, hunks)
+    new_file = bool(files) and files[0].is_new if isinstance(diff, str | bytes) else False
+    text, placements = _apply_hunks(source, hunks, new_file=new_file)
     trailing = "\n".join(hunks[-1].trailing) if hunks else ""
     return Applied(text, tuple(placements), trailing)
 
@@ -722,7 +735,12 @@ def apply_patch(
         patches = list(diff)
     result: dict[str, str | None] = dict(files)
     touched: set[str] = set()
+    seen: set[tuple] = set()
     for patch in patches:
+        key = _patch_key(patch)
+        if key in seen:
+            continue  # the same file's part twice, word for word (the diff repeated): once is meant
+        seen.add(key)
         if patch.binary:
             raise DiffParseError(f"{patch.name}: binary diff, not a text diff")
         if patch.is_new:
@@ -744,7 +762,7 @@ def apply_patch(
                 raise DiffApplyError(f"{path}: the diff touches this file twice (a repeated part?)")
             touched.add(path)
         try:
-            text, _ = _apply_hunks(source, list(patch.hunks))
+            text, _ = _apply_hunks(source, list(patch.hunks), new_file=patch.is_new)
         except DiffApplyError as exc:
             raise DiffApplyError(f"{target}: {exc}", hunk=exc.hunk, closest=exc.closest) from None
         if patch.is_deleted:
@@ -887,20 +905,66 @@ def _stated(hunk: Hunk) -> int | None:
     return hunk.old_start
 
 
-def _apply_hunks(source: str, hunks: Sequence[Hunk]) -> tuple[str, list[Placement]]:
+def _hunk_key(hunk: Hunk) -> tuple:
+    return (hunk.old_start, hunk.old_count, hunk.new_start, hunk.new_count, hunk.lines)
+
+
+def _apply_hunks(
+    source: str, hunks: Sequence[Hunk], *, new_file: bool = False
+) -> tuple[str, list[Placement]]:
     lines = split_lines(source)
     index = _Index(lines)
+    # A hunk repeated word for word (header and body) cannot mean anything but itself once: a
+    # diff never changes the same lines twice. Repeats are skipped and reported.
+    kept: list[Hunk] = []
+    numbers: list[int] = []
+    repeats: dict[int, tuple[int, Hunk]] = {}
+    first: dict[tuple, int] = {}
+    for number, hunk in enumerate(hunks, 1):
+        key = _hunk_key(hunk)
+        if key in first:
+            repeats[number] = (first[key], hunk)
+            continue
+        first[key] = number
+        kept.append(hunk)
+        numbers.append(number)
+    if new_file and not lines and len(kept) == 1 and not kept[0].old_lines:
+        # A file the diff creates: an empty text has one place to insert into, whatever the numbers.
+        only = kept[0]
+        kept = [Hunk(0, 0, 1, len(only.new_lines), only.lines, only.section, only.trailing)]
     try:
-        return _apply_indexed(index, hunks)
+        text, placements = _apply_indexed(index, kept, numbers)
     except _Budget:
         raise DiffApplyError(
             f"the hunks' lines are too repetitive to place within the search budget ({SEARCH_BUDGET:,} "
             "compared lines)"
         ) from None
+    placements += [Placement(n, h.header, "duplicate", k, 0, 0) for n, (k, h) in repeats.items()]
+    return text, sorted(placements, key=lambda p: p.hunk)
 
 
-def _apply_indexed(index: _Index, hunks: Sequence[Hunk]) -> tuple[str, list[Placement]]:
+def _in_line_order(lines: list[str], hunks: Sequence[Hunk]) -> list[Hunk] | None:
+    """The hunks sorted by line, when the diff gave them out of order but each is exact at its
+    stated line and none overlap: then the order in the text does not matter. Else None."""
+    if len(hunks) < 2 or not all(_exact_at_stated(lines, h) for h in hunks):
+        return None
+    spans = sorted((_stated(h), _stated(h) + len(h.old_lines), k) for k, h in enumerate(hunks))
+    if [k for *_, k in spans] == list(range(len(hunks))):
+        return None
+    if any(a[1] > b[0] for a, b in zip(spans, spans[1:], strict=False)):
+        return None
+    return [hunks[k] for *_, k in spans]
+
+
+def _apply_indexed(index: _Index, hunks: Sequence[Hunk], numbers: list[int]) -> tuple[str, list[Placement]]:
+    """Place and apply ``hunks`` (``numbers``: their numbers in the diff, for messages)."""
     lines = index.lines
+    order = list(range(len(hunks)))
+    sorted_hunks = _in_line_order(lines, hunks)
+    if sorted_hunks is not None:
+        position = {id(h): k for k, h in enumerate(hunks)}
+        order = [position[id(h)] for h in sorted_hunks]
+        hunks = sorted_hunks
     exact = [_exact_at_stated(lines, hunk) for hunk in hunks]
     found: list[tuple[list[int], int]] = [([], 0)] * len(hunks)
     anchors: dict[int, int] = {}
@@ -920,7 +984,7 @@ def _apply_indexed(index: _Index, hunks: Sequence[Hunk]) -> tuple[str, list[Plac
     delta = 0  # lines added minus lines removed by the hunks so far
     last_insertion: int | None = None  # where the previous hunk inserted, if it was a pure insertion
     for k, hunk in enumerate(hunks):
-        number = k + 1
+        number = numbers[order[k]]
         before = [j for j in anchors if j < k]
         after = [j for j in anchors if j > k]
         if k in anchors:
@@ -941,7 +1005,8 @@ def _apply_indexed(index: _Index, hunks: Sequence[Hunk]) -> tuple[str, list[Plac
             level, shift, how = 0, 0, "line-number"
             _check_trailing(index, hunk, number, start)
             last_insertion = start
-        placements.append(Placement(number, hunk.header, how, shift, start + 1, len(old)))
+        note = "reordered" if sorted_hunks is not None else ""
+        placements.append(Placement(number, hunk.header, how, shift, start + 1, len(old), note))
         _extend(out, lines[cursor:start])
         _extend(out, _new_side(lines, start, hunk, level), inner=True)
         cursor = start + len(old)
