@@ -565,10 +565,14 @@ MULTI = (
     "diff --git a/added.py b/added.py\nnew file mode 100644\nindex 0000000..8888888\n--- /dev/null\n"
     "+++ b/added.py\n@@ -0,0 +1 @@\n+hello\n"
     "diff --git a/tool.sh b/tool.sh\nold mode 100644\nnew mode 100755\n"
+    "diff --git a/empty.txt b/empty.txt\nnew file mode 100644\nindex 0000000..e69de29\n"
+    "diff --git a/pkg/c.py b/pkg/c.py\nindex 1111111..2222222 100644\n--- a/pkg/c.py\n+++ b/pkg/c.py\n"
+    "@@ -1 +1 @@\n-c = 1\n+c = 2\n"
 )
 FILES = {
     "pkg/a.py": "a = 1\n",
     "pkg/b.py": "a = 1\n",
+    "pkg/c.py": "c = 1\n",
     "old.py": "keep\nx\n",
     "gone.py": "bye\n",
     "tool.sh": "ls\n",
@@ -585,12 +589,14 @@ def test_apply_patch_over_a_file_set() -> None:
         "gone.py": None,
         "added.py": "hello\n",
         "tool.sh": "ls\n",
+        "empty.txt": "",
+        "pkg/c.py": "c = 2\n",
     }
     assert FILES["pkg/a.py"] == "a = 1\n"  # the input is not changed
 
 
 def test_apply_diff_refuses_a_multi_file_diff_by_name() -> None:
-    with pytest.raises(DiffParseError, match=r"touches 6 files \(pkg/a.py, pkg/b.py, new.py"):
+    with pytest.raises(DiffParseError, match=r"touches 8 files \(pkg/a.py, pkg/b.py, new.py"):
         apply_diff("a = 1\n", MULTI)
     # svn's Index: and git's diff --git are file boundaries even without ---/+++ pairs in between
     svn = "Index: a\n====\n--- a\n+++ a\n@@ -1 +1 @@\n-a = 1\n+a = 2\nIndex: b\n====\n@@ -1 +1 @@\n-a = 1\n+a = 3\n"

@@ -492,7 +492,9 @@ class _Parser:
                 i += 2
                 continue
             if row.startswith("diff ") or row.startswith("Index: "):
-                if cur.started():
+                # A new file, unless this row belongs to the same header (CVS: Index:, then diff -u).
+                same = ("diff ",) if row.startswith("diff ") else ("diff ", "Index: ")
+                if cur.started() or any(r.startswith(same) for r in cur.preamble):
                     out.append(cur)
                     cur = _Section()
                     self.delta = 0
