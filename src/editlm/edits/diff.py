@@ -105,6 +105,15 @@ class Hunk:
     lines: tuple[tuple[str, str], ...]
     section: str = ""
     trailing: tuple[str, ...] = ()
+    missing: int = 0  # context rows cut off its end (see _symmetric); applying checks the file has them
+
+    @property
+    def leading_context(self) -> int:
+        return next((k for k, (op, _) in enumerate(self.lines) if op != " "), len(self.lines))
+
+    @property
+    def trailing_context(self) -> int:
+        return next((k for k, (op, _) in enumerate(reversed(self.lines)) if op != " "), len(self.lines))
 
     @property
     def old_lines(self) -> list[str]:
@@ -359,7 +368,8 @@ def parse_patch(text: str | bytes, *, require_newline: bool = False) -> list[Fil
         rows.pop()
     if _crlf_diff(rows):
         rows = [row[:-1] if row.endswith("\r") else row for row in rows]
-    return _Parser(rows, open_end=require_newline and not text.endswith("\n")).files()
+    ended = text.endswith("\n")
+    return _Parser(rows, open_end=require_newline and not ended, ended=ended).files()
 
 
 def parse_diff(text: str | bytes, *, require_newline: bool = False) -> list[Hunk]:
@@ -458,8 +468,9 @@ class _Section:
 
 
 class _Parser:
-    def __init__(self, rows: list[str], open_end: bool = False):
+    def __init__(self, rows: list[str], open_end: bool = False, ended: bool = True):
         self.rows = rows
+        self.ended = ended  # the text ends with a newline: its last row is whole
         self.open_end = open_end  # the text does not end with a newline: its last row may be cut
         self.number = 0  # hunks read so far, over the whole patch
         self.delta = 0  # lines added minus removed by the hunks before, in the current file
@@ -550,6 +561,7 @@ class _Parser:
         start = i + 1
         trailing: list[str] = []
         lines = None
+        missing = 0
         if old_count is not None and new_count is not None:
             lines, end, state = self.body_by_counts(start, old_count, new_count)
             if state == "met":
@@ -565,12 +577,21 @@ class _Parser:
                 # starts say so: a change would keep them equal); likewise for a deletion.
                 old_count = sum(op != "+" for op, _ in lines)
                 new_count = sum(op != "-" for op, _ in lines)
+            elif state == "cut" and not self.ended and lines and lines[-1][0] == " " and end == len(rows):
+                # cut inside a context row: that row is lost like the ones after it
+                if self.cut_in_context(lines[:-1], old_count, new_count):
+                    lines = lines[:-1]
+                    missing = old_count - sum(op != "+" for op, _ in lines)
+                    old_count -= missing
+                    new_count -= missing
+                else:
+                    raise self.cut_error(number, header, lines, old_count, new_count)
+            elif state == "cut" and self.ended and self.cut_in_context(lines, old_count, new_count):
+                missing = old_count - sum(op != "+" for op, _ in lines)
+                old_count -= missing
+                new_count -= missing
             elif state == "cut":
-                raise DiffParseError(
-                    f"hunk {number} ({header}) is cut off: the diff ends after "
-                    f"{sum(op != '+' for op, _ in lines)} of its {old_count} old and "
-                    f"{sum(op != '-' for op, _ in lines)} of its {new_count} new lines"
-                )
+                raise self.cut_error(number, header, lines, old_count, new_count)
             elif state == "open":
                 raise DiffParseError(
                     f"hunk {number} ({header}): its last line has no line ending, so the diff may be "
@@ -588,10 +609,43 @@ class _Parser:
         if not lines:
             raise DiffParseError(f"hunk {number}, line {i + 1}: empty hunk")
         hunk = Hunk(
-            old_start, old_count, new_start, new_count, tuple(lines), match.group(5).strip(), tuple(trailing)
+            old_start,
+            old_count,
+            new_start,
+            new_count,
+            tuple(lines),
+            match.group(5).strip(),
+            tuple(trailing),
+            missing,
         )
         self.delta += sum(op == "+" for op, _ in lines) - sum(op == "-" for op, _ in lines)
         return hunk, end
+
+    @staticmethod
+    def cut_error(number: int, header: str, lines, old_count: int, new_count: int) -> DiffParseError:
+        return DiffParseError(
+            f"hunk {number} ({header}) is cut off: the diff ends after "
+            f"{sum(op != '+' for op, _ in lines)} of its {old_count} old and "
+            f"{sum(op != '-' for op, _ in lines)} of its {new_count} new lines"
+        )
+
+    @staticmethod
+    def cut_in_context(lines, old_count: int, new_count: int) -> bool:  # (only at a row boundary)
+        """A hunk cut inside its trailing context: as many old as new lines are missing, and with
+        them its trailing context would be as long as its leading context. Diff tools write the
+        same context on both sides, so the missing rows can only be context; applying then checks
+        that the file has them and that the hunk neither starts at the top nor ends at the end of
+        the file (where context is clipped and the argument fails). See :func:`_symmetric`."""
+        old = sum(op != "+" for op, _ in lines)
+        new = sum(op != "-" for op, _ in lines)
+        missing = old_count - old
+        if missing <= 0 or new_count - new != missing or not lines:
+            return False
+        lead = next((k for k, (op, _) in enumerate(lines) if op != " "), None)
+        if lead is None or lead == 0:
+            return False
+        tail = next(k for k, (op, _) in enumerate(reversed(lines)) if op != " ")
+        return tail + missing == lead
 
     def dropped_zero(self, lines, old_start, new_start, b, d, old_count, new_count) -> bool:
         old = sum(op != "+" for op, _ in lines)
@@ -1000,7 +1054,12 @@ def _apply_indexed(index: _Index, hunks: Sequence[Hunk], numbers: list[int]) -> 
             stated = _stated(hunk)
             shift = 0 if stated is None else start - stated
             how = "whitespace" if level else ("exact" if shift == 0 else "shifted")
-            _check_trailing(index, hunk, number, start + len(old))
+            _check_trailing(index, hunk, number, start)
+            if hunk.missing and not _symmetric(hunk, start, len(lines)):
+                raise DiffParseError(
+                    f"hunk {number} ({hunk.header}) is cut off: {hunk.missing} context line(s) missing at "
+                    "its end, and here (near the top or the end of the file) they could have been changes",
+                )
             last_insertion = None
         else:
             start = _place_insertion(lines, hunk, number, cursor, offset, delta, last_insertion)
@@ -1008,6 +1067,8 @@ def _apply_indexed(index: _Index, hunks: Sequence[Hunk], numbers: list[int]) -> 
             _check_trailing(index, hunk, number, start)
             last_insertion = start
         note = "reordered" if sorted_hunks is not None else ""
+        if hunk.missing:
+            note = f"its last {hunk.missing} context line(s) were cut off; the file has them"
         placements.append(Placement(number, hunk.header, how, shift, start + 1, len(old), note))
         _extend(out, lines[cursor:start])
         _extend(out, _new_side(lines, start, hunk, level), inner=True)
@@ -1184,10 +1245,12 @@ def _place_insertion(
     return at
 
 
-def _check_trailing(index: _Index, hunk: Hunk, number: int, after: int) -> None:
+def _check_trailing(index: _Index, hunk: Hunk, number: int, start: int) -> None:
     """Refuse when the rows kept aside after a counted hunk are diff lines that go on matching the
     file where the hunk ends: then the counts were too small, and dropping the rows would change
-    the result. Prose (``- Fixed the bug``, ``+ also``) does not match the file and stays aside."""
+    the result. Prose (``- Fixed the bug``) does not match the file and stays aside; ``+`` rows
+    right after the hunk are prose only when the hunk is complete by :func:`_symmetric`."""
+    after = start + len(hunk.old_lines)
     body = []
     for row in hunk.trailing:
         if not _is_body(row) or row.startswith("\\"):
@@ -1197,22 +1260,29 @@ def _check_trailing(index: _Index, hunk: Hunk, number: int, after: int) -> None:
         body.pop()
     if not any(row[:1] in "-+" for row in body):
         return
-    if body[0].startswith("+"):
-        raise DiffApplyError(
-            f"hunk {number} ({hunk.header}): a '+' line follows its counted body: more of the hunk (its "
-            f"@@ counts too small) or prose? Refusing to guess: {body[0][:60]!r}",
-            hunk=number,
-        )
     old = [_NORMALISERS[1](row[1:]) for row in body if row[:1] != "+"]
-    if not old:
-        return
-    have = index.level(1)[after : after + len(old)]
-    if have == old:
+    if old and index.level(1)[after : after + len(old)] == old:
         raise DiffApplyError(
             f"hunk {number} ({hunk.header}): the {len(body)} diff lines after its counted body continue "
             "it in the file (are its @@ counts too small?); refusing to drop them",
             hunk=number,
         )
+    if body[0].startswith("+") and not _symmetric(hunk, start, len(index.lines)):
+        raise DiffApplyError(
+            f"hunk {number} ({hunk.header}): a '+' line follows its counted body: more of the hunk (its "
+            f"@@ counts too small) or prose? Refusing to guess: {body[0][:60]!r}",
+            hunk=number,
+        )
+
+
+def _symmetric(hunk: Hunk, start: int, size: int) -> bool:
+    """True when the hunk is complete by the symmetry of diff context: it has U >= 1 lines of
+    context at both ends, and neither end is clipped by the top or the end of the file (it starts
+    more than U lines in, and the file goes on after it). Such a hunk cannot go on with a change:
+    a change after it would need U more context lines, and then the tool would have written them."""
+    lead, tail = hunk.leading_context, hunk.trailing_context + hunk.missing
+    end = start + len(hunk.old_lines) + hunk.missing
+    return lead >= 1 and tail == lead and start > lead and end < size
 
 
 def _new_side(lines: list[str], start: int, hunk: Hunk, level: int) -> list[str]:
