@@ -106,6 +106,7 @@ class Hunk:
     section: str = ""
     trailing: tuple[str, ...] = ()
     missing: int = 0  # context rows cut off its end (see _symmetric); applying checks the file has them
+    partial: str | None = None  # the first of them, when the cut went through it: the start of its text
 
     @property
     def leading_context(self) -> int:
@@ -562,8 +563,11 @@ class _Parser:
         trailing: list[str] = []
         lines = None
         missing = 0
+        partial = None
         if old_count is not None and new_count is not None:
             lines, end, state = self.body_by_counts(start, old_count, new_count)
+            if state == "met" and not self.ended and end == len(rows) and lines and lines[-1][0] == " ":
+                state = "cut"  # the counts are met by a context row the cut went through: that row is lost
             if state == "met":
                 stop = end
                 while stop < len(rows) and not self.structural(stop):
@@ -578,14 +582,19 @@ class _Parser:
                 old_count = sum(op != "+" for op, _ in lines)
                 new_count = sum(op != "-" for op, _ in lines)
             elif state == "cut" and not self.ended and lines and lines[-1][0] == " " and end == len(rows):
-                # cut inside a context row: that row is lost like the ones after it
-                if self.cut_in_context(lines[:-1], old_count, new_count):
+                # The text ends inside (or at the end of) a context row: keep its text to check as
+                # the start of the file's line; rows cut off after it can only be context by symmetry.
+                partial = lines[-1][1][:-1]
+                rest = old_count - sum(op != "+" for op, _ in lines[:-1])
+                if rest == new_count - sum(op != "-" for op, _ in lines[:-1]) and (
+                    rest == 1 or self.cut_in_context(lines[:-1], old_count, new_count)
+                ):
                     lines = lines[:-1]
-                    missing = old_count - sum(op != "+" for op, _ in lines)
+                    missing = rest
                     old_count -= missing
                     new_count -= missing
                 else:
-                    raise self.cut_error(number, header, lines, old_count, new_count)
+                    raise self.cut_error(number, header, lines[:-1], old_count, new_count)
             elif state == "cut" and self.ended and self.cut_in_context(lines, old_count, new_count):
                 missing = old_count - sum(op != "+" for op, _ in lines)
                 old_count -= missing
@@ -617,6 +626,7 @@ class _Parser:
             match.group(5).strip(),
             tuple(trailing),
             missing,
+            partial,
         )
         self.delta += sum(op == "+" for op, _ in lines) - sum(op == "-" for op, _ in lines)
         return hunk, end
@@ -1055,11 +1065,8 @@ def _apply_indexed(index: _Index, hunks: Sequence[Hunk], numbers: list[int]) -> 
             shift = 0 if stated is None else start - stated
             how = "whitespace" if level else ("exact" if shift == 0 else "shifted")
             _check_trailing(index, hunk, number, start)
-            if hunk.missing and not _symmetric(hunk, start, len(lines)):
-                raise DiffParseError(
-                    f"hunk {number} ({hunk.header}) is cut off: {hunk.missing} context line(s) missing at "
-                    "its end, and here (near the top or the end of the file) they could have been changes",
-                )
+            if hunk.missing:
+                _check_missing(lines, hunk, number, start)
             last_insertion = None
         else:
             start = _place_insertion(lines, hunk, number, cursor, offset, delta, last_insertion)
@@ -1068,7 +1075,7 @@ def _apply_indexed(index: _Index, hunks: Sequence[Hunk], numbers: list[int]) -> 
             last_insertion = start
         note = "reordered" if sorted_hunks is not None else ""
         if hunk.missing:
-            note = f"its last {hunk.missing} context line(s) were cut off; the file has them"
+            note = f"cut off in its last {hunk.missing} context line(s); the file has them"
         placements.append(Placement(number, hunk.header, how, shift, start + 1, len(old), note))
         _extend(out, lines[cursor:start])
         _extend(out, _new_side(lines, start, hunk, level), inner=True)
@@ -1275,14 +1282,35 @@ def _check_trailing(index: _Index, hunk: Hunk, number: int, start: int) -> None:
         )
 
 
+def _check_missing(lines: list[str], hunk: Hunk, number: int, start: int) -> None:
+    """A hunk cut inside its trailing context: the file must have the cut rows, the row the cut
+    went through must start like the file's line, and rows cut whole need :func:`_symmetric`."""
+    after = start + len(hunk.old_lines)
+    if after + hunk.missing > len(lines):
+        raise DiffParseError(f"hunk {number} ({hunk.header}) is cut off, and the file ends before its counts")
+    if hunk.partial is not None and not lines[after].startswith(hunk.partial):
+        raise DiffParseError(
+            f"hunk {number} ({hunk.header}) is cut off inside a context line that does not start like "
+            f"line {after + 1} of the file: {hunk.partial[:60]!r}"
+        )
+    whole = hunk.missing - (hunk.partial is not None)
+    if whole and not _symmetric(hunk, start, len(lines)):
+        raise DiffParseError(
+            f"hunk {number} ({hunk.header}) is cut off: {whole} context line(s) missing at its end, and "
+            "here (at the top or the end of the file) they could have been changes"
+        )
+
+
 def _symmetric(hunk: Hunk, start: int, size: int) -> bool:
-    """True when the hunk is complete by the symmetry of diff context: it has U >= 1 lines of
-    context at both ends, and neither end is clipped by the top or the end of the file (it starts
-    more than U lines in, and the file goes on after it). Such a hunk cannot go on with a change:
-    a change after it would need U more context lines, and then the tool would have written them."""
+    """True when the hunk's end is settled by the symmetry of diff context: diff tools write
+    ``min(U, lines there)`` context lines at both ends of a hunk, so with lines before it and after
+    it in the file (neither end clipped) its trailing context, missing rows included, must equal its
+    leading context U >= 1. Then rows cut off its end can only have been context (a change there
+    would have brought U more context rows with it), and '+' rows after it are not part of it
+    unless context rows that match the file follow them (which _check_trailing refuses)."""
     lead, tail = hunk.leading_context, hunk.trailing_context + hunk.missing
     end = start + len(hunk.old_lines) + hunk.missing
-    return lead >= 1 and tail == lead and start > lead and end < size
+    return lead >= 1 and tail == lead and start > 0 and end < size
 
 
 def _new_side(lines: list[str], start: int, hunk: Hunk, level: int) -> list[str]:
