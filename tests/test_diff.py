@@ -640,3 +640,19 @@ def test_a_cut_inside_trailing_context_is_accepted_only_when_symmetry_settles_it
     # a cut through a context row is checked against the start of the file's line
     with pytest.raises(DiffParseError, match="does not start like"):
         apply_diff(source, make_diff(source, after)[:-4] + "X")
+
+
+def test_counts_too_large_for_a_whole_symmetric_body_are_a_miscount() -> None:
+    source = _numbered(30)
+    after = source.replace("line 15\n", "fifteen\n")
+    diff = make_diff(source, after, headers=False)  # @@ -12,7 +12,7 @@, 3 context lines each side
+    report = apply_diff_report(source, diff.replace("@@ -12,7 +12,7 @@", "@@ -12,9 +12,8 @@"))
+    assert report.text == after and "claimed 2 old and 1 new" in report.placements[0].note
+    # too large by more than the context: a cut could have hidden a change
+    with pytest.raises(DiffParseError, match="cut off"):
+        apply_diff(source, diff.replace("@@ -12,7 +12,7 @@", "@@ -12,11 +12,11 @@"))
+    # at the end of the file the claimed rows could be an addition that was cut
+    tail = _numbered(18)
+    short = make_diff(tail, tail.replace("line 15\n", "fifteen\n"), headers=False)
+    with pytest.raises(DiffParseError, match="cut off"):
+        apply_diff(tail, short.replace("@@ -12,7 +12,7 @@", "@@ -12,7 +12,8 @@"))

@@ -423,6 +423,7 @@ class _Parser:
         lines = None
         missing = 0
         partial = None
+        overcount = (0, 0)
         if old_count is not None and new_count is not None:
             lines, end, state = self.body_by_counts(start, old_count, new_count)
             if state == "met" and not self.ended and end == len(rows) and lines and lines[-1][0] == " ":
@@ -458,6 +459,13 @@ class _Parser:
                 missing = old_count - sum(op != "+" for op, _ in lines)
                 old_count -= missing
                 new_count -= missing
+            elif state == "cut" and self.ended and self.overcounted(lines, old_count, new_count):
+                # The body is whole by symmetry and claims too few rows to hide a change: the counts
+                # are a model's miscount, not a cut. Applying checks the file (see _check_overcount).
+                old_body = sum(op != "+" for op, _ in lines)
+                overcount = (old_count - old_body, new_count - sum(op != "-" for op, _ in lines))
+                old_count = old_body
+                new_count = sum(op != "-" for op, _ in lines)
             elif state == "cut":
                 raise self.cut_error(number, header, lines, old_count, new_count)
             elif state == "open":
@@ -486,9 +494,27 @@ class _Parser:
             tuple(trailing),
             missing,
             partial,
+            overcount,
         )
         self.delta += sum(op == "+" for op, _ in lines) - sum(op == "-" for op, _ in lines)
         return hunk, end
+
+    @staticmethod
+    def overcounted(lines, old_count: int, new_count: int) -> bool:
+        """Counts larger than a body whose trailing context already equals its leading context U,
+        by at most U rows a side. A cut there would have lost a change *and* the U context rows a
+        diff tool writes after it, at least U + 1 rows on one side; so this is a miscount, provided
+        the file goes on past those rows (checked when applying)."""
+        old = sum(op != "+" for op, _ in lines)
+        new = sum(op != "-" for op, _ in lines)
+        over_old, over_new = old_count - old, new_count - new
+        if over_old < 0 or over_new < 0 or not lines:
+            return False
+        lead = next((k for k, (op, _) in enumerate(lines) if op != " "), None)
+        if not lead:
+            return False
+        tail = next(k for k, (op, _) in enumerate(reversed(lines)) if op != " ")
+        return tail == lead and max(over_old, over_new) <= lead
 
     @staticmethod
     def cut_error(number: int, header: str, lines, old_count: int, new_count: int) -> DiffParseError:

@@ -42,6 +42,7 @@ class Hunk:
     trailing: tuple[str, ...] = ()
     missing: int = 0  # context rows cut off its end (see _symmetric); applying checks the file has them
     partial: str | None = None  # the first of them, when the cut went through it: the start of its text
+    overcount: tuple[int, int] = (0, 0)  # old and new rows its @@ counts claim beyond its whole body
 
     @property
     def leading_context(self) -> int:

@@ -119,10 +119,12 @@ class _Index:
 
 
 def _stated(hunk: Hunk) -> int | None:
-    """0-based index where the header says the old side starts (``-0,N`` with N > 0 read as 1)."""
+    """0-based index where the header says the old side starts (``-0,N`` with N > 0 read as 1).
+    A start names the first old line, or the line before when there is none: which one is settled
+    by the body, not by a count that may be wrong."""
     if hunk.old_start is None:
         return None
-    if hunk.old_count:
+    if any(op != "+" for op, _ in hunk.lines):
         return max(0, hunk.old_start - 1)
     return hunk.old_start
 
@@ -219,6 +221,8 @@ def _apply_indexed(index: _Index, hunks: Sequence[Hunk], numbers: list[int]) -> 
             _check_trailing(index, hunk, number, start)
             if hunk.missing:
                 _check_missing(lines, hunk, number, start)
+            if any(hunk.overcount):
+                _check_overcount(lines, hunk, number, start)
             last_insertion = None
         else:
             start = _place_insertion(lines, hunk, number, cursor, offset, delta, last_insertion)
@@ -228,6 +232,8 @@ def _apply_indexed(index: _Index, hunks: Sequence[Hunk], numbers: list[int]) -> 
         note = "reordered" if sorted_hunks is not None else ""
         if hunk.missing:
             note = f"cut off in its last {hunk.missing} context line(s); the file has them"
+        if any(hunk.overcount):
+            note = f"its @@ counts claimed {hunk.overcount[0]} old and {hunk.overcount[1]} new lines more"
         placements.append(Placement(number, hunk.header, how, shift, start + 1, len(old), note))
         _extend(out, lines[cursor:start])
         _extend(out, _new_side(lines, start, hunk, level), inner=True)
@@ -279,13 +285,10 @@ def _place(
     old = hunk.old_lines
     stated = _stated(hunk)
     expected = None if stated is None else (stated + min(offsets), stated + max(offsets))
-    first_guess = None if expected is None else stated + offsets[0]
-    if (
-        first_guess is not None
-        and cursor <= first_guess
-        and lines[first_guess : first_guess + len(old)] == old
-    ):
-        return first_guess, 0
+    # The fast path needs one expected place: anchors on both sides that disagree leave a range.
+    guess = None if expected is None or offsets[0] != offsets[1] else stated + offsets[0]
+    if guess is not None and cursor <= guess and lines[guess : guess + len(old)] == old:
+        return guess, 0
     where, level = found
     if not where:  # not searched yet (a clean diff until here)
         where, level = _candidates(index, hunk)
@@ -431,6 +434,19 @@ def _check_trailing(index: _Index, hunk: Hunk, number: int, start: int) -> None:
             f"hunk {number} ({hunk.header}): a '+' line follows its counted body: more of the hunk (its "
             f"@@ counts too small) or prose? Refusing to guess: {body[0][:60]!r}",
             hunk=number,
+        )
+
+
+def _check_overcount(lines: list[str], hunk: Hunk, number: int, start: int) -> None:
+    """A hunk whose counts claim more rows than its (symmetric, whole) body: a miscount only when
+    neither end is clipped and the file goes on past the claimed rows (else a cut could hide an
+    addition at the end of the file)."""
+    end = start + len(hunk.old_lines)
+    if not (start > 0 and end + hunk.overcount[0] < len(lines)):
+        raise DiffParseError(
+            f"hunk {number} ({hunk.header}) is cut off, or its @@ counts are wrong: its body ends "
+            f"{hunk.overcount[0]} old and {hunk.overcount[1]} new lines short of them, here (near the "
+            "top or the end of the file) that cannot be told apart"
         )
 
 
