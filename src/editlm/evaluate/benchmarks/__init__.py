@@ -173,7 +173,10 @@ class Benchmark:
             program = response_code(payload)
         elif kind == "diff":
             try:
-                program = apply_diff(problem.source or "", extract_diff(payload))
+                # a sample cut by max_new_tokens may end inside its last `+` row, the one cut the
+                # hunk counts cannot catch: such a diff must end with its newline
+                cut_off = sample.get("finish") == "length"
+                program = apply_diff(problem.source or "", extract_diff(payload), require_newline=cut_off)
             except (DiffError, FormatError) as exc:
                 raise SampleError(f"diff does not apply: {exc}") from None
         else:
