@@ -347,8 +347,8 @@ def _merge(shards: list[Path], out: str, fmt: str, schema=None) -> list[str] | N
             for shard in shards:
                 with open(shard, "rb") as source:
                     shutil.copyfileobj(source, target)
-            if not target.tell():
-                target.write(b"\n")  # datasets cannot read a 0-byte JSONL (StopIteration); a blank line it can
+            if not target.tell():  # datasets cannot read a 0-byte JSONL (StopIteration); a blank line it can
+                target.write(b"\n")
         return list(schema.names) if schema is not None else None
     import pyarrow as pa
     import pyarrow.parquet as pq
