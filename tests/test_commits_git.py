@@ -36,7 +36,18 @@ def _like_the_installed_git(monkeypatch):
 def git_sections(repo: Path) -> dict[str, dict[str, str]]:
     """{commit: {first line of the section: section}} from ``git log -p -M`` (merges left out)."""
     out = subprocess.run(
-        ["git", "-C", str(repo), "log", "-p", "-M", "--root", "--no-merges", "--no-color", "--format=COMMIT %H"],
+        [
+            "git",
+            "-C",
+            str(repo),
+            "log",
+            "-p",
+            "-M",
+            "--root",
+            "--no-merges",
+            "--no-color",
+            "--format=COMMIT %H",
+        ],
         capture_output=True,
         check=True,
         env=ENV,
@@ -96,7 +107,12 @@ def test_rename_pairing_is_gits(tmp_path):
     h.commit(
         "matrix",
         "Rename both files and edit them",
-        {"m/one.py": None, "m/two.py": None, "n/p.py": edited(other, 0, 9), "n/q.py": edited(TEXT, 3, 20, 30)},
+        {
+            "m/one.py": None,
+            "m/two.py": None,
+            "n/p.py": edited(other, 0, 9),
+            "n/q.py": edited(TEXT, 3, 20, 30),
+        },
     )
     # a rename whose mode changes too
     h.commit("mode_seed", "Add a script to move", {"tools/run.py": TEXT})
@@ -106,10 +122,16 @@ def test_rename_pairing_is_gits(tmp_path):
     h.commit("mode", "Move the script up and make it executable")
     # CRLF: git ignores the CR of CRLF when scoring
     h.commit("crlf_seed", "Add a windows file", {"win.py": TEXT.replace("\n", "\r\n")})
-    h.commit("crlf", "Move the windows file", {"win.py": None, "w/win2.py": edited(TEXT, 2, 5).replace("\n", "\r\n")})
+    h.commit(
+        "crlf",
+        "Move the windows file",
+        {"win.py": None, "w/win2.py": edited(TEXT, 2, 5).replace("\n", "\r\n")},
+    )
     # no newline at the end: scored by the installed git's rule
     h.commit("tail_seed", "Add a file without final newline", {"t.py": TEXT.rstrip("\n")})
-    h.commit("tail", "Move the file without final newline", {"t.py": None, "u/t2.py": edited(TEXT, 1).rstrip("\n")})
+    h.commit(
+        "tail", "Move the file without final newline", {"t.py": None, "u/t2.py": edited(TEXT, 1).rstrip("\n")}
+    )
     rows = assert_rows_are_gits(h.path)
     renamed = {(r["old_path"], r["path"]) for r in rows if r["change"] == "renamed"}
     assert ("a/util.py", "z/util.py") in renamed and ("run.py" in {p for _, p in renamed})

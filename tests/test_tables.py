@@ -145,13 +145,13 @@ from editlm.io.tables import ShardedWriter
 
 def slow(key):
     open(os.path.join(sys.argv[2], str(os.getpid())), "w").close()
-    time.sleep(0.02)
+    time.sleep(0.01)
     return key
 
 
 def main():
     writer = ShardedWriter(sys.argv[1], shard_size=10, settings={"job": "slow"})
-    todo = [k for k in range(400) if k not in writer.done]
+    todo = [k for k in range(200) if k not in writer.done]
     for key in map_unordered(slow, todo, workers=2, chunksize=2):
         writer.add(key, [{"key": key}])
     writer.finish()
@@ -199,7 +199,7 @@ def test_sigterm_ends_the_workers_and_the_job_resumes(tmp_path) -> None:
     assert not any(map(alive, workers))
     assert partial.exists() and not out.exists()
     subprocess.run(command, env=env, check=True, timeout=120)
-    assert sorted(r["key"] for r in read_rows(out)) == list(range(400))
+    assert sorted(r["key"] for r in read_rows(out)) == list(range(200))
 
 
 def test_read_rows_formats_and_errors(tmp_path) -> None:

@@ -130,11 +130,13 @@ class CommitResult:
 
 
 def open_repository(path: str | Path):
-    """A pygit2 Repository for a working tree or a bare repository."""
+    """A pygit2 Repository for a working tree or a bare repository (its top: a folder inside a
+    working tree is refused rather than silently standing for the whole repository)."""
     import pygit2
+    from pygit2.enums import RepositoryOpenFlag
 
     try:
-        return pygit2.Repository(str(path))
+        return pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
     except (pygit2.GitError, KeyError, ValueError) as exc:
         raise MiningError(f"{path}: not a git repository ({exc})") from None
 
@@ -232,27 +234,42 @@ GIT_FINAL_LINE = True
 
 def mine_commit(repo, commit_id: str, options: MiningOptions, name: str, licenses: RepoCache) -> CommitResult:
     """The records of one commit, or the reason it is dropped (see module docstring)."""
+    result = CommitResult(str(commit_id))
+    for kind, key, value in iter_commit(repo, commit_id, options, name, licenses):
+        if kind == "commit":
+            result.commit, result.reason = key, value
+        elif isinstance(value, str):
+            result.file_skips.append((key[1], value))
+        else:
+            result.rows.append(value)
+    return result
+
+
+def iter_commit(repo, commit_id: str, options: MiningOptions, name: str, cache: RepoCache) -> Iterator[tuple]:
+    """One commit as a stream: ``("file", (old path, path), record or drop reason)`` per changed file,
+    then ``("commit", commit id, drop reason or None)``. A job writes each record as it comes, so a
+    commit touching thousands of files never sits in memory whole."""
     from pygit2.enums import DiffOption
 
     commit = repo[commit_id]
-    result = CommitResult(str(commit.id))
+    hex_id = str(commit.id)
     parents = commit.parent_ids
-    if result.commit in licenses.shallow(repo):
-        result.reason = "commit: parents unknown (shallow clone boundary)"
-        return result
+    if hex_id in cache.shallow(repo):
+        yield "commit", hex_id, "commit: parents unknown (shallow clone boundary)"
+        return
     if len(parents) > 1:
-        result.reason = "commit: merge"
-        return result
+        yield "commit", hex_id, "commit: merge"
+        return
     try:
         message = commit.raw_message.decode(commit.message_encoding or "utf-8").strip()
     except (UnicodeDecodeError, LookupError):
-        result.reason = "commit: message not decodable"
-        return result
+        yield "commit", hex_id, "commit: message not decodable"
+        return
     rules = options.rules
-    reason, written = mining_filters.message_reason(rules, message, result.commit, options.seed)
+    reason, written = mining_filters.message_reason(rules, message, hex_id, options.seed)
     if reason:  # before any diff: the strict presets drop most commits on their message alone
-        result.reason = reason
-        return result
+        yield "commit", hex_id, reason
+        return
     tree = commit.tree
     flags = DiffOption.INCLUDE_TYPECHANGE
     if parents:
@@ -261,22 +278,22 @@ def mine_commit(repo, commit_id: str, options: MiningOptions, name: str, license
         diff = tree.diff_to_tree(flags=flags, swap=True)  # the root commit adds every file
     changes = [_change(delta, i) for i, delta in enumerate(diff.deltas)]
     if not changes:
-        result.reason = "commit: empty"
-        return result
+        yield "commit", hex_id, "commit: empty"
+        return
     changes = gitdiff.pair_renames(
         changes, functools.partial(_read_or_empty, repo), final_line=GIT_FINAL_LINE
     )
-    license_id = licenses.license_at(repo, tree)
+    license_id = cache.license_at(repo, tree)
     same_path = sum(c.status in ("M", "T") for c in changes)
     reason = mining_filters.commit_reason(rules, license_id, same_path)
     if reason:
-        result.reason = reason
-        return result
+        yield "commit", hex_id, reason
+        return
 
     tz = timezone(timedelta(minutes=commit.commit_time_offset))
     base = {
         "repository": name,
-        "commit": result.commit,
+        "commit": hex_id,
         "parent": str(parents[0]) if parents else None,
         "date": datetime.fromtimestamp(commit.commit_time, tz).isoformat(),
         "license": license_id,
@@ -288,16 +305,14 @@ def mine_commit(repo, commit_id: str, options: MiningOptions, name: str, license
         rules=rules,
         base=base,
         subject=message.split("\n", 1)[0],
-        abbrev=licenses.abbrev(repo),
+        abbrev=cache.abbrev(repo),
         count_tokens=mining_filters.token_counter(options.tokenizer) if options.counts_tokens else None,
     )
     for change in changes:
         path, row = _mine_file(change, context)
-        if isinstance(row, str):
-            result.file_skips.append((path, row))
-        else:
-            result.rows.append(row)
-    return result
+        old = change.old.raw.decode("utf-8", errors="replace") if change.old is not None else ""
+        yield "file", (old, path), row
+    yield "commit", hex_id, None
 
 
 @dataclass
