@@ -570,3 +570,32 @@ def test_rows_carry_the_fine_tuning_split(mined) -> None:
     for row in rows:
         assert row["prompt"] + row["completion"] == row["sample"]
         assert row["prompt"].endswith("<DFF>") and row["completion"].startswith(" ")
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=_texts(), after=_texts(), data=st.data())
+def test_row_check_accepts_git_hunks_and_refuses_damaged_ones(before, after, data):
+    from editlm.data.mining.commits import hunks_apply
+
+    patch = file_patch(before, after, "a.py", "a.py")
+    if patch is None:
+        return
+    hunks = patch[1]
+    assert hunks_apply(before, hunks, after)
+    lines = hunks.split("\n")
+    k = data.draw(st.integers(0, len(lines) - 2))
+    damage = data.draw(st.sampled_from(["flip", "drop", "count", "duplicate"]))
+    line = lines[k]
+    if damage == "flip":
+        lines[k] = line[:1] + "X" + line[1:]
+    elif damage == "drop":
+        del lines[k]
+    elif damage == "count":
+        lines[k] = re.sub(r"\+(\d+)", lambda m: f"+{int(m[1]) + 1}", line, count=1)
+    else:
+        lines.insert(k, line)
+    damaged = "\n".join(lines)
+    if damaged != hunks and hunks_apply(before, damaged, after):
+        # accepted only when the damaged diff still makes exactly `after` from `before`
+        assert apply_diff(before, damaged) == after
+    assert not hunks_apply(before, hunks, after + "x")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -187,6 +187,26 @@ class RepoCache:
         self._by_blob: dict = {}
         self._abbrev = None
         self._shallow: frozenset[str] | None = None
+        self._blobs: OrderedDict[str, bytes] = OrderedDict()  # recent blobs, newest last
+        self._blob_bytes = 0
+
+    def blob(self, repo, oid: str, max_bytes: int) -> bytes | None:
+        """A blob's bytes, None when larger than ``max_bytes`` (KeyError when missing). The file after
+        one commit is the file before the next one that touches it, so recent blobs are kept (32 MB)."""
+        data = self._blobs.get(oid)
+        if data is not None:
+            self._blobs.move_to_end(oid)
+            return data if len(data) <= max_bytes else None
+        _, size = repo.odb.read_header(oid)
+        if size > max_bytes:
+            return None
+        data = repo.odb.read(oid)[1]
+        if size <= 4 << 20:
+            self._blobs[oid] = data
+            self._blob_bytes += size
+            while self._blob_bytes > 32 << 20:
+                self._blob_bytes -= len(self._blobs.popitem(last=False)[1])
+        return data
 
     def license_at(self, repo, tree) -> str | None:
         files = []
@@ -306,6 +326,7 @@ def iter_commit(repo, commit_id: str, options: MiningOptions, name: str, cache: 
         base=base,
         subject=message.split("\n", 1)[0],
         abbrev=cache.abbrev(repo),
+        cache=cache,
         count_tokens=mining_filters.token_counter(options.tokenizer) if options.counts_tokens else None,
     )
     for change in changes:
@@ -323,6 +344,7 @@ class _Context:
     base: dict
     subject: str
     abbrev: object
+    cache: RepoCache
     count_tokens: object
 
 
@@ -378,8 +400,7 @@ def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
             contents.append(None)
             continue
         try:
-            _, size = ctx.repo.odb.read_header(item.oid)
-            data = ctx.repo.odb.read(item.oid)[1] if size <= ctx.options.max_file_bytes else None
+            data = ctx.cache.blob(ctx.repo, item.oid, ctx.options.max_file_bytes)
         except (KeyError, ValueError, pygit2.GitError):
             return path, "file: object missing (partial clone?)"
         if data is None:
@@ -428,7 +449,7 @@ def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
     limit = options.token_limit
     if limit is not None and ctx.count_tokens(sample) > limit:
         return path, "file: too many tokens"
-    if options.verify and not hunks_apply(before or "", sample_hunks, after or ""):
+    if options.verify and not hunks_apply(old_data or b"", sample_hunks, new_data or b""):
         return path, "file: diff does not apply"  # never seen; checked so a bad row can never slip out
     row = dict(base)
     row.update(
@@ -453,56 +474,72 @@ def octopack_pair_text(before: str, after: str) -> str:
     return pair_text(before, after)
 
 
-_HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_HUNK_HEADER_BYTES = re.compile(rb"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
-def hunks_apply(before: str, hunks: str, after: str) -> bool:
+def _line_starts(data: bytes) -> list[int]:
+    """Offsets where each line starts, plus the end: line k is ``data[starts[k]:starts[k + 1]]``."""
+    import numpy as np
+
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
+    starts = [0, *ends.tolist()]
+    if data and not data.endswith(b"\n"):
+        starts.append(len(data))
+    return starts
+
+
+def hunks_apply(before: str | bytes, hunks: str | bytes, after: str | bytes) -> bool:
     """True when the ``@@`` sections turn ``before`` into ``after`` exactly, line counts included.
 
-    The row check. Written here rather than calling :func:`editlm.edits.diff.apply_diff` because that
-    general applier (fuzz, offsets, several formats) cost a third of the mining time; this one walks
-    the hunks once, copying unchanged runs of lines as list slices.
+    The row check, made cheap: instead of applying the diff (``editlm.edits.diff.apply_diff``, a general
+    applier with fuzz and offsets, cost a third of the mining time) it finds the line offsets of both
+    files with one vectorised scan, compares each hunk's lines where they must be, and the unchanged
+    runs between hunks as single slices of ``before`` and ``after``.
     """
-    old = split_lines(before)
-    lines = split_lines(hunks)
-    out: list[str] = []
-    pos = i = 0
+    old = before.encode() if isinstance(before, str) else before
+    new = after.encode() if isinstance(after, str) else after
+    text = hunks.encode() if isinstance(hunks, str) else hunks
+    a, b = _line_starts(old), _line_starts(new)
+    a_count, b_count = len(a) - 1, len(b) - 1
+    lines = text.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    pa = pb = i = 0  # next line of before / after not yet accounted for
     total = len(lines)
     while i < total:
-        match = _HUNK_HEADER.match(lines[i])
+        match = _HUNK_HEADER_BYTES.match(lines[i])
         if not match:
             return False
-        old_start, old_len = int(match[1]), int(match[2] if match[2] is not None else 1)
-        new_len = int(match[4] if match[4] is not None else 1)
-        start = old_start - 1 if old_len else old_start
-        if start < pos or start > len(old):
+        old_len = int(match[2]) if match[2] is not None else 1
+        new_len = int(match[4]) if match[4] is not None else 1
+        sa = int(match[1]) - (1 if old_len else 0)
+        sb = int(match[3]) - (1 if new_len else 0)
+        if sa < pa or sb < pb or sa - pa != sb - pb or sa > a_count or sb > b_count:
             return False
-        out += old[pos:start]
-        pos = start
+        if old[a[pa] : a[sa]] != new[b[pb] : b[sb]]:  # the unchanged run before this hunk
+            return False
+        pa, pb = sa, sb
+        end_a, end_b = sa + old_len, sb + new_len
         i += 1
-        seen_old = seen_new = 0
-        while i < total and not lines[i].startswith("@@"):
+        while i < total and not lines[i].startswith(b"@@"):
             line = lines[i]
-            text = line[1:]
-            if i + 1 < total and lines[i + 1].startswith("\\"):
-                text = text[:-1] if text.endswith("\n") else text
-                i += 1
-            tag = line[0]
-            if tag in " -":
-                if pos >= len(old) or old[pos] != text:
+            marked = i + 1 < total and lines[i + 1].startswith(b"\\")
+            body = line[1:] if marked else line[1:] + b"\n"
+            tag = line[:1]
+            if tag == b" " or tag == b"-":
+                if pa >= end_a or old[a[pa] : a[pa + 1]] != body:
                     return False
-                pos += 1
-                seen_old += 1
-            if tag in " +":
-                out.append(text)
-                seen_new += 1
-            elif tag != "-":
+                pa += 1
+            if tag == b" " or tag == b"+":
+                if pb >= end_b or new[b[pb] : b[pb + 1]] != body:
+                    return False
+                pb += 1
+            elif tag != b"-":
                 return False
-            i += 1
-        if (seen_old, seen_new) != (old_len, new_len):
+            i += 2 if marked else 1
+        if (pa, pb) != (end_a, end_b):
             return False
-    out += old[pos:]
-    return "".join(out) == after
+    return a_count - pa == b_count - pb and old[a[pa] :] == new[b[pb] :]
 
 
 def is_binary(data: bytes) -> bool:
