@@ -32,6 +32,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -91,13 +92,15 @@ def child_pydriller(repo: str, out: str, only: str) -> None:
 def run_measured(command: list[str], env: dict | None = None, stdin: str | None = None) -> dict:
     """Wall time, CPU time and peak memory of a command and every process it starts.
 
-    CPU: each process's own user + system time, last seen every 20 ms (getrusage misses workers that
-    a forkserver reaps). Memory: the sum of the processes' proportional set sizes (PSS: shared pages
+    CPU: the larger of two lower bounds: getrusage of the reaped child (its own time and that of every
+    process it waited for, such as PyDriller's short git processes) and the sum of each process's own
+    time last seen every 20 ms (which catches workers that a forkserver reaps). Memory: the sum of the processes' proportional set sizes (PSS: shared pages
     split between the processes sharing them, so forked workers are not counted twice), every 100 ms.
     """
     import psutil
 
     source = open(stdin, "rb") if stdin else subprocess.DEVNULL
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.Popen(
         command, env=env, stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -131,7 +134,9 @@ def run_measured(command: list[str], env: dict | None = None, stdin: str | None 
         source.close()
     if process.returncode:
         raise RuntimeError(f"{command[:4]} failed ({process.returncode}): {stderr[-2000:]}")
-    return {"wall_s": wall, "cpu_s": sum(cpu.values()), "peak_mb": peak / 2**20}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    reaped = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": max(reaped, sum(cpu.values())), "peak_mb": peak / 2**20}
 
 
 def non_merge_commits(repo: Path, limit: int) -> list[str]:
