@@ -70,11 +70,28 @@ def mine_batch(batch: Batch) -> Iterator[tuple]:
             for kind, key, value in iter_commit(repo, commit, batch.options, batch.name, cache):
                 if kind == "file":
                     if (commit, *key) not in batch.done_files:
-                        yield "file", batch.path, commit, key, value
+                        yield "file", batch.path, commit, key, _pack(value)
                 else:
                     yield "commit", batch.path, commit, None, value
         except Exception as exc:  # noqa: BLE001 - one commit nobody foresaw is counted, not fatal
             yield "commit", batch.path, commit, None, f"commit: failed with {type(exc).__name__}"
+
+
+def _pack(row):
+    """``prompt`` and ``completion`` are the two halves of ``sample``: send the sample once (a row
+    crosses the process boundary with a third less text) and cut it again in the job."""
+    if isinstance(row, dict) and row["prompt"] is not None and row["sample"].startswith(row["prompt"]):
+        row = dict(row)
+        row["prompt"] = len(row["prompt"])
+        row["completion"] = None
+    return row
+
+
+def _unpack(row: dict) -> dict:
+    if isinstance(row["prompt"], int):
+        cut = row["prompt"]
+        row["prompt"], row["completion"] = row["sample"][:cut], row["sample"][cut:]
+    return row
 
 
 def settings_of(options: MiningOptions, rev: str) -> dict:
@@ -198,7 +215,7 @@ def run_mining(
                     if isinstance(value, str):
                         writer.skip(file_key, value)
                     else:
-                        writer.add(file_key, [value])
+                        writer.add(file_key, [_unpack(value)])
                     continue
                 if value:
                     writer.skip((path, commit), value)
