@@ -234,7 +234,7 @@ def test_sigterm_stops_a_mining_job_and_it_resumes(history, expected, tmp_path):
         "import os, time, editlm.data.mining.job as j\n"
         "real = j.iter_commit\n"
         "def slow(*a):\n"
-        f"    open(os.path.join({str(pids)!r}, str(os.getpid())), 'w').close()\n"
+        f"    open(os.path.join({str(pids)!r}, f'{{os.getpid()}}-{{time.time_ns()}}'), 'w').close()\n"
         "    time.sleep(0.3)\n"
         "    return real(*a)\n"
         "j.iter_commit = slow\n"
@@ -245,14 +245,14 @@ def test_sigterm_stops_a_mining_job_and_it_resumes(history, expected, tmp_path):
     job = subprocess.Popen(command, env=slowed, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     partial = tmp_path / "rows.jsonl.partial"
     deadline = time.monotonic() + 60
-    while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
+    while len(list(pids.iterdir())) < 6 and time.monotonic() < deadline:  # 4+ of 17 commits done
         time.sleep(0.05)
-    time.sleep(1.0)  # a few commits done (0.3 s each, 17 in all), most not
+    time.sleep(0.2)
     job.send_signal(signal.SIGTERM)
     output = job.communicate(timeout=60)[0]
     assert job.returncode == 130, output
     assert "rerun the same command to resume" in output
-    workers = [int(p.name) for p in pids.iterdir()]
+    workers = sorted({int(p.name.split("-")[0]) for p in pids.iterdir()})
     assert len(workers) == 2
 
     def alive(pid: int) -> bool:
