@@ -33,7 +33,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from editlm.edits.diff import DiffError, apply_diff
+from editlm.edits.diff import DiffError, DiffParseError, apply_diff
 from editlm.edits.diff_model import DiffSample, FormatError, extract_diff
 from editlm.edits.edit_sequence import decode_edit_sequence, edit_sequence_prompt
 
@@ -141,6 +141,8 @@ class Benchmark:
         elif kind == "diff":
             try:
                 program = apply_diff(problem.source or "", extract_diff(payload))
+            except DiffParseError as exc:
+                raise SampleError(f"diff does not apply (parse error): {exc}") from None
             except (DiffError, FormatError) as exc:
                 raise SampleError(f"diff does not apply: {exc}") from None
         else:
