@@ -241,12 +241,13 @@ def run_diff_quickstart(out: Path, settings: DiffQuickstart, say=print) -> dict:
 
     def make_programs() -> None:
         limit = settings.programs or None
-        short = build_corpus(limit=limit, seed=settings.seed, max_lines=settings.max_lines, per_module=10**6)
+        # one pass over the corpus: every function up to 300 lines is pretraining text, the short ones
+        # are also the programs that get bugs
+        code = build_corpus(limit=limit, seed=settings.seed, per_module=10**6)
+        short = [r for r in code if r["program"].count("\n") <= settings.max_lines]
         train, held = split_programs(short, settings.heldout_fraction, settings.seed)
         held_sources = {r["source"] for r in held}
-        # pretraining text: every default-corpus function (up to 300 lines) except the held-out programs
-        code = [r for r in build_corpus(limit=limit, seed=settings.seed, per_module=10**6)
-                if r["source"] not in held_sources]  # fmt: skip
+        code = [r for r in code if r["source"] not in held_sources]  # held-out programs are never trained on
         write_rows(pretrain_path, [{"text": r["program"], "source": r["source"]} for r in code])
         write_rows(
             programs_path,
