@@ -149,3 +149,14 @@ def test_command_builds_resumes_and_registers(tmp_path, monkeypatch):
     assert len(BugFix().problems()) == len(written)
     with pytest.raises(BenchmarkError, match="editlm bugfix-benchmark"):
         BugFix(tmp_path / "missing.jsonl").problems()
+
+
+@pytest.mark.parametrize("kind", ["missing-logic", "excess-logic", "function-misuse", "value-misuse"])
+def test_real_bug_classes_change_behaviour(kind, box):
+    """HumanEvalFix's bug types injected into HumanEval solutions: the builder keeps a bug only when
+    the tests fail on it in the sandbox, so kept rows are bugs that change behaviour."""
+    kept, skipped = build(humaneval_sources(limit=10), BuildSettings(seed=0, kinds=(kind,)), box)
+    rows = [row for rows in kept.values() for row in rows]
+    assert len(rows) >= 3, (kind, skipped)
+    assert all(row["bug_classes"] == [kind] for row in rows)
+    assert all(apply_diff(row["buggy"], row["diff"]) == row["fixed"] for row in rows)

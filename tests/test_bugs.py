@@ -160,8 +160,10 @@ def test_off_by_one_in_comparisons_and_ranges():
 
 def test_no_site_is_said_not_faked():
     program = Program('x = "hello"\nprint(x)\n')
-    assert program.kinds() == ["undefined-name"]
-    for kind in ("variable-misuse", "wrong-operator", "argument-swap", "wrong-constant", "off-by-one"):
+    assert program.kinds() == ["undefined-name", "value-misuse"]  # the string may be emptied
+    none = ("variable-misuse", "wrong-operator", "argument-swap", "wrong-constant", "off-by-one")
+    # statements are deleted or repeated only inside functions; print is no similar-function pair
+    for kind in none + ("missing-logic", "excess-logic", "function-misuse"):
         assert program.inject(kind, random.Random(0)) is None
 
 
@@ -174,6 +176,8 @@ def test_only_wanted_classes_are_looked_for():
         "wrong-operator",
         "undefined-name",
         "wrong-constant",
+        "missing-logic",  # a statement deleted
+        "function-misuse",  # sum -> len or max
     ]
 
 
@@ -191,6 +195,10 @@ def test_formatting_and_comments_are_kept():
         for seed in range(20):
             bug = program.inject(kind, random.Random(seed))
             changes = changed_lines(source, bug.buggy)
+            if kind in ("missing-logic", "excess-logic") and len(changes) == 1:
+                # a whole statement deleted or repeated: one line out or in, comment and all
+                assert changes[0][1:].rstrip() in source.splitlines(), (kind, changes)
+                continue
             assert len(changes) == 2, (kind, changes)  # exactly one line out, one line in
             assert changes[0].split("#")[1] == changes[1].split("#")[1]  # its comment untouched
 
@@ -266,7 +274,7 @@ def test_bug_rows_skips_with_reasons():
     job = BugJob()
     assert bug_rows(1, PARITY, "p.py", job) == ([], "benchmark program (contamination)")
     assert bug_rows(1, "def f(:\n", "p.py", job)[1] == "not valid Python"
-    assert bug_rows(1, 'print("hi")\n', "p.py", job)[1] == "no bug site"
+    assert bug_rows(1, "print(hi)\n", "p.py", job)[1] == "no bug site"
     assert bug_rows(1, None, "p.py", job)[1] == "empty or not text"
     assert bug_rows(1, "x = 1\n" * 10, "p.py", BugJob(max_chars=20))[1] == "too large"
 

@@ -71,3 +71,49 @@ def test_decontaminate_command_with_an_extra_table(tmp_path):
     assert [json.loads(x) for x in out.read_text().splitlines()] == rows[:1]
     summary = json.loads((tmp_path / "clean.jsonl.summary.json").read_text())
     assert summary["skipped"] == {"contains parity": 1, "contains secret.jsonl": 1}
+
+
+def test_every_registered_benchmark_is_protected():
+    """QuixBugs, EditEval and HumanEvalFix programs (references and buggy/unedited versions) are
+    caught like HumanEval's, and reported under their benchmark's name."""
+    from editlm.evaluate.benchmarks import get_benchmark
+
+    index = default_index()
+    for name in ("quixbugs", "editeval", "humanevalfix"):
+        bench = get_benchmark(name)
+        problem = list(bench.problems().values())[3]
+        for program in (problem.canonical, problem.source):
+            found = index.matches("# vendored\n" + program)
+            assert found, (name, problem.task_id)
+            assert {m.name.split("/", 1)[0] for m in found} & {name, "HumanEval"}
+    quix = get_benchmark("quixbugs").problems()["QuixBugs/gcd"]
+    assert index.matches(quix.canonical)[0].name == "quixbugs/QuixBugs/gcd"
+
+
+def test_training_commands_warn_or_drop(tmp_path):
+    """`editlm train` checks its data against every benchmark: it warns with counts by benchmark, and
+    with --decontaminate trains on a clean copy (here the check alone, without training)."""
+    from editlm.data.transforms.contamination import check_training_data
+    from editlm.evaluate.benchmarks import get_benchmark
+    from editlm.train.cli import _benchmark_overlap
+    from editlm.train.config import SFTConfig
+
+    gcd = get_benchmark("quixbugs").problems()["QuixBugs/gcd"]
+    rows = [
+        {
+            "prompt": "<NME> a.py\n<BEF> x = 1\n<MSG> Fix\n<DFF>",
+            "completion": " @@ -1 +1 @@\n-x = 1\n+x = 2\n",
+        },
+        {"prompt": f"<NME> gcd.py\n<BEF> {gcd.source}\n<MSG> Fix bug\n<DFF>", "completion": " ..."},
+        {"prompt": "Write parity", "completion": parity.CORRECT},
+    ]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = check_training_data(str(data), ["prompt", "completion"])
+    assert report["documents"] == 3 and report["contaminated"] == 2
+    assert report["by_benchmark"] == {"quixbugs": 1, "parity": 1} and report["keys"] == [1, 2]
+    cfg = SFTConfig(data=str(data), output_dir=str(tmp_path / "run"))
+    assert _benchmark_overlap(cfg, ["prompt", "completion"], drop=False) is cfg  # warned, unchanged
+    clean = _benchmark_overlap(cfg, ["prompt", "completion"], drop=True)
+    assert clean.data != cfg.data
+    assert [json.loads(x) for x in open(clean.data)] == rows[:1]

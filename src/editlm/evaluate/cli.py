@@ -95,10 +95,23 @@ def register(app: typer.Typer) -> None:
     @app.command("benchmarks")
     def benchmarks(
         name: str = typer.Argument(None, help="Write this benchmark's prompts as JSONL."),
-        kind: str = typer.Option("completion", "--kind", help="Prompt format: completion, diff or edits."),
+        kind: str = typer.Option(
+            "completion",
+            "--kind",
+            help="Prompt format: completion, diff, edits or response (instruction models).",
+        ),
         output: Path = typer.Option(None, "-o", "--output", help="Prompts file (default: stdout)."),
+        check: bool = typer.Option(
+            False,
+            "--check",
+            help="Instead: run every reference (must pass) and every buggy input (must fail).",
+        ),
+        workers: int = typer.Option(0, "-w", "--workers", help="Sandbox workers for --check (0: all cores)."),
     ) -> None:
-        """List benchmarks, or write one benchmark's prompts (task_id, prompt) for a model to sample."""
+        """List benchmarks, or write one benchmark's prompts (task_id, prompt) for a model to sample.
+
+        Example: editlm benchmarks humanevalfix --kind diff -o prompts.jsonl; editlm benchmarks quixbugs --check
+        """
         from editlm.evaluate.benchmarks import BenchmarkError, get_benchmark, list_benchmarks
 
         if name is None:
@@ -108,6 +121,9 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"{item}\t{len(bench.problems())} problems\t{bench.description}")
                 except BenchmarkError as exc:
                     typer.echo(f"{item}\tunavailable: {exc}")
+            return
+        if check:
+            _check(name, workers, output)
             return
         try:
             bench = get_benchmark(name)
@@ -139,6 +155,33 @@ def add_failure_kinds(run_dir: Path, summary: dict) -> dict:
     tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     tmp.replace(path)
     return summary
+
+
+def _check(name: str, workers: int, output: Path | None) -> None:
+    """``editlm benchmarks NAME --check``: the benchmark's own references and inputs, scored as samples."""
+    from editlm.evaluate.benchmarks import BenchmarkError, get_benchmark
+    from editlm.evaluate.benchmarks.checks import check_benchmark
+    from editlm.evaluate.sandbox import SandboxError
+
+    try:
+        report = check_benchmark(get_benchmark(name), workers=workers)
+    except (BenchmarkError, SandboxError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"{report['benchmark']}: {report['checked']} items checked, references passing "
+        f"{report['reference_passed']}/{report['checked']}, buggy inputs failing "
+        f"{report['input_failed']}/{report['checked']}; {len(report['excluded_upstream_items'])} upstream "
+        "items left out, each with its reason (-o writes them)"
+    )
+    for task_id, reason in report["failures"].items():
+        typer.echo(f"  FAILS CHECK {task_id}: {reason}")
+    if output is not None:
+        from editlm.io.tables import write_json
+
+        write_json(output, report)
+    if report["failures"]:
+        raise typer.Exit(1)
 
 
 def _print_summary(summary: dict) -> None:

@@ -140,6 +140,28 @@ def plot_curves(curves: dict[str, tuple[list[float], list[float]]], path: Path) 
     )
 
 
+def published_rows(runs: dict[str, dict]) -> list[list]:
+    """``[benchmark, model, metric, published, this run, run]`` for every benchmark of ``runs`` that
+    has published reference results (``Benchmark.published``), the run's own value beside each."""
+    from editlm.evaluate.benchmarks import BenchmarkError, get_benchmark
+
+    rows = []
+    for name, summary in runs.items():
+        try:
+            published = get_benchmark(summary.get("benchmark", "")).published
+        except BenchmarkError:
+            continue
+        for model, metrics in published.items():
+            for metric, value in metrics.items():
+                own = (
+                    summary.get("pass_rate")
+                    if metric == "pass rate"
+                    else summary.get("pass@k", {}).get(metric)
+                )
+                rows.append([summary["benchmark"], model, metric, value, "-" if own is None else own, name])
+    return rows
+
+
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.md`` and its PNGs into ``out`` (default: ``run_dir``); returns the report path."""
     run_dir = Path(run_dir)
@@ -160,6 +182,13 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             for name, s in runs.items()
         ]  # fmt: skip
         lines += _table(header, rows) + [""]
+        reference = published_rows(runs)
+        if reference:
+            lines += ["## Published results beside this run's (%)", ""]
+            lines += _table(
+                ["benchmark", "published model", "metric", "published", "this run", "run"], reference
+            )
+            lines += [""]
         notes = [f"- {name}: {s['note']}" for name, s in runs.items() if s.get("note")]
         lines += (["Notes:", *notes, ""] if notes else []) + [
             "A k is shown only where every problem has at least k samples (unbiased estimator).",

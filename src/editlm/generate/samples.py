@@ -9,14 +9,14 @@ from pathlib import Path
 from editlm.edits.diff_model import NAME_TAG
 from editlm.generate.engines import Engine, SamplingParams
 
-KINDS = ("completion", "diff", "edits")
+KINDS = ("completion", "diff", "edits", "response")  # the payload key says which prompt format made it
 
 
 def stops_for(kind: str) -> tuple[str, ...]:
     """Where a completion of each format ends, besides the end token."""
     from editlm.evaluate.benchmarks import STOP_SEQUENCES
 
-    return {"completion": tuple(STOP_SEQUENCES), "diff": (NAME_TAG,), "edits": ()}[kind]
+    return {"completion": tuple(STOP_SEQUENCES), "diff": (NAME_TAG,), "edits": (), "response": ()}[kind]
 
 
 def sample_benchmark(

@@ -45,6 +45,40 @@ def _known_errors() -> tuple[type[Exception], ...]:
     return (NotACausalLMError, EmptyCorpusError, ConfigError, DataError)
 
 
+DECONTAMINATE = typer.Option(
+    False,
+    "--decontaminate",
+    help="Drop training rows that contain a benchmark program (otherwise they are only counted and warned about).",
+)
+
+
+def _benchmark_overlap(cfg, fields: list[str], drop: bool):
+    """Every training command checks its data against every registered benchmark (n-gram overlap):
+    a warning with the counts, or with ``--decontaminate`` a clean copy in the output directory that
+    training then reads."""
+    import dataclasses
+
+    from rich.console import Console
+
+    from editlm.data.transforms.contamination import check_training_data
+
+    if not cfg.data:
+        return cfg
+    drop_to = Path(cfg.output_dir) / "train-decontaminated.jsonl" if drop else None
+    report = check_training_data(cfg.data, fields, glob=getattr(cfg, "glob", "*.py"), drop_to=drop_to)
+    console = Console(stderr=True)
+    if report["contaminated"]:
+        where = ", ".join(f"{name} {count}" for name, count in sorted(report["by_benchmark"].items()))
+        verb = "dropped" if drop else "kept (use --decontaminate to drop them)"
+        console.print(
+            f"[bold yellow]warning:[/] {report['contaminated']} of {report['documents']} training rows contain "
+            f"a benchmark program ({where}); {verb}"
+        )
+    if drop:
+        return dataclasses.replace(cfg, data=report["written"])
+    return cfg
+
+
 def _explicit(**options) -> dict:
     names = {"output": "output_dir"}
     return {names.get(k, k): v for k, v in options.items() if v is not None}
@@ -87,7 +121,7 @@ def register(app: typer.Typer) -> None:
         recipe: str = RECIPE, sets: list[str] = SETS, output: str = OUTPUT, model: str = MODEL,
         tokenizer: str = TOKENIZER, data: str = DATA, max_steps: int = MAX_STEPS, seq_len: int = SEQ_LEN,
         batch_size: int = BATCH, lr: float = LR, seed: int = SEED, max_time: float = MAX_TIME,
-        grad_accum: int = GRAD_ACCUM, warmup: int = WARMUP,
+        grad_accum: int = GRAD_ACCUM, warmup: int = WARMUP, decontaminate: bool = DECONTAMINATE,
     ) -> None:  # fmt: skip
         """Causal LM pretraining on a code corpus (packed rows, warmup + cosine, held-out loss)."""
         from editlm.train.config import PretrainConfig, load_config
@@ -97,7 +131,8 @@ def register(app: typer.Typer) -> None:
             overrides = _explicit(output=output, model=model, tokenizer=tokenizer, data=data,
                                   max_steps=max_steps, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
                                   max_time=max_time, grad_accum=grad_accum, warmup_steps=warmup)  # fmt: skip
-            out = pretrain(load_config(PretrainConfig, recipe, overrides, sets))
+            cfg = load_config(PretrainConfig, recipe, overrides, sets)
+            out = pretrain(_benchmark_overlap(cfg, [cfg.text_field], decontaminate))
         except _known_errors() as exc:
             _fail(exc)
         typer.echo(f"model saved to {out}")
@@ -112,6 +147,7 @@ def register(app: typer.Typer) -> None:
             None, "--full-loss/--completion-loss", help="Loss on every token (ablation) or on the completion only."
         ),
         lora_r: int = typer.Option(None, "--lora-r", help="Train LoRA adapters of this rank (merged at the end)."),
+        decontaminate: bool = DECONTAMINATE,
     ) -> None:  # fmt: skip
         """Fine-tune on prompt/completion rows with the loss on the completion only (by default)."""
         from editlm.train.config import SFTConfig, load_config
@@ -122,7 +158,8 @@ def register(app: typer.Typer) -> None:
                                   max_steps=max_steps, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
                                   full_loss=full_loss, lora_r=lora_r, max_time=max_time, grad_accum=grad_accum,
                                   warmup_steps=warmup)  # fmt: skip
-            out = sft(load_config(SFTConfig, recipe, overrides, sets))
+            cfg = load_config(SFTConfig, recipe, overrides, sets)
+            out = sft(_benchmark_overlap(cfg, [cfg.prompt_field, cfg.completion_field], decontaminate))
         except _known_errors() as exc:
             _fail(exc)
         typer.echo(f"model saved to {out}")

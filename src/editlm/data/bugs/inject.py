@@ -13,7 +13,18 @@ Bug classes (REFERENCE.md section 3; He et al. 2022 plus the 4-Parity kinds):
                           (4-Parity's ``b1`` -> ``c1``)
 ``wrong-constant``        an integer literal changed by one (4-Parity's ``% 2`` -> ``% 3``)
 ``off-by-one``            ``<``/``<=`` or ``>``/``>=`` flipped, or a ``range()`` bound moved by one
+``missing-logic``         a statement of a block deleted, or one operand of ``and``/``or`` dropped
+``excess-logic``          a state-changing statement repeated (``x += 1``, ``xs.append(x)``), or a
+                          condition strengthened with another comparison of the same function
+``function-misuse``       a call replaced by a similar one (``min``/``max``, ``any``/``all``,
+                          ``startswith``/``endswith``, ``upper``/``lower``, ``find``/``rfind``, ...)
+``value-misuse``          a value other than an integer changed: ``True``/``False`` swapped, a string
+                          literal emptied (or an empty one given a space), a float moved by one
 ========================  =================================================================
+
+The last four are bug types of HumanEvalFix (people's bugs in HumanEval solutions: value misuse,
+missing logic, excess logic, operator misuse, variable misuse, function misuse), so that models trained
+on synthetic bugs can be measured on real ones.
 
 A :class:`Program` parses once and lists every *site* (a place where a class can inject a bug, with
 its possible mutations); :meth:`Program.inject` picks one site, :meth:`Program.inject_many` picks
@@ -54,6 +65,10 @@ BUG_CLASSES: dict[str, str] = {
     "undefined-name": "undefined name",
     "wrong-constant": "wrong integer constant",
     "off-by-one": "off-by-one error",
+    "missing-logic": "missing logic",
+    "excess-logic": "excess logic",
+    "function-misuse": "function misuse",
+    "value-misuse": "value misuse",
 }
 DEFAULT_TEMPLATE = "Fix {bug_class}"
 _NAME_CLASSES = {"variable-misuse", "undefined-name"}
@@ -79,6 +94,23 @@ _OFF_BY_ONE = {
     cst.GreaterThan: cst.GreaterThanEqual,
     cst.GreaterThanEqual: cst.GreaterThan,
 }
+# Calls and methods that are easily confused with one another (function misuse); only pairs whose
+# results differ on ordinary inputs (``split``/``rsplit`` without a limit would not be a bug).
+_SIMILAR_FUNCTIONS = {
+    "min": ("max",), "max": ("min",), "any": ("all",), "all": ("any",), "sum": ("len", "max"),
+    "len": ("sum",), "int": ("round", "float"), "round": ("int",), "float": ("int",), "sorted": ("reversed",),
+    "reversed": ("sorted",), "set": ("list",), "floor": ("ceil",), "ceil": ("floor",),
+}  # fmt: skip
+_SIMILAR_METHODS = {
+    "upper": ("lower",), "lower": ("upper",), "isupper": ("islower",), "islower": ("isupper",),
+    "startswith": ("endswith",), "endswith": ("startswith",), "find": ("rfind",), "rfind": ("find",),
+    "index": ("rindex",), "rindex": ("index",), "strip": ("lstrip", "rstrip"), "lstrip": ("rstrip", "strip"),
+    "rstrip": ("lstrip", "strip"), "isdigit": ("isalpha",), "isalpha": ("isdigit",), "append": ("extend",),
+    "keys": ("values",), "values": ("keys",), "remove": ("discard",), "capitalize": ("title",),
+    "title": ("capitalize",), "sort": ("reverse",), "reverse": ("sort",),
+}  # fmt: skip
+# Statements whose repetition changes state (excess logic): augmented assignments and these methods.
+_MUTATORS = {"append", "extend", "insert", "add", "update", "pop", "remove", "discard", "sort", "reverse"}
 # Expressions that stay one operand when ``+ 1`` is appended (anything else gets parentheses).
 _TIGHT = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer)
 _ADDITIVE_OR_TIGHTER = (*_ARITHMETIC, cst.Power, cst.MatrixMultiply)
@@ -189,12 +221,7 @@ class Program:
         _check_kinds([kind])
         return self.inject_many(1, rng, [kind])
 
-    def inject_many(self, n: int, rng: random.Random, kinds: Iterable[str] | None = None) -> Bug | None:
-        """``n`` bugs at non-overlapping sites, each of a class drawn uniformly from ``kinds`` (all by
-        default) among those with sites left; None when fewer than ``n`` sites can be used."""
-        if n < 1:
-            raise ValueError("n must be >= 1")
-        kinds = list(BUG_CLASSES) if kinds is None else _check_kinds(kinds)
+    def _draw(self, n: int, rng: random.Random, kinds: list[str]) -> list[tuple[Site, Variant]] | None:
         pool = {kind: list(self.sites[kind]) for kind in kinds if self.sites[kind]}
         chosen: list[tuple[Site, Variant]] = []
         while len(chosen) < n:
@@ -205,6 +232,22 @@ class Program:
             kind = rng.choice(sorted(pool))
             site = rng.choice(pool[kind])
             chosen.append((site, rng.choice(site.variants)))
+        return chosen
+
+    def inject_many(self, n: int, rng: random.Random, kinds: Iterable[str] | None = None) -> Bug | None:
+        """``n`` bugs at non-overlapping sites, each of a class drawn uniformly from ``kinds`` (all by
+        default) among those with sites left; None when fewer than ``n`` sites can be used."""
+        if n < 1:
+            raise ValueError("n must be >= 1")
+        kinds = list(BUG_CLASSES) if kinds is None else _check_kinds(kinds)
+        # Sites are drawn greedily; one that spans a whole statement can crowd out the rest, so a
+        # draw that runs out of room is retried a few times before ``n`` bugs are said not to fit.
+        for _ in range(8):
+            chosen = self._draw(n, rng, kinds)
+            if chosen is not None:
+                break
+        else:
+            return None
         chosen.sort(key=lambda pair: pair[0].start)
         edits = [site.edit(self.source, variant) for site, variant in chosen]
         if None in edits:
@@ -409,7 +452,9 @@ class _SiteFinder(cst.CSTVisitor):
         starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", source)]
         self._offset = lambda pos: starts[pos.line - 1] + pos.column
         self.sites: list[Site] = []
+        self.defined = _defined_names(module)
         self._name_sites()
+        self._statement_sites()
 
     def _code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
@@ -467,6 +512,20 @@ class _SiteFinder(cst.CSTVisitor):
 
     def visit_BooleanOperation(self, node: cst.BooleanOperation) -> None:
         self._operator_site(node.operator, _BOOLEAN)
+        span = self._span(node)
+        if span is None or "\n" in self.source[span[0] : span[1]]:
+            return  # an operand dropped from a condition over several lines cannot be placed exactly
+        word = _SYMBOL[type(node.operator)]
+        left, right = self._code(node.left).strip(), self._code(node.right).strip()
+        # missing logic: one condition of the pair dropped (the remaining one keeps the parentheses)
+        self._add(
+            "missing-logic",
+            node,
+            [
+                self._variant(f"`{left} {word} {right}` -> `{left}`", node, _keep(node.left, node)),
+                self._variant(f"`{left} {word} {right}` -> `{right}`", node, _keep(node.right, node)),
+            ],
+        )
 
     def visit_ComparisonTarget(self, node: cst.ComparisonTarget) -> None:
         op = node.operator
@@ -505,6 +564,7 @@ class _SiteFinder(cst.CSTVisitor):
                 )
                 # raw source text swapped: exact by construction, whatever the layout
                 self.sites.append(Site("argument-swap", a_start, b_end, line, (variant,), None))
+        self._function_misuse(node)
         if isinstance(node.func, cst.Name) and node.func.value == "range" and 1 <= len(positional) <= 3:
             for i in positional[:2]:
                 value = node.args[i].value
@@ -515,6 +575,98 @@ class _SiteFinder(cst.CSTVisitor):
                     description, _ = _shift(value, delta)
                     variants.append(self._variant(f"`range` bound: {description}", value, _shift_by(delta)))
                 self._add("off-by-one", value, variants)
+
+    def _function_misuse(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Name) and func.value in _SIMILAR_FUNCTIONS and func.value not in self.defined:
+            target, names = func, _SIMILAR_FUNCTIONS[func.value]
+        elif isinstance(func, cst.Attribute) and func.attr.value in _SIMILAR_METHODS:
+            target, names = func.attr, _SIMILAR_METHODS[func.attr.value]
+        else:
+            return
+        variants = [
+            self._variant(f"`{target.value}(...)` -> `{new}(...)`", target, _rename(new)) for new in names
+        ]
+        self._add("function-misuse", target, variants)
+
+    # -- values other than integers
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value in ("True", "False"):
+            new = "False" if node.value == "True" else "True"
+            self._add("value-misuse", node, [self._variant(f"`{node.value}` -> `{new}`", node, _rename(new))])
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        if "b" in node.prefix.lower() or len(node.quote) == 3:
+            return  # bytes and triple-quoted blocks (docstrings): not the values logic depends on
+        body = node.value[len(node.prefix) + 1 : -1]
+        new = f"{node.prefix}{node.quote}{' ' if not body else ''}{node.quote}"
+        self._add("value-misuse", node, [self._variant(f"`{node.value}` -> `{new}`", node, _set_value(new))])
+
+    def visit_Float(self, node: cst.Float) -> None:
+        try:
+            value = float(node.value)
+        except ValueError:
+            return
+        new = repr(value + 1.0)
+        self._add("value-misuse", node, [self._variant(f"`{node.value}` -> `{new}`", node, _set_value(new))])
+
+    # -- statements: missing and excess logic (from the ast: whole lines, spliced as raw text)
+
+    def _statement_sites(self) -> None:
+        tree = ast.parse(self.source)
+        lines = self.source.splitlines(keepends=True)
+        starts = [0]
+        for line in lines:
+            starts.append(starts[-1] + len(line))
+        for function in ast.walk(tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            compares = _single_line_compares(function, self.source)
+            for block in _blocks(function):
+                for statement in block:
+                    if not _alone_on_lines(statement, block, lines):
+                        continue
+                    start, end = starts[statement.lineno - 1], starts[statement.end_lineno]
+                    text = self.source[start:end]
+                    if not text.endswith(("\n", "\r")):
+                        continue  # the last line of a file without a final newline: not spliced
+                    first = text.strip().splitlines()[0]
+                    if (
+                        len(block) > 1
+                        and not _is_docstring(statement)
+                        and not isinstance(statement, ast.Pass)
+                    ):
+                        delete = Variant(f"statement deleted: `{first}`", lambda: "")
+                        self.sites.append(
+                            Site("missing-logic", start, end, statement.lineno, (delete,), None)
+                        )
+                    if _mutates(statement):
+                        repeat = Variant(f"statement repeated: `{first}`", lambda text=text: text + text)
+                        self.sites.append(Site("excess-logic", start, end, statement.lineno, (repeat,), None))
+            for node in ast.walk(function):
+                if isinstance(node, (ast.If, ast.While)) and node.test.lineno == node.test.end_lineno:
+                    self._stronger_condition(node.test, compares, lines, starts)
+
+    def _stronger_condition(self, test: ast.expr, compares: list[str], lines, starts) -> None:
+        line = lines[test.lineno - 1]
+        head = line.encode("utf-8")
+        start = starts[test.lineno - 1] + len(head[: test.col_offset].decode("utf-8", "replace"))
+        end = starts[test.lineno - 1] + len(head[: test.end_col_offset].decode("utf-8", "replace"))
+        old = self.source[start:end]
+        if ast.get_source_segment(self.source, test) != old:
+            return
+        loose = isinstance(test, (ast.IfExp, ast.Lambda, ast.NamedExpr)) or (
+            isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or)
+        )
+        own = f"({old})" if loose else old
+        variants = tuple(
+            Variant(f"condition `{old}` -> `{own} and {other}`", lambda other=other: f"{own} and {other}")
+            for other in compares
+            if other != old and other not in old
+        )[:3]
+        if variants:
+            self.sites.append(Site("excess-logic", start, end, test.lineno, variants, None))
 
     # -- integer constants
 
@@ -533,6 +685,94 @@ class _SiteFinder(cst.CSTVisitor):
 
 def _rename(new: str) -> Callable[[cst.CSTNode], cst.CSTNode]:
     return lambda node: node.with_changes(value=new)
+
+
+def _set_value(value: str) -> Callable[[cst.CSTNode], cst.CSTNode]:
+    return lambda node: node.with_changes(value=value)
+
+
+def _keep(part: cst.BaseExpression, whole: cst.BooleanOperation) -> Callable[[cst.CSTNode], cst.CSTNode]:
+    """``whole`` replaced by one of its operands, with the whole's parentheses kept around it."""
+    return lambda node: part.with_changes(
+        lpar=list(whole.lpar) + list(part.lpar), rpar=list(part.rpar) + list(whole.rpar)
+    )
+
+
+def _defined_names(module: cst.Module) -> set[str]:
+    """Names the module binds anywhere (a local ``max`` is not the builtin)."""
+    tree = ast.parse(module.code)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    names |= {
+        n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
+    names |= {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    return names | {(a.asname or a.name).split(".")[0] for n in imports for a in n.names}
+
+
+def _blocks(function: ast.AST) -> Iterable[list[ast.stmt]]:
+    """Every statement list inside ``function`` (its body, branches, loops, handlers, cases), but not
+    those of nested functions or classes (they are visited on their own)."""
+    stack = [function]
+    while stack:
+        node = stack.pop()
+        blocks = [getattr(node, name, None) for name in ("body", "orelse", "finalbody")]
+        blocks += [h.body for h in getattr(node, "handlers", [])] + [
+            c.body for c in getattr(node, "cases", [])
+        ]
+        for block in blocks:
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                yield block
+                stack += [
+                    s
+                    for s in block
+                    if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                ]
+
+
+def _alone_on_lines(statement: ast.stmt, block: list[ast.stmt], lines: list[str]) -> bool:
+    """A simple statement that has its lines to itself (no ``;``, nothing before or after it)."""
+    if not isinstance(statement, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Return, ast.Pass)):
+        return False
+    index = block.index(statement)
+    if index and block[index - 1].end_lineno >= statement.lineno:
+        return False
+    if index + 1 < len(block) and block[index + 1].lineno <= statement.end_lineno:
+        return False
+    line = lines[statement.lineno - 1]
+    if line.encode("utf-8")[: statement.col_offset].strip():
+        return False
+    tail = (
+        lines[statement.end_lineno - 1].encode("utf-8")[statement.end_col_offset :].decode("utf-8", "replace")
+    )
+    return not tail.strip() or tail.strip().startswith("#")
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    value = getattr(statement, "value", None)
+    return (
+        isinstance(statement, ast.Expr) and isinstance(value, ast.Constant) and isinstance(value.value, str)
+    )
+
+
+def _mutates(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.AugAssign):
+        return True
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        func = statement.value.func
+        return isinstance(func, ast.Attribute) and func.attr in _MUTATORS
+    return False
+
+
+def _single_line_compares(function: ast.AST, source: str) -> list[str]:
+    """The distinct one-line comparisons written in ``function`` (material for a stronger condition)."""
+    found: list[str] = []
+    for node in ast.walk(function):
+        if isinstance(node, ast.Compare) and node.lineno == node.end_lineno:
+            text = ast.get_source_segment(source, node)
+            if text and text not in found:
+                found.append(text)
+    return found
 
 
 def _set_integer(value: int) -> Callable[[cst.CSTNode], cst.CSTNode]:

@@ -5,9 +5,12 @@ A training document is *contaminated* when it contains most of a benchmark progr
 numbers and single punctuation characters, so whitespace and formatting changes do not hide a copy;
 a document that merely shares a line or two with a program stays in.
 
-The default protected set is 4-Parity (the correct function and its five buggy versions, taken from
-the evaluation registry) and HumanEval's prompts with their canonical solutions (the programs of the
-HumanEval and bug-fix benchmarks). Add more with :meth:`ContaminationIndex.add` or ``--exclude FILE``.
+The default protected set is every registered benchmark: 4-Parity (the correct function and its five
+buggy versions), HumanEval's prompts with their canonical solutions, and the programs of every other
+benchmark in the registry (HumanEvalFix, QuixBugs and EditEval: reference and buggy or unedited
+versions; the bug-fix benchmark when it has been built). EditEval and HumanEvalFix are built on
+HumanEval's functions, so their programs overlap HumanEval's too. Add more with
+:meth:`ContaminationIndex.add` or ``--exclude FILE``.
 """
 
 from __future__ import annotations
@@ -118,6 +121,30 @@ def humaneval_programs() -> list[tuple[str, str]]:
     return [(row["task_id"], row["prompt"] + row["canonical_solution"]) for row in rows]
 
 
+# Benchmarks whose programs are added by name above, and the programs a benchmark may leave unbuilt.
+_OWN_SETS = ("humaneval", "parity")
+
+
+def benchmark_programs() -> list[tuple[str, str]]:
+    """The reference and buggy/unedited programs of every other registered benchmark, named
+    ``benchmark/task_id``; a benchmark that is not available here (not built) is passed over."""
+    from editlm.evaluate.benchmarks import BenchmarkError, get_benchmark, list_benchmarks
+
+    out = []
+    for name in list_benchmarks():
+        if name in _OWN_SETS:
+            continue
+        try:
+            problems = get_benchmark(name).problems().values()
+        except BenchmarkError:
+            continue
+        for p in problems:
+            for program in dict.fromkeys((p.canonical, p.source or "")):
+                if program.strip():
+                    out.append((f"{name}/{p.task_id}", program))
+    return out
+
+
 def table_programs(path: str | Path) -> list[tuple[str, str]]:
     """Programs of a JSONL/Parquet table: the first of :data:`EXCLUDE_COLUMNS` present, or
     ``prompt`` + ``canonical_solution`` (HumanEval layout)."""
@@ -141,10 +168,11 @@ def table_programs(path: str | Path) -> list[tuple[str, str]]:
 def default_index(
     extra: tuple[str, ...] = (), n: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD
 ) -> ContaminationIndex:
-    """4-Parity + HumanEval + the programs of the tables in ``extra``; built once per process."""
+    """Every registered benchmark + the programs of the tables in ``extra``; built once per process."""
     index = ContaminationIndex(n, threshold)
     index.add_many(parity_programs())
     index.add_many(humaneval_programs())
+    index.add_many(benchmark_programs())
     for path in extra:
         index.add_many(table_programs(path))
     return index
@@ -162,3 +190,73 @@ def check_worker(item: tuple) -> tuple:
             if found:
                 return key, [], f"contains {group(found[0].name)}"
     return key, [row], None
+
+
+def scan(texts: Iterable[tuple[object, Iterable[str]]], index: ContaminationIndex | None = None) -> dict:
+    """How many ``(key, texts)`` documents contain a protected program, by benchmark:
+    ``{"documents": N, "contaminated": M, "by_benchmark": {name: count}, "keys": [first keys]}``."""
+    index = index or default_index()
+    by: Counter[str] = Counter()
+    documents = contaminated = 0
+    keys: list = []
+    for key, parts in texts:
+        documents += 1
+        for text in parts:
+            found = index.matches(text) if isinstance(text, str) and text else []
+            if found:
+                contaminated += 1
+                by[group(found[0].name)] += 1
+                if len(keys) < 20:
+                    keys.append(key)
+                break
+    return {"documents": documents, "contaminated": contaminated, "by_benchmark": dict(by), "keys": keys}
+
+
+def training_documents(data: str, fields: list[str], glob: str = "*.py") -> Iterable[tuple[object, dict]]:
+    """``(key, row)`` for the training data of ``editlm train``: table rows (``fields`` read), or
+    ``{"text": ...}`` documents of a corpus directory, file or ``stdlib``."""
+    from editlm.io.tables import JSONL, PARQUET, read_rows
+
+    if str(data).lower().endswith(PARQUET + JSONL):
+        yield from enumerate(read_rows(data))
+        return
+    from editlm.train.data import iter_texts
+
+    for number, text in enumerate(iter_texts(data, glob, fields[0] if fields else "text")):
+        yield number, {fields[0] if fields else "text": text}
+
+
+def check_training_data(
+    data: str, fields: list[str], *, glob: str = "*.py", drop_to: Path | None = None
+) -> dict:
+    """Scan training data for benchmark programs (:func:`default_index`), one pass; with ``drop_to``,
+    the clean rows are written there (JSONL, streamed) for training to use. Returns
+    ``{"documents", "contaminated", "by_benchmark", "keys"}`` (first 20 keys), plus ``"written"`` and
+    ``"kept"`` when dropping."""
+    from editlm.io.tables import write_rows
+
+    index = default_index()
+    report = {"documents": 0, "contaminated": 0, "by_benchmark": {}, "keys": []}
+
+    def clean_rows():
+        for key, row in training_documents(data, fields, glob):
+            report["documents"] += 1
+            found = next(
+                (m for f in fields if isinstance(row.get(f), str) for m in index.matches(row[f])), None
+            )
+            if found is None:
+                yield row
+                continue
+            report["contaminated"] += 1
+            name = group(found.name)
+            report["by_benchmark"][name] = report["by_benchmark"].get(name, 0) + 1
+            if len(report["keys"]) < 20:
+                report["keys"].append(key)
+
+    if drop_to is None:
+        for _ in clean_rows():
+            pass
+    else:
+        report["kept"] = write_rows(drop_to, clean_rows())
+        report["written"] = str(drop_to)
+    return report

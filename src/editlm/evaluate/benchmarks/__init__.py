@@ -30,6 +30,7 @@ onto ``Problem.edit_source``; the test program is the program, ``Problem.test``,
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,7 +40,12 @@ from editlm.edits.edit_sequence import decode_edit_sequence, edit_sequence_promp
 
 # Stop sequences commonly used to cut plain HumanEval completions (REFERENCE.md section 5).
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif")
-SAMPLE_KINDS = ("completion", "diff", "edits")
+# The payload a sample carries, named for the prompt format that produced it: ``completion`` (a plain code
+# model continued ``Problem.prompt``), ``diff`` (a diff model's ``<DFF>`` section), ``edits`` (a LintSeq
+# edit sequence) or ``response`` (an instruction-tuned model's whole answer to the benchmark's own
+# instruction: the program, fenced or not).
+SAMPLE_KINDS = ("completion", "diff", "edits", "response")
+_FENCE = re.compile(r"^```[ \t]*([\w+.-]*)[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
 class BenchmarkError(LookupError):
@@ -69,6 +75,16 @@ class Problem:
     meta: dict = field(default_factory=dict)
 
 
+def response_code(response: str) -> str:
+    """The program in an instruction-tuned model's answer: the first fenced block (a ``python`` one
+    first), else the whole answer as it is."""
+    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(response)]
+    for lang, body in blocks:
+        if lang in ("python", "py", "python3"):
+            return body
+    return blocks[0][1] if blocks else response
+
+
 def truncate(completion: str, stops=STOP_SEQUENCES) -> str:
     """Cut a plain completion at the first stop sequence."""
     cut = len(completion)
@@ -85,9 +101,13 @@ class Benchmark:
     name = "benchmark"
     description = ""
     timeout = 5.0
+    # Published reference results (model -> metric -> value), shown beside a run's own in reports.
+    published: dict[str, dict[str, float]] = {}
 
     def __init__(self) -> None:
         self._problems: dict[str, Problem] | None = None
+        # Upstream items left out of scoring, with the reason for each (task id -> reason).
+        self.excluded: dict[str, str] = {}
 
     def load_problems(self) -> list[Problem]:
         raise NotImplementedError
@@ -116,8 +136,19 @@ class Benchmark:
         """For a LintSeq model: the instruction and the first ``<|diff|>``."""
         return edit_sequence_prompt(problem.instruction)
 
+    def response_prompt(self, problem: Problem) -> str:
+        """For an instruction-tuned model: the benchmark's own instruction with the code it is about."""
+        if problem.source:
+            return f"{problem.message}\n\n```python\n{problem.source}\n```\n"
+        return problem.instruction or problem.prompt
+
     def prompt(self, problem: Problem, kind: str = "completion") -> str:
-        builders = {"completion": self.code_prompt, "diff": self.diff_prompt, "edits": self.lintseq_prompt}
+        builders = {
+            "completion": self.code_prompt,
+            "diff": self.diff_prompt,
+            "edits": self.lintseq_prompt,
+            "response": self.response_prompt,
+        }
         if kind not in builders:
             raise ValueError(f"kind must be one of {SAMPLE_KINDS}, not {kind!r}")
         return builders[kind](problem)
@@ -138,6 +169,8 @@ class Benchmark:
             raise SampleError(f"empty {kind}")
         if kind == "completion":
             program = problem.prompt + (truncate(payload) if cut else payload)
+        elif kind == "response":
+            program = response_code(payload)
         elif kind == "diff":
             try:
                 program = apply_diff(problem.source or "", extract_diff(payload))
@@ -157,9 +190,14 @@ class Benchmark:
             raise SampleError("the program contains a NUL byte")
         return program
 
+    def harness(self, problem: Problem) -> str:
+        """Code appended to the candidate's program in its own process, e.g. a wrapper that turns a
+        generator's output into a list so it can cross to the tests as plain data (default: none)."""
+        return ""
+
     def test_program(self, problem: Problem, program: str) -> str:
         """Program, tests, then the call; pass/fail is judged by :func:`editlm.evaluate.run`."""
-        return f"{program}\n\n{problem.test}\n\ncheck({problem.entry_point})\n"
+        return f"{program}{self.harness(problem)}\n\n{problem.test}\n\ncheck({problem.entry_point})\n"
 
 
 # ---------------------------------------------------------------------- the registry
@@ -221,6 +259,10 @@ def _builtin(module: str, cls: str) -> Callable[[], Benchmark]:
 register_benchmark("humaneval", _builtin("editlm.evaluate.benchmarks.humaneval", "HumanEval"))
 register_benchmark("parity", _builtin("editlm.evaluate.benchmarks.parity", "Parity"))
 register_lazy("bugfix", "editlm.evaluate.benchmarks.bugfix")
+# Public edit benchmarks shipped with their licences (assets/), checked against sha256 pins at load.
+register_lazy("humanevalfix", "editlm.evaluate.benchmarks.humanevalfix")
+register_lazy("quixbugs", "editlm.evaluate.benchmarks.quixbugs")
+register_lazy("editeval", "editlm.evaluate.benchmarks.editeval")
 
 __all__ = [
     "STOP_SEQUENCES",
