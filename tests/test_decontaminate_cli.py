@@ -18,7 +18,9 @@ def _table(path, rows):
 
 def test_a_missing_column_is_an_error_not_a_clean_pass(tmp_path):
     table = _table(tmp_path / "rows.jsonl", [{"prompt": buggy(1), "completion": "x"}])
-    result = CliRunner().invoke(app, ["decontaminate", str(table), "-o", str(tmp_path / "out.jsonl"), "--columns", "content"])
+    result = CliRunner().invoke(
+        app, ["decontaminate", str(table), "-o", str(tmp_path / "out.jsonl"), "--columns", "content"]
+    )
     assert result.exit_code != 0 and "content" in result.output and "prompt" in result.output
     assert not (tmp_path / "out.jsonl").exists()
 

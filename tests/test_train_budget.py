@@ -34,14 +34,20 @@ def test_max_time_decays_the_schedule_to_zero_at_the_budget_and_stops(monkeypatc
     monkeypatch.setattr(callbacks.time, "perf_counter", clock)
     optimizer, scheduler = _scheduler()
     budget = MaxTime(60)
-    args, state, control = SimpleNamespace(output_dir=str(tmp_path)), SimpleNamespace(global_step=0, max_steps=100), TrainerControl()
+    args, state, control = (
+        SimpleNamespace(output_dir=str(tmp_path)),
+        SimpleNamespace(global_step=0, max_steps=100),
+        TrainerControl(),
+    )
     budget.on_train_begin(args, state, control, lr_scheduler=scheduler)
     own = [f for f in scheduler.lr_lambdas]
     assert own[0](5) == pytest.approx(0.5)  # warmup is the schedule's own (time factor is 1 at t=0)
     clock.now += 30  # half the budget spent at step 20 of 100: time is further along than steps
     assert scheduler.lr_lambdas[0](20) == pytest.approx(0.5)  # cos decay at half the budget
     clock.now += 15
-    assert scheduler.lr_lambdas[0](21) == pytest.approx(0.5 * (1 + torch.cos(torch.tensor(0.75 * torch.pi)).item()))
+    assert scheduler.lr_lambdas[0](21) == pytest.approx(
+        0.5 * (1 + torch.cos(torch.tensor(0.75 * torch.pi)).item())
+    )
     budget.on_step_end(args, state, control)
     assert not control.should_training_stop
     clock.now += 15
@@ -71,7 +77,10 @@ def test_max_time_resumes_with_the_time_already_spent(monkeypatch, tmp_path):
     monkeypatch.setattr(callbacks.time, "perf_counter", clock)
     checkpoint = tmp_path / "checkpoint-40"
     checkpoint.mkdir()
-    args, state = SimpleNamespace(output_dir=str(tmp_path)), SimpleNamespace(global_step=40, max_steps=100, is_world_process_zero=True)
+    args, state = (
+        SimpleNamespace(output_dir=str(tmp_path)),
+        SimpleNamespace(global_step=40, max_steps=100, is_world_process_zero=True),
+    )
     first = MaxTime(100)
     first.on_train_begin(args, SimpleNamespace(global_step=0, max_steps=100), TrainerControl())
     clock.now += 70
@@ -116,12 +125,18 @@ def test_format_seconds():
     assert [format_seconds(s) for s in (0, 59.4, 75, 3700)] == ["0s", "59s", "1m15s", "1h01m"]
 
 
-def test_a_training_run_stops_at_its_budget_with_a_checkpoint(tmp_path, one_torch_thread, small_tokenizer_dir):
+def test_a_training_run_stops_at_its_budget_with_a_checkpoint(
+    tmp_path, one_torch_thread, small_tokenizer_dir
+):
     from editlm.train.config import SFTConfig
     from editlm.train.run import sft
 
     rows = tmp_path / "rows.jsonl"
-    rows.write_text("".join(json.dumps({"prompt": f"x = {i}\n", "completion": f"y = {i + 1}\n"}) + "\n" for i in range(40)))
+    rows.write_text(
+        "".join(
+            json.dumps({"prompt": f"x = {i}\n", "completion": f"y = {i + 1}\n"}) + "\n" for i in range(40)
+        )
+    )
     out = tmp_path / "model"
     sft(SFTConfig(output_dir=str(out), model="test", tokenizer=str(small_tokenizer_dir), data=str(rows),
                   seq_len=64, batch_size=2, max_steps=100_000, max_time=1.0, warmup_steps=0, tensorboard=False,

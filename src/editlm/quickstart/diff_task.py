@@ -74,7 +74,11 @@ class DiffQuickstart:
     top_p: float = 0.95
     max_new_tokens: int = 256
     bugfix_problems: int = 60
+    humanevalfix: bool = True
     engine: str = "ctranslate2"
+    # torch threads for training (0: torch's default, one per core); 1 on a machine shared with
+    # other jobs, where two OpenMP threads that wait on each other spin away most of their CPU time
+    threads: int = 0
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -235,6 +239,10 @@ def run_diff_quickstart(out: Path, settings: DiffQuickstart, say=print) -> dict:
     from editlm.io.tables import read_rows, write_rows
 
     out = Path(out)
+    if settings.threads > 0:
+        import torch
+
+        torch.set_num_threads(settings.threads)
     stages = Stages(out, say)
     write_json(out / "settings.json", asdict(settings))
     programs_path, pretrain_path = out / "programs.jsonl", out / "pretrain.jsonl"
@@ -367,6 +375,17 @@ def run_diff_quickstart(out: Path, settings: DiffQuickstart, say=print) -> dict:
             points.append({**point, "pass_rate": summary["pass_rate"], "groups": summary.get("groups", {})})
         write_json(curve_path, points)
 
+    def optional(name: str, work) -> None:
+        """A secondary benchmark that fails (a prompt longer than the model's context, a missing
+        package) is noted for the report and retried on the next run; the 4-Parity result stands."""
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - the report says what failed; the run goes on
+            note = evals / f"{name}.error.txt"
+            note.parent.mkdir(parents=True, exist_ok=True)
+            note.write_text(f"{type(exc).__name__}: {exc}\n")
+            say(f"[fail] {name}: {type(exc).__name__}: {str(exc)[:200]} (noted in {note})")
+
     stages.run(
         f"4-Parity by training time ({len(checkpoints)} checkpoints, n={settings.curve_n})", curve_path, curve
     )
@@ -387,7 +406,7 @@ def run_diff_quickstart(out: Path, settings: DiffQuickstart, say=print) -> dict:
                                lambda _task, found, reason: rows.extend(found if not reason else []))  # fmt: skip
                 write_rows(bugfix_file, rows)
             os.environ["EDITLM_BUGFIX_BENCHMARK"] = str(bugfix_file)
-            evaluate("bugfix", "bugfix-greedy", model, 1, greedy)
+            optional("bugfix-greedy", lambda: evaluate("bugfix", "bugfix-greedy", model, 1, greedy))
 
         stages.run(
             f"bug-fix benchmark: bugs in the first {settings.bugfix_problems} HumanEval problems, greedy",
@@ -396,9 +415,10 @@ def run_diff_quickstart(out: Path, settings: DiffQuickstart, say=print) -> dict:
         )
     from editlm.evaluate.benchmarks import list_benchmarks
 
-    if "humanevalfix" in list_benchmarks():
+    if settings.humanevalfix and "humanevalfix" in list_benchmarks():
         stages.run("HumanEvalFix: greedy", evals / "humanevalfix-greedy" / "summary.json",
-                   lambda: evaluate("humanevalfix", "humanevalfix-greedy", model, 1, greedy))  # fmt: skip
+                   lambda: optional("humanevalfix-greedy", lambda: evaluate(
+                       "humanevalfix", "humanevalfix-greedy", model, 1, greedy)))  # fmt: skip
 
     from editlm.quickstart.report import write_diff_report
 

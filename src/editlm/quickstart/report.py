@@ -188,6 +188,13 @@ def write_diff_report(out: Path) -> Path:
         lines += ["## Other edit benchmarks (greedy)", ""]
         rows = [[name, s["benchmark"], s["samples"], f"{100 * s['pass_rate']:.1f}"] for name, s in other]
         lines += _table(["evaluation", "benchmark", "samples", "passed %"], rows) + [""]
+    errors = sorted(evals.glob("*.error.txt")) if evals.exists() else []
+    errors = [e for e in errors if not (evals / e.name.removesuffix(".error.txt") / "summary.json").exists()]
+    if errors:
+        lines += ["Not scored in this run:", ""]
+        lines += [f"- {e.name.removesuffix('.error.txt')}: {e.read_text().strip()[:300]}" for e in errors] + [
+            ""
+        ]
     lines += ["## The model and its data", ""]
     bugs = _load(out / "bugs.summary.json") or {}
     contamination = _load(out / "decontamination.json") or {}
