@@ -147,3 +147,16 @@ def test_a_training_run_stops_at_its_budget_with_a_checkpoint(
     assert checkpoints and (checkpoints[-1] / ELAPSED_FILE).exists()
     steps = int(checkpoints[-1].name.split("-")[1])
     assert 1 <= steps < 100_000 and summary["config"]["max_time"] == 1.0
+
+
+def test_a_resumed_scheduler_is_budgeted_again(monkeypatch, tmp_path):
+    clock = Clock()
+    monkeypatch.setattr(callbacks.time, "perf_counter", clock)
+    args, state = SimpleNamespace(output_dir=str(tmp_path)), SimpleNamespace(global_step=0, max_steps=100)
+    _, first = _scheduler(warmup=0)
+    MaxTime(10).on_train_begin(args, state, TrainerControl(), lr_scheduler=first)
+    _, resumed = _scheduler(warmup=0)
+    resumed.load_state_dict(first.state_dict())  # what the Trainer does on resume
+    MaxTime(10).on_train_begin(args, state, TrainerControl(), lr_scheduler=resumed)
+    clock.now += 10
+    assert resumed.lr_lambdas[0](1) == pytest.approx(0.0, abs=1e-12)

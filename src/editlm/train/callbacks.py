@@ -169,9 +169,17 @@ class MaxTime(TrainerCallback):
             self.spent_before = float(json.loads(saved.read_text())["elapsed"])
         self._t0 = time.perf_counter()
         lambdas = getattr(lr_scheduler, "lr_lambdas", None)
-        if lambdas is not None and not getattr(lr_scheduler, "_editlm_max_time", False):
-            lr_scheduler.lr_lambdas = [(lambda step, f=f: min(f(step), self.time_factor())) for f in lambdas]
-            lr_scheduler._editlm_max_time = True
+        # (the mark lives on the functions, which a scheduler's state_dict never saves, so a resumed
+        # scheduler is wrapped again)
+        if lambdas is not None and not any(getattr(f, "_editlm_max_time", False) for f in lambdas):
+            lr_scheduler.lr_lambdas = [self._wrap(f) for f in lambdas]
+
+    def _wrap(self, schedule):
+        def factor(step: int) -> float:
+            return min(schedule(step), self.time_factor())
+
+        factor._editlm_max_time = True
+        return factor
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.elapsed() >= self.max_time:
