@@ -114,17 +114,19 @@ PROGRAMS = [
 
 def test_bug_samples_follow_the_4_parity_format_and_fix_exactly() -> None:
     settings = DiffQuickstart(per_count=3)
-    rows, skips = bug_samples(PROGRAMS, settings, decontaminate=False)
+    programs = [{**p, "source": f"{p['source']}{copy}"} for p in PROGRAMS for copy in range(4)]
+    rows, skips = bug_samples(programs, settings, decontaminate=False)
     assert rows and not skips
     for row in rows:
         assert row["name"] in ("pkg/scale.py", "pkg/window.py")  # real file names, not program.py
         assert row["prompt"] == f"<NME> {row['name']}\n<BEF> {row['before']}\n<MSG> {row['message']}\n<DFF>"
         assert apply_diff(row["before"], row["diff"]) == row["after"]
         assert row["before"].endswith("\n") == row["after"].endswith("\n")
-        if not row["after"].endswith("\n") and row["diff"].rstrip("\n").splitlines()[-1].startswith("+"):
-            assert NO_NEWLINE in row["diff"]
     endings = {row["after"].endswith("\n") for row in rows}
     assert endings == {True, False}  # "mixed": files with and without a final newline
+    # a fix of a file's last line, where the file has no final newline, says so as 4-Parity's fix does
+    assert any(NO_NEWLINE in row["diff"] for row in rows if not row["after"].endswith("\n"))
+    assert not any(NO_NEWLINE in row["diff"] for row in rows if row["after"].endswith("\n"))
     assert {"Fixed bugs", "Fix bugs", "Fix bug"} & {row["message"] for row in rows}
     assert {row["n_bugs"] for row in rows} >= {1, 2, 3}
 

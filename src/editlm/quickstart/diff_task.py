@@ -182,7 +182,10 @@ def score_fixes(rows: list[dict], completions: list[str]) -> dict:
     applies = exact = 0
     for row, text in zip(rows, completions, strict=True):
         try:
-            fixed = apply_diff(row["before"], extract_diff(text))
+            diff = extract_diff(text)
+            if not diff.strip():
+                continue  # an empty diff changes nothing: not counted as applying (as editlm evaluate does)
+            fixed = apply_diff(row["before"], diff)
         except (DiffError, FormatError):
             continue
         applies += 1
