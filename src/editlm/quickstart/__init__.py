@@ -22,9 +22,7 @@ def register(app: typer.Typer) -> None:
     def quickstart(
         out: Path = typer.Option(Path("runs/quickstart"), "-o", "--out", help="Run directory (resumable)."),
         task: str = typer.Option("diff", "--task", help="diff (a bug-fixing diff model) or lintseq."),
-        pretrain_steps: int = typer.Option(
-            None, help="Pretraining steps (diff: 0, lintseq: 300; 0: none)."
-        ),
+        pretrain_steps: int = typer.Option(None, help="Pretraining steps (diff: 0, lintseq: 300; 0: none)."),
         sft_steps: int = typer.Option(None, help="Fine-tuning steps (diff: 250, lintseq: 300)."),
         pretrain_time: float = typer.Option(None, help="diff: pretraining budget in seconds (150)."),
         sft_time: float = typer.Option(None, help="diff: fine-tuning budget in seconds (420)."),
