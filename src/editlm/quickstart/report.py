@@ -199,6 +199,7 @@ def write_diff_report(out: Path) -> Path:
     bugs = _load(out / "bugs.summary.json") or {}
     contamination = _load(out / "decontamination.json") or {}
     data = train.get("data", {})
+    metrics = {**train.get("metrics", {}), "step": _final_step_of(out / "diff-model")}
     lines += [
         f"- model: `{settings.get('model')}` preset, {params:,} parameters, vocabulary {settings.get('vocab_size')}"
         if params
@@ -211,6 +212,9 @@ def write_diff_report(out: Path) -> Path:
         f"- decontamination: {contamination.get('rows_checked', '-')} training rows checked against "
         f"{contamination.get('protected_programs', '-')} protected programs (4-Parity, HumanEval; {contamination.get('ngram')}-gram "
         f"overlap >= {contamination.get('threshold')}): {contamination.get('contaminated_rows', '-')} contaminated",
+        f"- fine-tuning: {metrics.get('step', '-')} steps of {settings.get('batch_size')} rows x {settings.get('seq_len')} "
+        f"tokens ({metrics.get('num_input_tokens_seen', '-')} tokens seen) in {round(metrics.get('train_runtime', 0))} s on this "
+        f"machine, {settings.get('threads') or 'all'} torch thread(s); pretraining steps: {settings.get('pretrain_steps')}",
         "- no setting was tuned on a benchmark: the split for choosing settings is the held-out generic bugs",
         "",
     ]
@@ -286,3 +290,9 @@ def write_lintseq_report(out: Path) -> Path:
     tmp.write_text("\n".join(lines), encoding="utf-8")
     os.replace(tmp, report)
     return report
+
+
+def _final_step_of(model_dir: Path):
+    from editlm.quickstart.diff_task import _final_step
+
+    return _final_step(model_dir) if model_dir.exists() else "-"
