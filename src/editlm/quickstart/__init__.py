@@ -23,9 +23,9 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("runs/quickstart"), "-o", "--out", help="Run directory (resumable)."),
         task: str = typer.Option("diff", "--task", help="diff (a bug-fixing diff model) or lintseq."),
         pretrain_steps: int = typer.Option(None, help="Pretraining steps (diff: 0, lintseq: 300; 0: none)."),
-        sft_steps: int = typer.Option(None, help="Fine-tuning steps (diff: 250, lintseq: 300)."),
+        sft_steps: int = typer.Option(None, help="Fine-tuning steps (diff: 800, lintseq: 300)."),
         pretrain_time: float = typer.Option(None, help="diff: pretraining budget in seconds (150)."),
-        sft_time: float = typer.Option(None, help="diff: fine-tuning budget in seconds (420)."),
+        sft_time: float = typer.Option(None, help="diff: fine-tuning budget in seconds (540)."),
         parity_n: int = typer.Option(None, help="diff: sampled diffs per 4-Parity bug count (40)."),
         bugfix_problems: int = typer.Option(
             None, help="diff: build the bug-fix benchmark from the first N HumanEval problems (20; 0: skip)."

@@ -65,8 +65,10 @@ def plot_parity(rows: list[tuple[str, list[float | None], float | None]], path: 
         points = [(n, v) for n, v in zip(BUG_COUNTS, values, strict=True) if v is not None]
         if points:
             ax.plot([n for n, _ in points], [v for _, v in points], marker="o", label=label)
-    for label, _values, avg in PUBLISHED[:3]:
-        ax.axhline(avg, linestyle="--", linewidth=1, alpha=0.6, label=f"{label}: mean {avg}")
+    for (label, _values, avg), color in zip(
+        PUBLISHED[:3], ("tab:red", "tab:purple", "tab:brown"), strict=True
+    ):
+        ax.axhline(avg, linestyle="--", linewidth=1, alpha=0.7, color=color, label=f"{label}: mean {avg}")
     codegen = PUBLISHED[4]
     ax.plot(BUG_COUNTS, codegen[1], linestyle=":", marker="x", alpha=0.6, label=codegen[0])
     ax.set(xlabel="number of bugs", ylabel="samples fully correct (%)", title="4-Parity")
@@ -170,11 +172,12 @@ def write_diff_report(out: Path) -> Path:
     if curve:
         lines += ["## Pass rate by training time (the run's own checkpoints)", ""]
         held = {h["step"]: h for h in heldout or []}
-        rows = [[p["step"], p["train_s"], p.get("tokens", "-"), f"{100 * p['pass_rate']:.1f}",
+        losses = _train_losses(out / "diff-model" / "metrics.jsonl")
+        rows = [[p["step"], p["train_s"], p.get("tokens", "-"), _nearest(losses, p["step"]), f"{100 * p['pass_rate']:.1f}",
                  *[_pct(v) for v in per_count(p)],
                  f"{100 * held[p['step']]['exact_fix']:.1f}" if p["step"] in held else "-",
                  f"{100 * held[p['step']]['applies']:.1f}" if p["step"] in held else "-"] for p in curve]  # fmt: skip
-        header = ["step", "fine-tuning s", "tokens", "4-Parity %", *[f"{n} bug{'s' if n > 1 else ''}" for n in BUG_COUNTS],
+        header = ["step", "fine-tuning s", "tokens", "train loss", "4-Parity %", *[f"{n} bug{'s' if n > 1 else ''}" for n in BUG_COUNTS],
                   "held-out exact fix %", "held-out applies %"]  # fmt: skip
         lines += _table(header, rows) + [""]
         lines += [f"4-Parity here with n={settings.get('curve_n')} samples per bug count per checkpoint.", ""]
@@ -296,3 +299,23 @@ def _final_step_of(model_dir: Path):
     from editlm.quickstart.diff_task import _final_step
 
     return _final_step(model_dir) if model_dir.exists() else "-"
+
+
+def _train_losses(metrics: Path) -> dict[int, float]:
+    """Logged training loss by step (the loss on the diff tokens, per token)."""
+    out: dict[int, float] = {}
+    if metrics.exists():
+        for line in metrics.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if "loss" in row:
+                out[int(row["step"])] = float(row["loss"])
+    return out
+
+
+def _nearest(losses: dict[int, float], step: int) -> str:
+    """The loss logged at or just before ``step``."""
+    before = [s for s in losses if s <= step]
+    return f"{losses[max(before)]:.3f}" if before else "-"
