@@ -22,11 +22,11 @@ from editlm.quickstart.diff_task import (
 )
 
 TINY_DIFF = ["--set", "programs=30", "--set", "max_lines=8", "--set", "vocab_size=400", "--set", "seq_len=256",
-             "--set", "snapshots=2", "--set", "heldout_samples=3", "--set", "curve_n=1", "--set", "max_new_tokens=24",
+             "--set", "snapshots=2", "--set", "heldout_samples=3", "--set", "curve_n=1", "--set", "max_new_tokens=24", "--set", "threads=1",
              "--pretrain-steps", "2", "--sft-steps", "3", "--parity-n", "1", "--bugfix-problems", "1"]  # fmt: skip
 
 
-def test_diff_quickstart_runs_every_stage_and_resumes(tmp_path) -> None:
+def test_diff_quickstart_runs_every_stage_and_resumes(tmp_path, one_torch_thread) -> None:
     out = tmp_path / "run"
     args = ["quickstart", "-o", str(out), "--seed", "1", *TINY_DIFF]
     first = CliRunner().invoke(app, args)
@@ -58,7 +58,7 @@ def test_diff_quickstart_runs_every_stage_and_resumes(tmp_path) -> None:
     assert "[done]" not in again.output and again.output.count("[skip]") >= 12
 
 
-def test_lintseq_quickstart_runs_every_stage_and_resumes(tmp_path) -> None:
+def test_lintseq_quickstart_runs_every_stage_and_resumes(tmp_path, one_torch_thread) -> None:
     out = tmp_path / "run"
     args = ["quickstart", "--task", "lintseq", "-o", str(out), "--programs", "24", "--pretrain-steps", "4",
             "--sft-steps", "4", "--problems", "2", "-n", "2", "--seed", "3"]  # fmt: skip
