@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -81,8 +82,12 @@ def test_corpus_rows_are_self_contained_and_sized(corpus):
     assert len(corpus) == 12
     assert len({r["source"] for r in corpus}) == 12
     for row in corpus:
-        assert set(row) == {"instruction", "program", "source"}
-        assert 5 <= row["program"].count("\n") <= 300
+        assert set(row) == {"instruction", "program", "source", "path"}
+        assert 3 <= row["program"].count("\n") <= 300
+        # the real file the function comes from, relative to the standard library
+        module_file = Path(sysconfig.get_paths()["stdlib"]) / row["path"]
+        function = row["source"].rsplit(".", 1)[1]
+        assert f"def {function}(" in module_file.read_text(encoding="utf-8", errors="replace")
         assert lint_errors(row["program"]) == []
         assert row["instruction"].startswith("Write a Python function `")
         compile(row["program"], row["source"], "exec")

@@ -1,19 +1,67 @@
 """The main job end to end at the smallest size: every stage runs, writes its output, and a rerun
-resumes instead of redoing the work."""
+resumes instead of redoing the work; and the quickstart's own parts (data split, bug samples in the
+4-Parity format, the held-out score, the report) on material they did not make."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from editlm.cli import app
+from editlm.edits.diff import NO_NEWLINE, apply_diff
+from editlm.evaluate.benchmarks.parity import CORRECT, buggy
+from editlm.quickstart.diff_task import (
+    DiffQuickstart,
+    bug_samples,
+    contamination_report,
+    score_fixes,
+    settings_from,
+    split_programs,
+)
+
+TINY_DIFF = ["--set", "programs=30", "--set", "max_lines=8", "--set", "vocab_size=400", "--set", "seq_len=256",
+             "--set", "snapshots=2", "--set", "heldout_samples=3", "--set", "curve_n=1", "--set", "max_new_tokens=24", "--set", "threads=1",
+             "--pretrain-steps", "2", "--sft-steps", "3", "--parity-n", "1", "--bugfix-problems", "1"]  # fmt: skip
 
 
-def test_quickstart_runs_every_stage_and_resumes(tmp_path) -> None:
+def test_diff_quickstart_runs_every_stage_and_resumes(tmp_path, one_torch_thread) -> None:
     out = tmp_path / "run"
-    args = ["quickstart", "-o", str(out), "--programs", "24", "--pretrain-steps", "4", "--sft-steps", "4",
-            "--problems", "2", "-n", "2", "--seed", "3"]  # fmt: skip
+    args = ["quickstart", "-o", str(out), "--seed", "1", *TINY_DIFF]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    for name in ("programs.jsonl", "bugs-train.jsonl", "bugs-heldout.jsonl", "decontamination.json",
+                 "tokenizer/tokenizer.json", "pretrained/config.json", "diff-model/model.safetensors",
+                 "snapshots/snapshots.json", "heldout.json", "eval/parity/summary.json",
+                 "eval/parity-greedy/summary.json", "curve.json", "eval/bugfix-greedy/summary.json",
+                 "report.md", "parity.png", "timings.json"):  # fmt: skip
+        assert (out / name).exists(), name
+    parity = json.loads((out / "eval" / "parity" / "summary.json").read_text())
+    assert parity["samples"] == 5 and set(parity["groups"]) == {f"bugs={n}" for n in range(1, 6)}
+    assert "failures" in parity
+    curve = json.loads((out / "curve.json").read_text())
+    assert len(curve) == 2 and curve[0]["step"] < curve[1]["step"] == 3
+    report = (out / "report.md").read_text()
+    assert "Diff-350M" in report and "CodeGen-2B" in report and "| 28.0 |" in report
+    assert "contaminated" in report and "Wall time per stage" in report
+    timings = json.loads((out / "timings.json").read_text())
+    assert all(t["wall_s"] >= 0 and t["cpu_s"] >= 0 for t in timings.values())
+    # the training rows are the held-out split's complement, program by program
+    programs = [json.loads(line) for line in (out / "programs.jsonl").read_text().splitlines()]
+    held = {p["source"] for p in programs if p["split"] == "heldout"}
+    train_rows = [json.loads(line) for line in (out / "bugs-train.jsonl").read_text().splitlines()]
+    assert held and not held & {r["source_id"] for r in train_rows}
+
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "[done]" not in again.output and again.output.count("[skip]") >= 12
+
+
+def test_lintseq_quickstart_runs_every_stage_and_resumes(tmp_path, one_torch_thread) -> None:
+    out = tmp_path / "run"
+    args = ["quickstart", "--task", "lintseq", "-o", str(out), "--programs", "24", "--pretrain-steps", "4",
+            "--sft-steps", "4", "--problems", "2", "-n", "2", "--seed", "3"]  # fmt: skip
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     for name in ("corpus.jsonl", "lintseq.parquet", "tokenizer/tokenizer.json",
@@ -26,7 +74,78 @@ def test_quickstart_runs_every_stage_and_resumes(tmp_path) -> None:
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert {s["task_id"] for s in samples} == {"HumanEval/0", "HumanEval/1"}
     assert all("edits" in s for s in samples)
+    report = (out / "report.md").read_text()
+    assert "edit sequences that decode" in report
 
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     assert again.output.count("[skip]") >= 8 and "[done]" not in again.output
+
+
+def test_unknown_task_and_setting_are_refused() -> None:
+    assert CliRunner().invoke(app, ["quickstart", "--task", "fim"]).exit_code != 0
+    result = CliRunner().invoke(app, ["quickstart", "--set", "nonsense=1"])
+    assert result.exit_code != 0 and "nonsense" in result.output
+    with pytest.raises(ValueError, match="sft_steps must be int"):
+        settings_from({}, ["sft_steps=many"])
+    assert settings_from({}, ["kinds=undefined-name,wrong-constant"]).kinds == (
+        "undefined-name",
+        "wrong-constant",
+    )
+
+
+def test_split_keeps_programs_whole_and_is_seeded() -> None:
+    rows = [{"source": str(i)} for i in range(50)]
+    train, held = split_programs(rows, 0.1, seed=4)
+    assert len(held) == 5 and len(train) == 45
+    assert {r["source"] for r in train}.isdisjoint(r["source"] for r in held)
+    assert split_programs(rows, 0.1, seed=4) == (train, held)
+    assert split_programs(rows, 0.1, seed=5) != (train, held)
+
+
+# Standard-library-like programs, written for this test (not from any benchmark).
+PROGRAMS = [
+    {"source": "a", "path": "pkg/scale.py",
+     "program": "def scale(values, factor):\n    out = []\n    for value in values:\n        out.append(value * factor + 1)\n    return out\n"},
+    {"source": "b", "path": "pkg/window.py",
+     "program": "def window(items, size):\n    start = 0\n    total = len(items)\n    while start + size <= total:\n        yield items[start:start + size]\n        start = start + 2\n"},
+]  # fmt: skip
+
+
+def test_bug_samples_follow_the_4_parity_format_and_fix_exactly() -> None:
+    settings = DiffQuickstart(per_count=3)
+    programs = [{**p, "source": f"{p['source']}{copy}"} for p in PROGRAMS for copy in range(4)]
+    rows, skips = bug_samples(programs, settings, decontaminate=False)
+    assert rows and not skips
+    for row in rows:
+        assert row["name"] in ("pkg/scale.py", "pkg/window.py")  # real file names, not program.py
+        assert row["prompt"] == f"<NME> {row['name']}\n<BEF> {row['before']}\n<MSG> {row['message']}\n<DFF>"
+        assert apply_diff(row["before"], row["diff"]) == row["after"]
+        assert row["before"].endswith("\n") == row["after"].endswith("\n")
+    endings = {row["after"].endswith("\n") for row in rows}
+    assert endings == {True, False}  # "mixed": files with and without a final newline
+    # a fix of a file's last line, where the file has no final newline, says so as 4-Parity's fix does
+    assert any(NO_NEWLINE in row["diff"] for row in rows if not row["after"].endswith("\n"))
+    assert not any(NO_NEWLINE in row["diff"] for row in rows if row["after"].endswith("\n"))
+    assert {"Fixed bugs", "Fix bugs", "Fix bug"} & {row["message"] for row in rows}
+    assert {row["n_bugs"] for row in rows} >= {1, 2, 3}
+
+
+def test_contamination_report_finds_a_benchmark_program_in_a_row() -> None:
+    clean = {
+        "prompt": "<NME> a.py\n<BEF> x = 1\n<MSG> Fix\n<DFF>",
+        "completion": " @@ -1 +1 @@\n-x = 1\n+x = 2\n",
+    }
+    leaked = {"prompt": f"<NME> p.py\n<BEF> {buggy(2)}\n<MSG> Fixed bugs\n<DFF>", "completion": " ..."}
+    report = contamination_report([clean, leaked, clean])
+    assert report["rows_checked"] == 3 and report["contaminated_rows"] == 1
+    assert report["by_benchmark"] == {"parity": 1}
+
+
+def test_score_fixes_counts_applying_and_exact_diffs() -> None:
+    row = {"before": buggy(1), "after": CORRECT}
+    good = " @@ -3 +3 @@\n-    bit_sum = sum([c1,b2,b3,b4])\n+    bit_sum = sum([b1,b2,b3,b4])\n"
+    wrong = " @@ -3 +3 @@\n-    bit_sum = sum([c1,b2,b3,b4])\n+    bit_sum = sum([b2,b2,b3,b4])\n"
+    broken = " @@ -3 +3 @@\n-    nothing like this\n+    x\n"
+    scores = score_fixes([row, row, row, row], [good + "<NME> next", wrong, broken, ""])
+    assert scores == {"samples": 4, "applies": 0.5, "exact_fix": 0.25}

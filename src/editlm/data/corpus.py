@@ -33,6 +33,9 @@ import pyflakes.messages
 from editlm.data.lintseq.lint import lint_errors
 
 NGRAM = 12
+# Shortest program kept, in lines: a function of a signature, a docstring and two statements (as
+# 4-Parity's) is in.
+MIN_LINES = 3
 SKIP_DIRS = {
     "test",
     "tests",
@@ -58,7 +61,7 @@ class CorpusError(ValueError):
 
 
 def module_programs(
-    source: str, module: str, *, is_package: bool = False, min_lines: int = 5, max_lines: int = 300
+    source: str, module: str, *, is_package: bool = False, min_lines: int = MIN_LINES, max_lines: int = 300
 ) -> Iterator[dict]:
     """Self-contained programs for the documented top-level functions of one module's source."""
     try:
@@ -91,6 +94,8 @@ def module_programs(
             "instruction": f"Write a Python function `{signature}`.\n\n{inspect.cleandoc(doc)}",
             "program": program,
             "source": f"stdlib:{module}.{stmt.name}",
+            # the file the function comes from, relative to the standard library (a real file name)
+            "path": module.replace(".", "/") + ("/__init__.py" if is_package else ".py"),
         }
 
 
@@ -267,7 +272,7 @@ def stdlib_modules(root: str | Path | None = None) -> list[tuple[str, Path, bool
 def iter_corpus(
     *,
     seed: int = 0,
-    min_lines: int = 5,
+    min_lines: int = MIN_LINES,
     max_lines: int = 300,
     per_module: int = 8,
     exclude_humaneval: bool = True,
@@ -295,12 +300,12 @@ def build_corpus(
     limit: int | None = 1000,
     seed: int = 0,
     *,
-    min_lines: int = 5,
+    min_lines: int = MIN_LINES,
     max_lines: int = 300,
     per_module: int = 8,
     exclude_humaneval: bool = True,
 ) -> list[dict]:
-    """Rows ``{"instruction", "program", "source"}`` from the standard library, deterministic per
+    """Rows ``{"instruction", "program", "source", "path"}`` from the standard library, deterministic per
     seed and Python version; ``limit=None`` takes every module."""
     if limit is not None and limit < 0:
         raise CorpusError("limit must be >= 0")

@@ -69,6 +69,7 @@ def register(app: typer.Typer) -> None:
         except (BenchmarkError, SandboxError, ValueError) as exc:
             typer.secho(f"error: {exc}", fg="red", err=True)
             raise typer.Exit(2) from None
+        summary = add_failure_kinds(output, summary)
         _print_summary(summary)
         typer.echo(f"results in {output}")
 
@@ -140,6 +141,22 @@ def register(app: typer.Typer) -> None:
             output.write_text(text, encoding="utf-8")
 
 
+def add_failure_kinds(run_dir: Path, summary: dict) -> dict:
+    """``summary.json`` with ``failures``: the failed samples by kind (a diff that does not parse or
+    apply, an edit sequence that does not decode, a syntax error, a wrong answer, ...), not one
+    ``invalid`` count."""
+    from editlm.evaluate.reasons import failure_kinds
+
+    results = run_dir / "results.jsonl"
+    rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines() if line.strip()]
+    summary = {**summary, "failures": failure_kinds(rows)}
+    path = run_dir / "summary.json"
+    tmp = path.with_name(".summary.json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    tmp.replace(path)
+    return summary
+
+
 def _check(name: str, workers: int, output: Path | None) -> None:
     """``editlm benchmarks NAME --check``: the benchmark's own references and inputs, scored as samples."""
     from editlm.evaluate.benchmarks import BenchmarkError, get_benchmark
@@ -184,5 +201,9 @@ def _print_summary(summary: dict) -> None:
         table.add_row(group, f"{100 * values['pass_rate']:.1f}",
                       *[f"{100 * values['pass@k'][k]:.1f}" if k in values["pass@k"] else "-" for k in keys])  # fmt: skip
     Console().print(table)
+    if summary.get("failures"):
+        Console().print(
+            "failures: " + ", ".join(f"{kind} {count}" for kind, count in summary["failures"].items())
+        )
     if summary.get("note"):
         Console().print(summary["note"])

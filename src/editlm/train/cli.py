@@ -20,6 +20,13 @@ SEQ_LEN = typer.Option(None, "--seq-len", help="Context length of a training row
 BATCH = typer.Option(None, "--batch-size", help="Rows per device per step.")
 LR = typer.Option(None, "--lr", help="Peak learning rate.")
 SEED = typer.Option(None, "--seed", help="Seed for initialisation, data order and held-out split.")
+MAX_TIME = typer.Option(
+    None,
+    "--max-time",
+    help="Wall-clock budget in seconds: the learning rate decays to zero there, then a checkpoint.",
+)
+GRAD_ACCUM = typer.Option(None, "--grad-accum", help="Batches accumulated per optimizer step.")
+WARMUP = typer.Option(None, "--warmup", help="Learning-rate warmup steps.")
 
 
 def _fail(exc: Exception) -> None:
@@ -113,7 +120,8 @@ def register(app: typer.Typer) -> None:
     def pretrain_cmd(
         recipe: str = RECIPE, sets: list[str] = SETS, output: str = OUTPUT, model: str = MODEL,
         tokenizer: str = TOKENIZER, data: str = DATA, max_steps: int = MAX_STEPS, seq_len: int = SEQ_LEN,
-        batch_size: int = BATCH, lr: float = LR, seed: int = SEED, decontaminate: bool = DECONTAMINATE,
+        batch_size: int = BATCH, lr: float = LR, seed: int = SEED, max_time: float = MAX_TIME,
+        grad_accum: int = GRAD_ACCUM, warmup: int = WARMUP, decontaminate: bool = DECONTAMINATE,
     ) -> None:  # fmt: skip
         """Causal LM pretraining on a code corpus (packed rows, warmup + cosine, held-out loss)."""
         from editlm.train.config import PretrainConfig, load_config
@@ -121,7 +129,8 @@ def register(app: typer.Typer) -> None:
 
         try:
             overrides = _explicit(output=output, model=model, tokenizer=tokenizer, data=data,
-                                  max_steps=max_steps, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed)  # fmt: skip
+                                  max_steps=max_steps, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
+                                  max_time=max_time, grad_accum=grad_accum, warmup_steps=warmup)  # fmt: skip
             cfg = load_config(PretrainConfig, recipe, overrides, sets)
             out = pretrain(_benchmark_overlap(cfg, [cfg.text_field], decontaminate))
         except _known_errors() as exc:
@@ -132,7 +141,8 @@ def register(app: typer.Typer) -> None:
     def sft_cmd(
         recipe: str = RECIPE, sets: list[str] = SETS, output: str = OUTPUT, model: str = MODEL,
         tokenizer: str = TOKENIZER, data: str = DATA, max_steps: int = MAX_STEPS, seq_len: int = SEQ_LEN,
-        batch_size: int = BATCH, lr: float = LR, seed: int = SEED,
+        batch_size: int = BATCH, lr: float = LR, seed: int = SEED, max_time: float = MAX_TIME,
+        grad_accum: int = GRAD_ACCUM, warmup: int = WARMUP,
         full_loss: bool = typer.Option(
             None, "--full-loss/--completion-loss", help="Loss on every token (ablation) or on the completion only."
         ),
@@ -146,7 +156,8 @@ def register(app: typer.Typer) -> None:
         try:
             overrides = _explicit(output=output, model=model, tokenizer=tokenizer, data=data,
                                   max_steps=max_steps, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
-                                  full_loss=full_loss, lora_r=lora_r)  # fmt: skip
+                                  full_loss=full_loss, lora_r=lora_r, max_time=max_time, grad_accum=grad_accum,
+                                  warmup_steps=warmup)  # fmt: skip
             cfg = load_config(SFTConfig, recipe, overrides, sets)
             out = sft(_benchmark_overlap(cfg, [cfg.prompt_field, cfg.completion_field], decontaminate))
         except _known_errors() as exc:

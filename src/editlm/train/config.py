@@ -43,6 +43,9 @@ class TrainConfig:
     epochs: float = 1.0
     # > 0 overrides epochs.
     max_steps: int = -1
+    # Wall-clock budget in seconds (0: none): the learning rate decays to zero at it and training stops
+    # there with a checkpoint (editlm.train.callbacks.MaxTime).
+    max_time: float = 0.0
     seed: int = 0
     # "auto": bf16 where the GPU supports it, fp32 on CPU.
     bf16: str = "auto"

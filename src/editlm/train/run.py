@@ -200,7 +200,7 @@ def _train(
     from transformers import PrinterCallback, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
-    from editlm.train.callbacks import JsonlMetrics, RichProgress
+    from editlm.train.callbacks import JsonlMetrics, MaxTime, progress_callback
     from editlm.train.trainer import MaskedLMTrainer, use_segment_attention
 
     out = Path(config.output_dir)
@@ -216,8 +216,10 @@ def _train(
     segments = config.packing and use_segment_attention(model)
     args = training_arguments(config, has_eval=bool(eval_rows))
     callbacks = [JsonlMetrics(out / "metrics.jsonl"), *(extra_callbacks or [])]
+    if config.max_time > 0:
+        callbacks.append(MaxTime(config.max_time))
     if config.progress:
-        callbacks.append(RichProgress(f"{kind} {out.name}"))
+        callbacks.append(progress_callback(f"{kind} {out.name}", config.max_time))
     trainer = MaskedLMTrainer(
         model=model,
         args=args,

@@ -3,6 +3,13 @@
 Each program gives diff-model bug-fix samples (file before = buggy program, message = ``Fix
 {bug class}``, diff = the fix). A program is skipped, with the reason counted, when it is not
 Python, too large, contains a protected benchmark program, or offers no bug site.
+
+The final-newline rule, the same in training data and in benchmark prompts: ``<BEF>`` carries the
+file exactly as it is, and a diff whose last line has no newline marks it with
+``\\ No newline at end of file`` (a standard unified diff, as 4-Parity's reference fix is). Programs
+cut out of larger files usually have no final newline (4-Parity's function has none); ``final_newline``
+says what to do with the programs given: ``keep`` them, ``strip`` the final newline of each, or
+``mixed`` (strip it from a seeded half), so that a model sees both kinds of file.
 """
 
 from __future__ import annotations
@@ -11,12 +18,19 @@ import random
 from dataclasses import dataclass, field
 
 from editlm.data.bugs.inject import BUG_CLASSES, DEFAULT_TEMPLATE, BugError, Program, sample_bugs
-from editlm.edits.diff_model import FormatError
+from editlm.edits.diff import make_diff
+from editlm.edits.diff_model import DiffSample, FormatError
+
+FINAL_NEWLINE = ("keep", "strip", "mixed")
 
 
 @dataclass(frozen=True)
 class BugJob:
-    """Settings of one ``editlm bugs`` run (small and picklable: it travels with every chunk)."""
+    """Settings of one ``editlm bugs`` run (small and picklable: it travels with every chunk).
+
+    ``templates``, when given, replaces ``template``: each sample's message is one of them, drawn
+    with the seeded generator (a mix of specific and generic commit messages). ``context``: lines of
+    context around each change in the diff (3, as git writes them; 0 gives the shortest diffs)."""
 
     counts: tuple[int, ...] = (1,)
     per_count: int = 1
@@ -26,6 +40,22 @@ class BugJob:
     max_chars: int = 100_000
     decontaminate: bool = True
     exclude: tuple[str, ...] = field(default=())
+    templates: tuple[str, ...] = ()
+    context: int = 3
+    final_newline: str = "keep"
+
+    def __post_init__(self) -> None:
+        if self.final_newline not in FINAL_NEWLINE:
+            raise ValueError(f"final_newline must be one of {FINAL_NEWLINE}, not {self.final_newline!r}")
+        if self.context < 0:
+            raise ValueError("context must be >= 0")
+
+
+def final_newline_rule(source: str, rule: str, rng: random.Random) -> str:
+    """``source`` with its final newline kept or stripped according to ``rule`` (see the module)."""
+    if rule == "strip" or (rule == "mixed" and rng.random() < 0.5):
+        return source.rstrip("\n")
+    return source
 
 
 def bug_rows(key, source, name: str, job: BugJob) -> tuple[list[dict], str | None]:
@@ -39,16 +69,23 @@ def bug_rows(key, source, name: str, job: BugJob) -> tuple[list[dict], str | Non
 
         if default_index(job.exclude).is_contaminated(source):
             return [], "benchmark program (contamination)"
+    rng = random.Random(f"{job.seed}:{key}")
+    source = final_newline_rule(source, job.final_newline, rng)
     try:
         program = Program(source, job.kinds)
     except BugError:
         return [], "not valid Python"
-    rng = random.Random(f"{job.seed}:{key}")
     bugs = sample_bugs(program, rng, job.counts, job.per_count, job.kinds)
     rows = []
     for number, bug in enumerate(bugs):
+        template = rng.choice(job.templates) if job.templates else job.template
         try:
-            sample = bug.sample(name, job.template)
+            diff = (
+                bug.fix
+                if job.context == 3
+                else make_diff(bug.buggy, bug.original, context=job.context, headers=False)
+            )
+            sample = DiffSample(name, bug.buggy, bug.message(template), diff)
         except FormatError:
             continue  # the program holds a line the diff-model format cannot carry
         rows.append(
@@ -57,6 +94,7 @@ def bug_rows(key, source, name: str, job: BugJob) -> tuple[list[dict], str | Non
                 "source_id": str(key),
                 "name": name,
                 "before": sample.before,
+                "after": bug.original,
                 "message": sample.message,
                 "diff": sample.diff,
                 "text": sample.text(),

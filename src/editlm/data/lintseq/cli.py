@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         output: Path = typer.Option(..., "-o", "--output", help="Output .jsonl or .parquet."),
         limit: int = typer.Option(1000, help="Number of programs (0: all)."),
         seed: int = typer.Option(0, help="Seed for the choice of modules and functions."),
-        min_lines: int = typer.Option(5, help="Shortest program, in lines."),
+        min_lines: int = typer.Option(3, help="Shortest program, in lines (editlm.data.corpus.MIN_LINES)."),
         max_lines: int = typer.Option(300, help="Longest program, in lines."),
         per_module: int = typer.Option(8, help="At most this many programs from one module."),
         keep_humaneval: bool = typer.Option(

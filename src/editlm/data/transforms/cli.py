@@ -17,10 +17,58 @@ from editlm.data.cli_common import (
     SEED,
     WORKERS,
     check_exclude,
+    fail,
     parse_names,
     run_transform,
     text_column,
 )
+
+# The text columns of editlm's own outputs (samples, corpora, mined commits, bug fixes), checked by default.
+DECONTAMINATE_COLUMNS = (
+    "prompt",
+    "completion",
+    "text",
+    "content",
+    "program",
+    "before",
+    "after",
+    "diff",
+    "code",
+)
+
+
+def table_columns(path: Path) -> list[str]:
+    """Column names of a Parquet table (its schema) or a JSONL table (its first row)."""
+    from editlm.io.tables import TableError, read_rows
+
+    try:
+        if str(path).lower().endswith((".parquet", ".pq")):
+            import pyarrow.parquet as pq
+
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        return list(next(read_rows(path), {}))
+    except (TableError, OSError, ValueError) as exc:
+        fail(str(exc))
+
+
+def check_columns(path: Path, given: str | None) -> list[str]:
+    """The columns to check: every one named must exist (a missing column would check nothing and
+    report success); by default, those of :data:`DECONTAMINATE_COLUMNS` the table has, at least one."""
+    have = table_columns(path)
+    if given is not None:
+        names = [c.strip() for c in given.split(",") if c.strip()]
+        if not names:
+            raise typer.BadParameter("name at least one column", param_hint="--columns")
+        missing = [c for c in names if c not in have]
+        if missing and have:
+            fail(f"{path} has no column {', '.join(map(repr, missing))} (it has {', '.join(have)})")
+        return names
+    names = [c for c in DECONTAMINATE_COLUMNS if c in have]
+    if not names and have:
+        fail(
+            f"{path}: none of the text columns {DECONTAMINATE_COLUMNS}; name them with --columns (it has {have})"
+        )
+    return names or list(DECONTAMINATE_COLUMNS)
 
 
 def register(app: typer.Typer) -> None:
@@ -137,7 +185,11 @@ def register(app: typer.Typer) -> None:
     def decontaminate_cmd(
         input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL/Parquet table."),
         output: Path = typer.Option(..., "-o", "--output", help="The rows that pass (.parquet or .jsonl)."),
-        columns: str = typer.Option("content", "--columns", help="Comma-separated text columns to check."),
+        columns: str = typer.Option(
+            None,
+            "--columns",
+            help="Comma-separated text columns to check (default: those of DECONTAMINATE_COLUMNS the table has).",
+        ),
         n: int = typer.Option(10, "--ngram", help="Token n-gram length."),
         threshold: float = typer.Option(
             0.5, "--threshold", help="Drop a row containing this fraction of a protected program's n-grams."
@@ -155,9 +207,7 @@ def register(app: typer.Typer) -> None:
         """
         from editlm.data.transforms.contamination import check_worker
 
-        names = [c.strip() for c in columns.split(",") if c.strip()]
-        if not names:
-            raise typer.BadParameter("name at least one column", param_hint="--columns")
+        names = check_columns(input_path, columns)
         paths = tuple(str(p) for p in exclude or ())
         check_exclude(paths, True)
         try:

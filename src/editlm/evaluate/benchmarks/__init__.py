@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from editlm.edits.diff import DiffError, apply_diff
+from editlm.edits.diff import DiffError, DiffParseError, apply_diff
 from editlm.edits.diff_model import DiffSample, FormatError, extract_diff
 from editlm.edits.edit_sequence import decode_edit_sequence, edit_sequence_prompt
 
@@ -177,6 +177,8 @@ class Benchmark:
                 # hunk counts cannot catch: such a diff must end with its newline
                 cut_off = sample.get("finish") == "length"
                 program = apply_diff(problem.source or "", extract_diff(payload), require_newline=cut_off)
+            except DiffParseError as exc:
+                raise SampleError(f"diff does not apply (parse error): {exc}") from None
             except (DiffError, FormatError) as exc:
                 raise SampleError(f"diff does not apply: {exc}") from None
         else:
