@@ -36,7 +36,21 @@ def _block(draw, defined: tuple, depth: int, in_loop: bool, in_func: bool) -> li
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(
             st.sampled_from(
-                ["assign", "assign", "call", "multiline", "if", "for", "def", "comment", "blank", "return"]
+                [
+                    "assign",
+                    "assign",
+                    "call",
+                    "multiline",
+                    "if",
+                    "for",
+                    "def",
+                    "comment",
+                    "blank",
+                    "return",
+                    "string",
+                    "backslash",
+                    "match",
+                ]
             )
         )
         name = draw(st.sampled_from(NAMES))
@@ -49,6 +63,16 @@ def _block(draw, defined: tuple, depth: int, in_loop: bool, in_func: bool) -> li
         elif kind == "multiline":
             lines += [f"{name} = max(", f"    {use},", "    2,", ")"]
             known.append(name)
+        elif kind == "string":  # contents that read as code once the opening line is gone
+            lines += [f'{name} = """', "* x", f"print({use})", '"""']
+            known.append(name)
+        elif kind == "backslash":  # a continuation; the blank line after it is part of it
+            lines += [f"{name} = {use} \\", "", "print(1)"]
+            known.append(name)
+        elif kind == "match" and depth < 3:
+            lines += [f"match {use}:", "    case 1:"]
+            lines += ["        " + line for line in draw(_block(tuple(known), depth + 2, in_loop, in_func))]
+            lines += ["    case _:", "        pass"]
         elif kind == "comment":
             lines.append("# note")
         elif kind == "blank":
@@ -70,6 +94,8 @@ def _block(draw, defined: tuple, depth: int, in_loop: bool, in_func: bool) -> li
             lines += ["    " + line for line in body]
         elif kind == "def" and depth < 2:
             fname = draw(st.sampled_from(["f", "g", "h"]))
+            if draw(st.booleans()):
+                lines += ["@(lambda fn: fn)", "# decorated"]
             lines.append(f"def {fname}(x, y=2):")
             lines.append('    """Docstring."""')
             body = draw(_block((*known, "x", "y"), depth + 1, False, True))

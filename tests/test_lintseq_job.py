@@ -173,3 +173,18 @@ def test_rows_carry_the_fine_tuning_split() -> None:
         assert row["prompt"] == "Add two numbers.\n" + DIFF_SEPARATOR
         program, errors = decode_edit_sequence(row["completion"])
         assert errors == [] and program.rstrip() == row["program"].rstrip()
+
+
+def test_a_sequence_with_an_unclean_state_is_a_counted_skip(tmp_path, monkeypatch):
+    """The job checks every state it writes: a sampler that passes through a broken state (here
+    the old line-based result for the issue's backslash case) gives a skip, never a row."""
+    import editlm.data.lintseq.job as job
+
+    program = "x = 1\ny = 2 \\\n\nz = 3\n"
+    broken = ["@@ -0,0 +1 @@\n+x = 1", "@@ -1,0 +2 @@\n+y = 2 \\", "@@ -2,0 +3,2 @@\n+\n+z = 3"]
+    assert apply_edit_sequence(broken) == program
+    monkeypatch.setattr(job, "sample_edit_sequence", lambda *a, **k: broken)
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"instruction": "x", "program": program}) + "\n")
+    summary = run_lintseq(path, tmp_path / "o.jsonl", LintSeqConfig(samples=1), workers=1, progress=False)
+    assert summary["rows"] == 0 and summary["skipped"] == {"unclean_state": 1}

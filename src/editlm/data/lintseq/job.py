@@ -18,12 +18,16 @@ from pathlib import Path
 from editlm.data.lintseq.sampler import (
     LintSeqError,
     check_program,
+    first_unclean_state,
     normalize_program,
     sample_edit_sequence,
     sample_random_edit_sequence,
     sequence_seed,
 )
 from editlm.edits.edit_sequence import DIFF_SEPARATOR, edit_sequence_prompt, format_edit_sequence
+
+# The linters whose sequences promise clean states (checked before a row is written).
+CLEAN_LINTERS = ("pyflakes", "pylint")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ def lintseq_rows(key: int, row: dict, config: LintSeqConfig) -> list[dict]:
                 time_limit=left,
                 check_syntax=False,
             )
+        if config.linter in CLEAN_LINTERS:
+            problem = first_unclean_state(edits, missing_imports=config.missing_imports)
+            if problem is not None:  # never written: the promise is that every state is clean
+                raise LintSeqError("unclean_state", problem)
         text = format_edit_sequence(instruction, edits)
         prompt = edit_sequence_prompt(instruction)
         out.append(

@@ -71,16 +71,6 @@ _ERROR_NAMES = (
 ERROR_MESSAGES: tuple[type, ...] = tuple(getattr(_m, n) for n in _ERROR_NAMES if hasattr(_m, n))
 
 _ON_LINE = re.compile(r"on line (\d+)")
-# The errors only the compiler reports (symtable and code generation: bad nonlocal/global, await or
-# async outside async functions, yield/return mixes, walrus scoping, match patterns, except* rules)
-# all come from these constructs. A program without them needs no compile step, and neither does
-# any LintSeq state of it: deleting whole lines never creates one (see ``compiler_may_object``).
-_COMPILER_ONLY = re.compile(
-    r"\b(?:nonlocal|global|async|await|yield|__debug__|__future__)\b|:=|except\s*\*|^[ \t]*(?:match|case)\b",
-    re.M,
-)
-
-
 # pyflakes 4.1's ``Checker.__init__``, whose body the fast checker below repeats with one change; a
 # pyflakes whose constructor differs gets the stock constructor (slower, same messages).
 _KNOWN_INIT = "1661c8f3367a524c"
@@ -155,18 +145,13 @@ class LintError:
     message: str
 
 
-def compiler_may_object(source: str) -> bool:
-    """Can ``source``, or any program made of a subset of its lines, have an error that parsing and
-    pyflakes miss but the compiler reports? False lets LintSeq skip compiling every state."""
-    return _COMPILER_ONLY.search(source) is not None
-
-
 def lint(
     source: str, *, linter: str = "pyflakes", missing_imports: bool = False, compile_check: bool = True
 ) -> list[LintError]:
     """All lint errors of ``source``, each on a line that exists in it (1..number of lines).
-    ``compile_check=False`` skips the compiler's own checks (only safe where
-    :func:`compiler_may_object` said False for the program this source was cut from)."""
+    ``compile_check=False`` skips the compiler's own checks (bad ``nonlocal``, ``await`` outside
+    ``async def``, a starred expression alone, ...): LintSeq never does, because whether a state
+    has such an error depends on that state, not on the program it was cut from."""
     if linter == "pyflakes":
         errors = _pyflakes_errors(source, missing_imports, compile_check)
     elif linter == "pylint":
@@ -194,17 +179,12 @@ def syntax_error(source: str) -> LintError | None:
     return _compile_error(tree, source)
 
 
-def make_linter(
-    linter: str = "pyflakes", missing_imports: bool = False, program: str | None = None
-) -> Callable[[str], list[int]]:
-    """``lint_errors`` with its options bound: the function the sampler calls on every state of
-    ``program`` (given, it lets the compile step be skipped where it can find nothing)."""
+def make_linter(linter: str = "pyflakes", missing_imports: bool = False) -> Callable[[str], list[int]]:
+    """``lint_errors`` with its options bound: the function the sampler calls on every state, with
+    the compiler's checks always on (each state is judged on its own text)."""
     if linter not in LINTERS:
         raise ValueError(f"unknown linter {linter!r}; choose from {LINTERS}")
-    compile_check = program is None or compiler_may_object(program)
-    return functools.partial(
-        lint_errors, linter=linter, missing_imports=missing_imports, compile_check=compile_check
-    )
+    return functools.partial(lint_errors, linter=linter, missing_imports=missing_imports)
 
 
 # --------------------------------------------------------------------------- pyflakes + compile
