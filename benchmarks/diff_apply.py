@@ -1,199 +1,399 @@
-"""How well patchers apply diffs damaged the way model output is: editlm, GNU patch, whatthepatch.
+"""How well patchers apply real commit diffs, undamaged and damaged the way model output is.
 
-Corpus: real files of the Python standard library with random edits; each diff is made exactly and
-then damaged in one way (or all at once): line numbers shifted, wrong ``@@`` counts, no ``---``/``+++``
-headers, whitespace drift in context lines, ``@@ @@`` without numbers. For each patcher: the share
-applied correctly, the share applied WRONGLY without an error (the dangerous case), the share refused,
-and diffs per second. Hunks whose context is not unique in the file are left out, so that "correct"
-is well defined.
+Material: real commits (``git diff-tree -p -M``, multi-file, with renames, new and deleted files) of
+the repositories given with ``--repo`` (a git directory or a ``.bundle``; default: the bundles in
+``../shared/repos/``, else this project's own history). Each diff is applied as it is and after one
+damage of :mod:`editlm.edits.damage` (cut inside the last hunk, prose after, fences, a duplicated
+hunk, reordered hunks, the diff twice, CRLF diff, shifted numbers, wrong counts, whitespace drift,
+no numbers) or with the files in CRLF and the diff in LF. Patchers: editlm (``apply_patch``), GNU
+``patch``, ``git apply``, whatthepatch and unidiff (which parses only: applied strictly at its
+stated lines here). Outcome per case: correct (the intended files), refused (an error or non-zero
+exit) or WRONG (other files without an error: the dangerous case).
 
-    python benchmarks/diff_apply.py [--quick]
+Also: ``make_diff`` against difflib and ``git diff --no-index`` on large repetitive files, and the
+time a hostile request (a 200 KB file, a 2,001-line hunk that matches nowhere) holds ``apply_diff``.
+
+    python benchmarks/diff_apply.py [--quick] [--repo PATH ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
-import re
+import resource
+import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
-from editlm.edits.diff import DiffError, apply_diff, make_diff, parse_diff, split_lines
+from editlm.edits.damage import DAMAGES
+from editlm.edits.diff import DiffError, apply_diff, apply_patch, make_diff
 
-DAMAGES = ("clean", "shifted", "wrong_counts", "no_headers", "whitespace", "no_numbers", "all")
-
-
-def random_edit(text: str, rng: random.Random) -> str:
-    lines = split_lines(text)
-    for _ in range(rng.randint(1, 4)):
-        at = rng.randrange(len(lines) + 1)
-        kind = rng.choice(["delete", "insert", "replace"])
-        span = rng.randint(1, 4)
-        if kind == "delete":
-            del lines[at : at + span]
-        elif kind == "insert":
-            lines[at:at] = [f"    new_line_{rng.randrange(10**9)}()\n" for _ in range(span)]
-        else:
-            lines[at : at + span] = [f"    changed_{rng.randrange(10**9)} = 1\n"]
-    return "".join(lines)
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ("clean", "clean_multi_file", "new_file", "crlf_files", *DAMAGES)
+Files = dict[str, str]
 
 
-def damage(diff: str, kind: str, rng: random.Random) -> str:
-    kinds = DAMAGES[1:-1] if kind == "all" else (kind,)
+# --------------------------------------------------------------------------- material
+
+
+def _git(repo: Path, *args: str) -> bytes:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=True).stdout
+
+
+def default_repos(tmp: Path) -> list[Path]:
+    # ../shared/repos/ beside the main checkout (a worktree sits one level deeper)
+    shared = next((p / "shared" / "repos" for p in ROOT.parents if (p / "shared" / "repos").is_dir()), None)
+    bundles = sorted(shared.glob("*.bundle")) if shared else []
+    if bundles:
+        return [_clone(b, tmp) for b in bundles]
+    return [ROOT]
+
+
+def _clone(path: Path, tmp: Path) -> Path:
+    if path.suffix != ".bundle":
+        return path
+    target = tmp / path.stem
+    subprocess.run(["git", "clone", "-q", str(path), str(target)], check=True, capture_output=True)
+    return target
+
+
+def commits(repo: Path, count: int, rng: random.Random) -> list[dict]:
+    """Up to ``count`` random non-merge commits as (diff, files before, files after)."""
+    shas = _git(repo, "rev-list", "--no-merges", "HEAD").decode().split()
+    rng.shuffle(shas)
     out = []
-    shift = rng.choice([-1, 1]) * rng.randint(1, 50)
-    for row in split_lines(diff):
-        if row.startswith(("--- ", "+++ ")) and "no_headers" in kinds:
+    for sha in shas:
+        if len(out) >= count:
+            break
+        try:
+            diff = _git(repo, "diff-tree", "-p", "-M", "--no-color", "--root", "--no-commit-id", sha).decode()
+        except UnicodeDecodeError:
             continue
-        if row.startswith("@@"):
-            if "shifted" in kinds:
-                row = re.sub(r"([-+])(\d+)", lambda m: f"{m.group(1)}{max(1, int(m.group(2)) + shift)}", row)
-            if "wrong_counts" in kinds:
-                row = re.sub(r",(\d+)", lambda m: f",{int(m.group(1)) + rng.choice([-2, -1, 1, 2, 3])}", row)
-            if "no_numbers" in kinds:
-                row = "@@ @@\n"
-        elif row.startswith(" ") and "whitespace" in kinds and rng.random() < 0.5:
-            row = row.rstrip("\n") + rng.choice(["  ", "\t", " "]) + "\n"
-        out.append(row)
-    return "".join(out)
+        if not diff.strip() or "Binary files" in diff or "GIT binary patch" in diff or len(diff) > 60_000:
+            continue
+        case = _files_of(repo, sha)
+        if case is not None:
+            out.append({"repo": repo.name, "sha": sha, "diff": diff, **case})
+    return out
 
 
-def build_corpus(count: int, seed: int) -> list[tuple[str, str, str, str]]:
-    rng = random.Random(seed)
-    root = Path(sysconfig.get_paths()["stdlib"])
-    paths = sorted(
-        p for p in root.rglob("*.py") if 1_000 < p.stat().st_size < 80_000 and "test" not in p.parts
-    )
-    cases = []
-    while len(cases) < count:
-        before = rng.choice(paths).read_text(encoding="utf-8", errors="replace")
-        after = random_edit(before, rng)
-        if after == before:
-            continue
-        diff = make_diff(before, after, 3, fromfile="a/file.py", tofile="b/file.py")
-        lines = split_lines(before)
-        unique = all(
-            sum(lines[i : i + len(h.old_lines)] == h.old_lines for i in range(len(lines))) == 1
-            for h in parse_diff(diff)
-            if h.old_lines
+def _files_of(repo: Path, sha: str) -> dict | None:
+    status = _git(repo, "diff-tree", "-r", "-M", "--name-status", "--no-commit-id", "--root", sha).decode()
+    before: Files = {}
+    after: dict[str, str | None] = {}
+
+    def blob(rev: str, path: str) -> str:
+        data = _git(repo, "show", f"{rev}:{path}")
+        if len(data) > 300_000:
+            raise ValueError("large")
+        return data.decode("utf-8")
+
+    try:
+        for row in status.splitlines():
+            kind, *paths = row.split("\t")
+            if kind[0] == "M":
+                before[paths[0]], after[paths[0]] = blob(f"{sha}^", paths[0]), blob(sha, paths[0])
+            elif kind[0] == "A":
+                after[paths[0]] = blob(sha, paths[0])
+            elif kind[0] == "D":
+                before[paths[0]], after[paths[0]] = blob(f"{sha}^", paths[0]), None
+            elif kind[0] == "R":
+                before[paths[0]], after[paths[0]], after[paths[1]] = (
+                    blob(f"{sha}^", paths[0]),
+                    None,
+                    blob(sha, paths[1]),
+                )
+            else:
+                return None  # copies, type changes: out of scope
+    except (subprocess.CalledProcessError, UnicodeDecodeError, ValueError):
+        return None
+    final = {**before, **after}
+    return {"before": before, "after": {k: v for k, v in final.items() if v is not None}}
+
+
+def cases(material: list[dict], rng: random.Random) -> list[tuple[str, Files, Files, str]]:
+    """(class, files before, intended files after, diff) for every class that fits each commit."""
+    out = []
+    for c in material:
+        multi = c["diff"].count("\ndiff --git ") + c["diff"].startswith("diff --git ")
+        new = "\n--- /dev/null\n" in c["diff"]
+        out.append(
+            (
+                "clean_multi_file" if multi > 1 else "new_file" if new else "clean",
+                c["before"],
+                c["after"],
+                c["diff"],
+            )
         )
-        if not unique:
-            continue
-        kind = DAMAGES[len(cases) % len(DAMAGES)]
-        cases.append((kind, before, after, damage(diff, kind, rng)))
-    return cases
+        if c["before"] and not new:
+            crlf = {k: v.replace("\n", "\r\n") for k, v in c["before"].items()}
+            intended = {k: (v.replace("\n", "\r\n") if k in crlf else v) for k, v in c["after"].items()}
+            out.append(("crlf_files", crlf, intended, c["diff"]))
+        for name, damage in DAMAGES.items():
+            damaged = damage(c["diff"], rng)
+            if damaged is not None:
+                out.append((name, c["before"], c["after"], damaged))
+    return out
 
 
-def run_editlm(before: str, diff: str) -> str:
-    return apply_diff(before, diff)
+# --------------------------------------------------------------------------- patchers
 
 
-def run_whatthepatch(before: str, diff: str) -> str:
+def run_editlm(before: Files, diff: str, workdir: Path) -> Files:
+    result = apply_patch(before, diff, require_newline=True)
+    return {k: v for k, v in result.items() if v is not None}
+
+
+def _write(workdir: Path, files: Files) -> None:
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    for path, text in files.items():
+        target = workdir / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(text.encode("utf-8"))
+
+
+def _read(workdir: Path) -> Files:
+    out = {}
+    for path in workdir.rglob("*"):
+        if path.is_file() and ".git" not in path.relative_to(workdir).parts:
+            out[path.relative_to(workdir).as_posix()] = path.read_bytes().decode("utf-8", "replace")
+    return out
+
+
+def _tool(args: list[str], before: Files, diff: str, workdir: Path) -> Files:
+    _write(workdir, before)
+    proc = subprocess.run(args, input=diff.encode(), cwd=workdir, capture_output=True, timeout=60)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.decode(errors="replace")[:200])
+    return _read(workdir)
+
+
+def run_gnu_patch(before: Files, diff: str, workdir: Path) -> Files:
+    return _tool(
+        ["patch", "-p1", "-s", "-f", "--no-backup-if-mismatch", "--reject-file=-"], before, diff, workdir
+    )
+
+
+def run_git_apply(before: Files, diff: str, workdir: Path) -> Files:
+    return _tool(["git", "apply", "-p1", "--whitespace=nowarn", "-"], before, diff, workdir)
+
+
+def _strip(path: str) -> str:
+    return path[2:] if path[:2] in ("a/", "b/") else path
+
+
+def run_whatthepatch(before: Files, diff: str, workdir: Path) -> Files:
     import whatthepatch
 
+    result = dict(before)
     patches = list(whatthepatch.parse_patch(diff))
     if not patches:
         raise ValueError("no patch found")
-    lines = before.split("\n")
     for patch in patches:
-        lines = whatthepatch.apply_diff(patch, lines)
-    return "\n".join(lines)
+        header = patch.header
+        if header is None:
+            raise ValueError("no file header")
+        old, new = _strip(header.old_path), _strip(header.new_path)
+        text = "" if old == "/dev/null" else result[old]
+        lines = whatthepatch.apply_diff(patch, text.split("\n"))
+        if new == "/dev/null":
+            del result[old]
+            continue
+        if old != new and old != "/dev/null":
+            del result[old]
+        result[new] = "\n".join(lines)
+    return result
 
 
-def run_gnu_patch(before: str, diff: str, workdir: Path) -> str:
-    source, out = workdir / "file.py", workdir / "out.py"
-    source.write_text(before)
-    out.unlink(missing_ok=True)
-    proc = subprocess.run(
-        ["patch", "-s", "-f", "--no-backup-if-mismatch", "-r", "-", "-o", str(out), str(source)],
-        input=diff.encode(),
-        capture_output=True,
-        timeout=30,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr.decode(errors="replace")[:200])
-    return out.read_text()
+def run_unidiff(before: Files, diff: str, workdir: Path) -> Files:
+    """unidiff parses; it has no apply. Applied here the strict way: each hunk at its stated line,
+    every context and removed line checked."""
+    import unidiff
+
+    result = dict(before)
+    patch = unidiff.PatchSet(diff)
+    if not patch:
+        raise ValueError("no patch found")
+    for pf in patch:
+        old, new = _strip(pf.source_file), _strip(pf.target_file)
+        lines = [] if pf.is_added_file else result[old].splitlines(keepends=True)
+        out, cursor = [], 0
+        for hunk in pf:
+            start = hunk.source_start - 1 if hunk.source_length else hunk.source_start
+            if start < cursor:
+                raise ValueError("hunks out of order")
+            out += lines[cursor:start]
+            k = start
+            for line in hunk:
+                if line.is_context or line.is_removed:
+                    if k >= len(lines) or lines[k].rstrip("\n") != line.value.rstrip("\n"):
+                        raise ValueError("hunk does not match")
+                    if line.is_context:
+                        out.append(lines[k])
+                    k += 1
+                elif line.is_added:
+                    out.append(line.value)
+            cursor = k
+        out += lines[cursor:]
+        if pf.is_removed_file:
+            del result[old]
+            continue
+        if old != new and not pf.is_added_file:
+            del result[old]
+        result[new] = "".join(out)
+    return result
 
 
-def measure(name: str, fn, cases) -> dict:
+PATCHERS: dict[str, Callable[[Files, str, Path], Files]] = {
+    "editlm": run_editlm,
+    "GNU patch": run_gnu_patch,
+    "git apply": run_git_apply,
+    "whatthepatch": run_whatthepatch,
+    "unidiff": run_unidiff,
+}
+
+
+def _cpu() -> float:
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def measure(fn, cases_, workdir: Path) -> dict:
     outcome: Counter[tuple[str, str]] = Counter()
-    start = time.perf_counter()
-    for kind, before, after, diff in cases:
+    cpu = {k: 0.0 for k in CLASSES}
+    for kind, before, after, diff in cases_:
+        start = _cpu()
         try:
-            result = fn(before, diff)
+            result = fn(before, diff, workdir)
         except (DiffError, Exception):  # peers raise their own types; any exception is a refusal
             outcome[kind, "refused"] += 1
-            continue
-        outcome[kind, "correct" if result == after else "wrong"] += 1
-    seconds = time.perf_counter() - start
-    total = len(cases)
-    return {
-        "name": name,
-        "correct": sum(v for (k, o), v in outcome.items() if o == "correct") / total,
-        "wrong": sum(v for (k, o), v in outcome.items() if o == "wrong") / total,
-        "refused": sum(v for (k, o), v in outcome.items() if o == "refused") / total,
-        "diffs_per_s": total / seconds,
-        "by_damage": {
-            kind: {o: outcome[kind, o] for o in ("correct", "wrong", "refused")} for kind in DAMAGES
-        },
-    }
+        else:
+            outcome[kind, "correct" if result == after else "wrong"] += 1
+        cpu[kind] += _cpu() - start
+    return {"outcome": outcome, "cpu": cpu}
+
+
+# --------------------------------------------------------------------------- make_diff and the search
+
+
+def make_diff_speed(sizes: list[int], with_difflib: int, workdir: Path) -> list[dict]:
+    rng = random.Random(1)
+    rows = []
+    for n in sizes:
+        before = "".join(
+            rng.choice(["    pass\n", "\n", "}\n", "    x = 1\n", "def f():\n"]) for _ in range(n)
+        )
+        lines = before.splitlines(keepends=True)
+        for _ in range(n // 200):
+            lines[rng.randrange(n)] = f"changed {rng.random()}\n"
+        after = "".join(lines)
+        (workdir / "a").write_text(before)
+        (workdir / "b").write_text(after)
+        row = {"lines": n}
+        start = time.process_time()
+        diff = make_diff(before, after)
+        row["editlm_s"] = time.process_time() - start
+        assert apply_diff(before, diff) == after
+        start = _cpu()
+        subprocess.run(["git", "diff", "--no-index", "a", "b"], cwd=workdir, capture_output=True)
+        row["git_s"] = _cpu() - start
+        if n <= with_difflib:
+            start = time.process_time()
+            make_diff(before, after, algorithm="difflib")
+            row["difflib_s"] = time.process_time() - start
+        rows.append(row)
+    return rows
+
+
+def hostile_search() -> float:
+    """CPU seconds for a 200 KB file and a 2,001-line hunk that matches nowhere (the issue's case)."""
+    rng = random.Random(2)
+    source = "".join(rng.choice(["    pass\n", "\n", "x = 1\n", "    return x\n"]) for _ in range(25_000))[
+        :200_000
+    ]
+    hunk = "@@ -10,2001 +10,2001 @@\n" + "".join(" " + rng.choice(["    pass\n", "\n"]) for _ in range(2000))
+    hunk += "-    nowhere\n+    new\n"
+    start = time.process_time()
+    try:
+        apply_diff(source, hunk)
+    except DiffError:
+        pass
+    return time.process_time() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="70 diffs instead of 700")
+    parser.add_argument("--quick", action="store_true", help="40 commits per repository instead of 200")
+    parser.add_argument("--repo", action="append", type=Path, help="git directory or bundle (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    cases = build_corpus(70 if args.quick else 700, args.seed)
+    rng = random.Random(args.seed)
+    per_repo = 40 if args.quick else 200
     with tempfile.TemporaryDirectory() as tmp:
-        patchers = [run_editlm, lambda b, d: run_gnu_patch(b, d, Path(tmp)), run_whatthepatch]
-        names = ["editlm", "GNU patch", "whatthepatch"]
-        results = [measure(name, fn, cases) for name, fn in zip(names, patchers, strict=True)]
-        # Like for like: speed on the diffs that every patcher applies correctly (the undamaged ones).
-        common = [c for c in cases if c[0] in ("clean", "no_headers")]
-        common_speed = {
-            n: measure(n, fn, common)["diffs_per_s"] for n, fn in zip(names, patchers, strict=True)
-        }
-    print(f"{len(cases)} diffs of stdlib files, damaged as model output ({', '.join(DAMAGES)})\n")
-    print(f"{'patcher':<14}{'correct':>9}{'WRONG':>9}{'refused':>9}{'diffs/s':>10}")
-    for r in results:
-        print(
-            f"{r['name']:<14}{r['correct']:>9.1%}{r['wrong']:>9.1%}{r['refused']:>9.1%}{r['diffs_per_s']:>10.0f}"
-        )
-    print("\ncorrect / wrong / refused by damage:")
-    print(f"{'damage':<14}" + "".join(f"{r['name']:>16}" for r in results))
-    for kind in DAMAGES:
-        cells = "".join(
-            f"{'/'.join(str(r['by_damage'][kind][o]) for o in ('correct', 'wrong', 'refused')):>16}"
-            for r in results
-        )
-        print(f"{kind:<14}{cells}")
-    editlm, gnu, wtp = results
+        tmp_path = Path(tmp)
+        repos = [_clone(p, tmp_path) for p in args.repo] if args.repo else default_repos(tmp_path)
+        material = [c for repo in repos for c in commits(repo, per_repo, rng)]
+        all_cases = cases(material, rng)
+        workdir = tmp_path / "work"
+        results = {name: measure(fn, all_cases, workdir) for name, fn in PATCHERS.items()}
+        speed = make_diff_speed([2_000, 10_000] if args.quick else [2_000, 10_000, 40_000], 10_000, tmp_path)
+        hostile = hostile_search()
+    load = os.getloadavg()[0]
+    names = list(PATCHERS)
+    counts = Counter(kind for kind, *_ in all_cases)
     print(
-        f"\nspeed on the {len(common)} diffs all three apply: "
-        + ", ".join(f"{k} {v:.0f}/s" for k, v in common_speed.items())
+        f"{len(material)} real commits of {', '.join(r.name for r in repos)}; {len(all_cases)} cases; "
+        f"load average {load:.1f} (shared machine: CPU times are noisy)\n"
     )
-    summary = {
-        "benchmark": "diff_apply",
-        "diffs": len(cases),
-        **{
-            f"{r['name'].replace(' ', '_').lower()}_{k}": round(r[k], 4)
-            for r in results
-            for k in ("correct", "wrong")
-        },
-        "ratio_correct_vs_gnu_patch": round(editlm["correct"] / max(gnu["correct"], 1e-9), 3),
-        "speed_ratio_vs_whatthepatch": round(editlm["diffs_per_s"] / wtp["diffs_per_s"], 3),
-        "speed_ratio_vs_gnu_patch": round(editlm["diffs_per_s"] / gnu["diffs_per_s"], 3),
-        "undamaged_speed_ratio_vs_whatthepatch": round(
-            common_speed["editlm"] / common_speed["whatthepatch"], 3
-        ),
+    print("share correct / refused / WRONG per class (%)")
+    print(f"{'class':<18}{'n':>5}" + "".join(f"{n:>20}" for n in names))
+    summary: dict = {"benchmark": "diff_apply", "commits": len(material), "cases": len(all_cases)}
+    for kind in CLASSES:
+        if not counts[kind]:
+            continue
+        cells = []
+        for name in names:
+            o = results[name]["outcome"]
+            c, r, w = (100 * o[kind, x] / counts[kind] for x in ("correct", "refused", "wrong"))
+            cells.append(f"{c:5.1f} /{r:5.1f} /{w:5.1f}")
+            summary.setdefault("correct", {}).setdefault(kind, {})[name] = round(c / 100, 4)
+            summary.setdefault("wrong", {}).setdefault(kind, {})[name] = round(w / 100, 4)
+        print(f"{kind:<18}{counts[kind]:>5}" + "".join(f"{cell:>20}" for cell in cells))
+    clean = [k for k in ("clean", "clean_multi_file", "new_file") if counts[k]]
+    n_clean = sum(counts[k] for k in clean)
+    print(f"\nCPU ms per undamaged diff ({n_clean} diffs; subprocess patchers include process start):")
+    per = {}
+    for name in names:
+        per[name] = 1000 * sum(results[name]["cpu"][k] for k in clean) / max(n_clean, 1)
+        print(f"  {name:<14}{per[name]:8.2f}")
+    print("\nmake_diff on repetitive files (CPU s):")
+    for row in speed:
+        print(
+            f"  {row['lines']:>6} lines: editlm {row['editlm_s']:.3f}, git diff {row['git_s']:.3f}, "
+            f"difflib {row.get('difflib_s', float('nan')):.3f}"
+        )
+    print(f"\nhostile search (200 KB file, 2,001-line hunk matching nowhere): {hostile:.3f} CPU s")
+    wins = {
+        kind: all(summary["correct"][kind]["editlm"] >= summary["correct"][kind][n] for n in names)
+        for kind in summary["correct"]
     }
+    summary.update(
+        editlm_most_correct_in=sorted(k for k, v in wins.items() if v),
+        editlm_not_most_correct_in=sorted(k for k, v in wins.items() if not v),
+        editlm_wrong_total=sum(results["editlm"]["outcome"][k, "wrong"] for k in CLASSES),
+        cpu_ms_per_clean_diff={k: round(v, 3) for k, v in per.items()},
+        make_diff_s=speed,
+        hostile_search_s=round(hostile, 4),
+        load_average=round(load, 2),
+    )
     sys.stdout.flush()
     print(json.dumps(summary))
 
