@@ -1,239 +1,254 @@
-"""Commit mining speed: editlm (pygit2, in-process) against PyDriller (GitPython, git subprocesses).
+"""Commit mining speed on real histories: editlm (pygit2, in-process) against PyDriller, with git as floor.
 
-Both walk the same repository and produce, for every changed file of every non-merge commit, the
-unified diff and the file before and after. Two repositories: a generated one (default 2000 commits of
-edits, additions, renames and deletions over Python files) and the project's own history. Each tool runs
-in one Python process (PyDriller's GitPython also starts git processes); editlm's whole job
-(``run_mining``: all cores, Parquet written) is timed too. The per-file diffs of the two are
-compared, so the figures are for the same output; editlm's time also covers what PyDriller does not do:
-the diff-model sample text, license and language of every row, and the check that every diff applies.
+For every non-merge commit reachable from HEAD, both tools produce, per changed file, the unified diff
+and the file before and after. Each measurement runs in a fresh process (so CPU time and memory are that
+tool's alone) and reports wall time, CPU time (user + system, the tool's own processes and the git
+processes it starts), commits/s, rows/s and peak memory (the sum of the resident sets of the process
+and all its children, sampled every 20 ms):
 
-    .venv/bin/python benchmarks/mining_speed.py [--quick] [--commits N] [--repo PATH]
+- ``git log -p``: ``git log -p -M --no-merges`` to /dev/null: the floor, diffs only (no file
+  contents, no rows);
+- ``PyDriller``: ``Repository(only_no_merge=True)``, reading ``diff``, ``source_code_before`` and
+  ``source_code`` of every modified file, one process (its threads do not parallelise the diffs);
+- ``editlm``: ``iter_records(filter="none")`` in one process, with the row check (every diff checked
+  to turn before into after) and without (``editlm --no-verify``); editlm's rows also carry the
+  diff-model sample, prompt, completion, license and language;
+- ``editlm mine``: the whole command (all cores, Parquet written, resumable output).
 
-The last line is one JSON object; ``ratio`` is editlm / PyDriller commits per second on the generated
-repository, one process each.
+The per-file diffs of editlm and PyDriller are compared (``same diffs``) so the figures are for the same
+output. Default repositories: the project's shared bundles (``EDITLM_REAL_REPOS``, default
+``/work/shared/repos/*.bundle``), cloned to a temporary folder; ``--repo PATH`` (repeatable) for others.
+
+    .venv/bin/python benchmarks/mining_speed.py [--quick] [--repo PATH ...] [--repeats N]
+
+Each figure is the best of ``--repeats`` interleaved runs (3; 1 with ``--quick``, which also mines only
+the first 300 commits). The last line is one JSON object; ``ratio`` is PyDriller's wall time over
+editlm's (one process each, row check on) on the first repository.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import random
+import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
-import pygit2
-
-WORDS = (
-    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma".split()
-)
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def _function(rng: random.Random, name: str) -> list[str]:
-    body = [f"def {name}({', '.join(rng.sample(WORDS, 2))}):\n", f'    """Compute {rng.choice(WORDS)}."""\n']
-    for _ in range(rng.randint(2, 8)):
-        body.append(f"    {rng.choice(WORDS)} = {rng.choice(WORDS)} + {rng.randint(0, 99)}\n")
-    body.append(f"    return {rng.choice(WORDS)}\n")
-    return [*body, "\n", "\n"]
+# --------------------------------------------------------------------------- what runs in a child
 
 
-def _new_file(rng: random.Random) -> list[str]:
-    lines = ['"""A generated module."""\n', "\n", "import os\n", "\n", "\n"]
-    for k in range(rng.randint(3, 15)):
-        lines += _function(rng, f"{rng.choice(WORDS)}_{k}")
-    return lines
+def _hunks_key(diff: str) -> str:
+    """A digest of a diff from its first ``@@``, trailing whitespace of hunk headers dropped (GitPython
+    strips it; git does too since editlm follows it)."""
+    at = diff.find("@@")
+    lines = diff[at:].rstrip("\n").split("\n") if at >= 0 else []
+    norm = "\n".join(line.rstrip() if line.startswith("@@") else line for line in lines)
+    return hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
-def _edit(rng: random.Random, lines: list[str]) -> list[str]:
-    lines = list(lines)
-    for _ in range(rng.randint(1, 4)):
-        kind = rng.random()
-        at = rng.randrange(len(lines) + 1)
-        if kind < 0.4:
-            lines[at:at] = _function(rng, f"{rng.choice(WORDS)}_{rng.randint(0, 999)}")
-        elif kind < 0.8 and lines:
-            at = min(at, len(lines) - 1)
-            lines[at] = f"    {rng.choice(WORDS)} = {rng.randint(0, 999)}  # changed\n"
-        elif len(lines) > 10:
-            del lines[at : at + rng.randint(1, 5)]
-    return lines
+def child_editlm(repo: str, out: str, verify: bool, only: str) -> None:
+    from editlm.data.mining.commits import (
+        MiningOptions,
+        RepoCache,
+        iter_records,
+        mine_commit,
+        open_repository,
+    )
+
+    options = MiningOptions(filter="none", verify=verify, max_file_bytes=10**9)
+    if only:
+        repository, cache = open_repository(repo), RepoCache()
+        commits = Path(only).read_text().split()
+        rows = (row for c in commits for row in mine_commit(repository, c, options, "bench", cache).rows)
+    else:
+        rows = iter_records(repo, options)
+    digests = {f"{row['commit']}:{row['path']}": _hunks_key(row["diff"]) for row in rows}
+    Path(out).write_text(json.dumps(digests))
 
 
-def generate_repository(path: Path, commits: int, seed: int = 0) -> Path:
-    """A repository of ``commits`` commits on one branch (plus a few merges), built with pygit2."""
-    rng = random.Random(seed)
-    repo = pygit2.init_repository(str(path), bare=True)
-    files: dict[str, list[str]] = {"LICENSE": ["MIT License\n"], "pkg/__init__.py": ["\n"]}
-    for k in range(20):
-        files[f"pkg/mod{k}.py"] = _new_file(rng)
-    parents: list = []
-    side = None
-    for n in range(commits):
-        if n:
-            names = [p for p in files if p.endswith(".py")]
-            roll = rng.random()
-            if roll < 0.05:
-                files[f"pkg/new{n}.py"] = _new_file(rng)
-            elif roll < 0.08 and len(names) > 5:
-                old = rng.choice(names)
-                files[f"pkg/renamed{n}.py"] = _edit(rng, files.pop(old))
-            elif roll < 0.10 and len(names) > 5:
-                files.pop(rng.choice(names))
-            else:
-                for name in rng.sample(names, min(len(names), rng.choice((1, 1, 1, 2, 3)))):
-                    files[name] = _edit(rng, files[name])
-        tree = _tree(repo, files)
-        sig = pygit2.Signature("Bench", "bench@example.com", 1_700_000_000 + 60 * n, 0)
-        message = f"Change {rng.choice(WORDS)} and {rng.choice(WORDS)} in commit {n}\n"
-        if side is not None and n % 100 == 50:
-            parents = [parents[0], side]
-            message = f"Merge branch side {n}\n"
-        oid = repo.create_commit(None, sig, sig, message, tree, parents)
-        if n % 100 == 20:
-            side = oid
-        parents = [oid]
-    repo.references.create("refs/heads/main", parents[0], force=True)
-    repo.set_head("refs/heads/main")
-    # Pack it as a clone would be: loose objects cost both tools a file open and an inflate per blob.
-    subprocess.run(["git", "-C", str(path), "repack", "-a", "-d", "-q"], check=True)
-    return path
-
-
-def _tree(repo, files: dict[str, list[str]]):
-    top = repo.TreeBuilder()
-    sub = repo.TreeBuilder()
-    for name, lines in sorted(files.items()):
-        blob = repo.create_blob("".join(lines).encode())
-        if name.startswith("pkg/"):
-            sub.insert(name[4:], blob, pygit2.enums.FileMode.BLOB)
-        else:
-            top.insert(name, blob, pygit2.enums.FileMode.BLOB)
-    top.insert("pkg", sub.write(), pygit2.enums.FileMode.TREE)
-    return top.write()
-
-
-# --------------------------------------------------------------------------- the two miners
-
-
-def run_editlm(path: Path, verify: bool = True) -> tuple[float, int, dict]:
-    from editlm.data.mining.commits import MiningOptions, iter_records
-
-    skipped: Counter = Counter()
-    start = time.perf_counter()
-    diffs = {}
-    for row in iter_records(path, MiningOptions(filter="none", verify=verify), skipped=skipped):
-        diffs[(row["commit"], row["path"])] = row["diff"][row["diff"].find("\n@@") + 1 :]
-    return time.perf_counter() - start, len(diffs), diffs
-
-
-def run_pydriller(path: Path) -> tuple[float, int, dict]:
+def child_pydriller(repo: str, out: str, only: str) -> None:
     from pydriller import Repository
 
-    start = time.perf_counter()
-    diffs = {}
-    for commit in Repository(str(path), only_no_merge=True).traverse_commits():
+    commits = Path(only).read_text().split() if only else None
+    digests = {}
+    for commit in Repository(repo, only_no_merge=True, only_commits=commits).traverse_commits():
         for mod in commit.modified_files:
             _ = mod.source_code_before, mod.source_code  # the files before and after, as editlm gives
-            diffs[(commit.hash, mod.new_path or mod.old_path)] = mod.diff
-    return time.perf_counter() - start, len(diffs), diffs
+            digests[f"{commit.hash}:{mod.new_path or mod.old_path}"] = _hunks_key(mod.diff or "")
+    Path(out).write_text(json.dumps(digests))
 
 
-def run_editlm_parallel(path: Path) -> float:
-    from editlm.data.mining.commits import MiningOptions
-    from editlm.data.mining.job import run_mining
-
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        run_mining([path], Path(tmp) / "out.parquet", MiningOptions(filter="none"), batch_size=64)
-        return time.perf_counter() - start
+# --------------------------------------------------------------------------- measuring
 
 
-def _agreement(ours: dict, theirs: dict) -> tuple[int, int]:
-    """How many per-file diffs are the same text (git's function context after ``@@`` may end in a
-    space where libgit2 cuts it at 80 characters; GitPython strips it)."""
+def run_measured(command: list[str], env: dict | None = None, stdin: str | None = None) -> dict:
+    """Wall time, CPU time of the process tree, and its peak summed resident memory."""
+    import psutil
 
-    def norm(diff: str) -> list[str]:
-        return [line.rstrip() if line.startswith("@@") else line for line in diff.rstrip("\n").split("\n")]
+    source = open(stdin, "rb") if stdin else subprocess.DEVNULL
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    watched = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [watched, *watched.children(recursive=True)]
+            total = 0
+            for p in tree:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak = max(peak, total)
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    wall = time.perf_counter() - start
+    stderr = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    if process.returncode:
+        raise RuntimeError(f"{command[:4]} failed ({process.returncode}): {stderr[-2000:]}")
+    if stdin:
+        source.close()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, "peak_mb": peak / 2**20}
 
-    common = set(ours) & set(theirs)
-    same = sum(norm(ours[k]) == norm(theirs[k]) for k in common)
-    return same, len(common)
+
+def non_merge_commits(repo: Path, limit: int) -> list[str]:
+    """The newest ``limit`` non-merge commits (all with 0), in the order editlm mines them."""
+    import pygit2
+    from pygit2.enums import SortMode
+
+    r = pygit2.Repository(str(repo))
+    ids = [
+        str(c.id)
+        for c in r.walk(r.head.target, SortMode.TOPOLOGICAL | SortMode.TIME)
+        if len(c.parent_ids) <= 1
+    ]
+    return ids[:limit] if limit else ids
 
 
-def count_commits(path: Path) -> int:
-    repo = pygit2.Repository(str(path))
-    return sum(1 for c in repo.walk(repo.head.target) if len(c.parent_ids) <= 1)
-
-
-def measure(name: str, path: Path, parallel: bool, repeats: int) -> dict:
-    """Best of ``repeats`` interleaved runs of each tool (the minimum is the least disturbed by other
-    work on the machine), after one untimed warm-up of each on a small repository."""
-    commits = count_commits(path)
-    ours_times, theirs_times, unverified_times = [], [], []
-    for _ in range(repeats):
-        ours_time, ours_rows, ours = run_editlm(path)
-        theirs_time, theirs_rows, theirs = run_pydriller(path)
-        ours_times.append(ours_time)
-        theirs_times.append(theirs_time)
-        unverified_times.append(run_editlm(path, verify=False)[0])
-    ours_time, theirs_time = min(ours_times), min(theirs_times)
-    same, common = _agreement(ours, theirs)
-    result = {
-        "repository": name,
+def measure(repo: Path, repeats: int, limit: int, workers: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    me = [sys.executable, str(Path(__file__).resolve())]
+    best: dict[str, dict] = {}
+    digests: dict[str, dict] = {}
+    ids = non_merge_commits(repo, limit)
+    with tempfile.TemporaryDirectory(prefix="mining-bench-") as tmp:
+        only = ""
+        log = ["git", "-C", str(repo), "log", "-p", "-M", "--no-merges", "--format=%H"]
+        if limit:
+            only = f"{tmp}/commits.txt"
+            Path(only).write_text("\n".join(ids) + "\n")
+            log = [*log[:3], "-c", "core.abbrev=auto", *log[3:], "--no-walk=unsorted", "--stdin"]
+        editlm_cli = [sys.executable, "-m", "editlm.cli", "mine", str(repo), "--filter", "none"]
+        editlm_cli += ["--workers", str(workers), "--max-file-bytes", str(10**9)]
+        for attempt in range(repeats):
+            runs = {
+                "git log -p": (log, None),
+                "PyDriller": ([*me, "--child", "pydriller", str(repo), f"{tmp}/pd.json", only], "pd"),
+                "editlm": ([*me, "--child", "editlm", str(repo), f"{tmp}/ed.json", only], "ed"),
+                "editlm --no-verify": ([*me, "--child", "editlm-nocheck", str(repo), f"{tmp}/en.json", only], None),
+            }  # fmt: skip
+            if not limit:
+                runs[f"editlm mine ({workers} workers)"] = (
+                    [*editlm_cli, "-o", f"{tmp}/out{attempt}.parquet"],
+                    None,
+                )
+            for name, (command, key) in runs.items():
+                result = run_measured(command, env, stdin=only or None)
+                if name not in best or result["wall_s"] < best[name]["wall_s"]:
+                    best[name] = result
+                if key:
+                    digests[key] = json.loads(Path(f"{tmp}/{key}.json").read_text())
+    commits = len(ids)
+    rows = len(digests["ed"])
+    for name, r in best.items():
+        r["commits_per_s"] = commits / r["wall_s"]
+        r["rows_per_s"] = (len(digests["pd"]) if name == "PyDriller" else rows) / r["wall_s"]
+    common = set(digests["ed"]) & set(digests["pd"])
+    same = sum(digests["ed"][k] == digests["pd"][k] for k in common)
+    pd, ed = best["PyDriller"], best["editlm"]
+    job = next((r for n, r in best.items() if n.startswith("editlm mine")), None)
+    return {
+        "repository": repo.name,
         "commits": commits,
-        "editlm_commits_per_s": round(commits / ours_time, 1),
-        "pydriller_commits_per_s": round(commits / theirs_time, 1),
-        "ratio": round(theirs_time / ours_time, 2),
-        "ratio_without_verify": round(theirs_time / min(unverified_times), 2),
-        "editlm_files": ours_rows,
-        "pydriller_files": theirs_rows,
-        "same_diff": same,
-        "compared": common,
+        "editlm_rows": rows,
+        "pydriller_rows": len(digests["pd"]),
+        "same_diffs": same,
+        "compared": len(common),
+        "ratio": round(pd["wall_s"] / ed["wall_s"], 2),
+        "ratio_cpu": round(pd["cpu_s"] / ed["cpu_s"], 2),
+        "ratio_no_verify": round(pd["wall_s"] / best["editlm --no-verify"]["wall_s"], 2),
+        "ratio_job": round(pd["wall_s"] / job["wall_s"], 2) if job else None,
+        "tools": {n: {k: round(v, 3) for k, v in r.items()} for n, r in best.items()},
     }
-    if parallel:
-        result["editlm_job_all_cores_commits_per_s"] = round(commits / run_editlm_parallel(path), 1)
-    return result
+
+
+def default_repositories(tmp: Path) -> list[Path]:
+    shared = Path(os.environ.get("EDITLM_REAL_REPOS", "/work/shared/repos"))
+    repos = []
+    for bundle in sorted(shared.glob("*.bundle")):
+        clone = tmp / bundle.stem
+        subprocess.run(["git", "clone", "-q", str(bundle), str(clone)], check=True)
+        repos.append(clone)
+    return repos
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        tool, repo, out, only = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+        if tool == "pydriller":
+            child_pydriller(repo, out, only)
+        else:
+            child_editlm(repo, out, verify=tool == "editlm", only=only)
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="300 generated commits, one run each, no job run"
-    )
-    parser.add_argument("--commits", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=5, help="runs of each tool; the best counts")
-    parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument("--quick", action="store_true", help="one run each, the first 300 commits, no job")
+    parser.add_argument("--repo", type=Path, action="append", help="a repository (repeatable)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each tool; the fastest counts")
+    parser.add_argument("--workers", type=int, default=0, help="editlm mine workers (0: all cores)")
     args = parser.parse_args()
-    commits = 300 if args.quick else args.commits
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        generated = generate_repository(Path(tmp) / "generated.git", commits)
-        warm = generate_repository(Path(tmp) / "warm.git", 20, seed=1)
-        run_editlm(warm), run_pydriller(warm)  # imports and first-call set-up stay out of the timings
-        repeats = 1 if args.quick else args.repeats
-        results.append(measure(f"generated ({commits} commits)", generated, not args.quick, repeats))
-        if (args.repo / ".git").exists() or (args.repo / "HEAD").exists():
-            results.append(measure(f"own history ({args.repo.name})", args.repo, False, max(repeats, 3)))
-    header = (
-        f"{'repository':28} {'commits':>7} {'editlm c/s':>11} {'PyDriller c/s':>14} {'ratio':>6} "
-        f"{'no verify':>9} {'same diffs':>12}"
-    )
+    from editlm.io.parallel import check_workers
+
+    workers = check_workers(args.workers)
+    with tempfile.TemporaryDirectory(prefix="mining-repos-") as tmp:
+        repos = args.repo or default_repositories(Path(tmp))
+        if not repos:
+            sys.exit("no repositories: give --repo PATH (the shared bundles are not here)")
+        load = os.getloadavg()[0]
+        results = [
+            measure(r.resolve(), 1 if args.quick else args.repeats, 300 if args.quick else 0, workers)
+            for r in repos
+        ]
+    print(f"load average at the start: {load:.1f} on {os.cpu_count()} cores")
+    header = f"{'repository':16} {'tool':22} {'wall s':>7} {'CPU s':>7} {'commits/s':>9} {'rows/s':>8} {'peak MB':>8}"
     print(header)
     print("-" * len(header))
-    for r in results:
+    for res in results:
+        for name, t in res["tools"].items():
+            print(
+                f"{res['repository']:16} {name:22} {t['wall_s']:>7.2f} {t['cpu_s']:>7.2f} "
+                f"{t['commits_per_s']:>9.0f} {t['rows_per_s']:>8.0f} {t['peak_mb']:>8.0f}"
+            )
         print(
-            f"{r['repository']:28} {r['commits']:>7} {r['editlm_commits_per_s']:>11} "
-            f"{r['pydriller_commits_per_s']:>14} {r['ratio']:>6} {r['ratio_without_verify']:>9} "
-            f"{r['same_diff']:>5}/{r['compared']:<6}"
+            f"{res['repository']:16} PyDriller / editlm: {res['ratio']}x wall, {res['ratio_cpu']}x CPU, "
+            f"{res['ratio_no_verify']}x without the check, {res['ratio_job']}x against the job; "
+            f"same diffs {res['same_diffs']}/{res['compared']}"
         )
-    if "editlm_job_all_cores_commits_per_s" in results[0]:
-        figure = results[0]["editlm_job_all_cores_commits_per_s"]
-        print(f"editlm mine job (all cores, Parquet written) on the generated repository: {figure} c/s")
-    print(json.dumps({"ratio": results[0]["ratio"], "results": results}), file=sys.stdout)
+    print(json.dumps({"ratio": results[0]["ratio"], "results": results}))
 
 
 if __name__ == "__main__":

@@ -284,17 +284,24 @@ def test_full_diff_is_what_git_prints(history, mined):
     rows, _ = mined
     for row in rows:
         shown = subprocess.run(
-            ["git", "-C", str(history.path), "show", "--format=", "-M", "--no-color", row["commit"]],
+            [
+                "git",
+                "-C",
+                str(history.path),
+                "diff-tree",
+                "-p",
+                "-M",
+                "--root",
+                "--no-commit-id",
+                row["commit"],
+            ],
             capture_output=True,
             check=True,
             env=ENV,
         ).stdout.decode("utf-8")
         sections = ["diff --git " + s for s in shown.split("diff --git ")[1:]]
         section = next(s for s in sections if s.split("\n", 1)[0].endswith(f" b/{row['path']}"))
-        # libgit2 and git score rename similarity slightly differently (94% against 93% here)
-        similarity = re.compile(r"^similarity index \d+%$", re.MULTILINE)
-        assert similarity.sub("", row["diff"]) == similarity.sub("", section)
-        assert len(similarity.findall(row["diff"])) == len(similarity.findall(section))
+        assert row["diff"] == section  # similarity index included: git's score, not libgit2's
 
 
 def test_rename_with_edits_keeps_both_paths_and_a_small_diff(history, mined):
@@ -349,26 +356,28 @@ def test_carperai_preset(history, mined):
 
 def test_commitpackft_preset(history):
     skipped: Counter = Counter()
-    rows = list(
-        iter_records(
-            history.path, MiningOptions(filter="commitpackft", max_file_bytes=HUGE_LIMIT), skipped=skipped
-        )
-    )
+    # the files here are tiny: OctoPack's 50-768 token window is switched off to see the other rules
+    options = MiningOptions("commitpackft", max_file_bytes=HUGE_LIMIT, min_pair_tokens=0, max_pair_tokens=0)
+    rows = list(iter_records(history.path, options, skipped=skipped))
     names = {v: k for k, v in history.ids.items()}
-    # single-file commits with imperative messages of 4+ words whose file survives
-    assert sorted(names[r["commit"]] for r in rows) == [
-        "crlf",
-        "crlf_edit",
-        "main_docs",
-        "rename",
-        "script",
-        "script_edit",
-        "side",
-    ]
-    assert skipped["commit: more than one file changed"] == 3  # edit, odd_files, links
-    assert skipped["commit: message not imperative"] == 2  # "Initial commit ...", "Empty commit ..."
-    assert skipped["file: deleted"] == 1  # "Remove the old module entirely"
-    assert skipped["commit: message too short"] == 1
+    assert sorted(names[r["commit"]] for r in rows) == ["crlf_edit", "script_edit", "side"]
+    assert skipped == {
+        # "Initial commit ...", "Empty commit ..."
+        "commit: subject does not start with an instruction word": 2,
+        "commit: message length outside 6-9,999 (CommitPack)": 1,  # "fix"
+        "commit: subject outside 11-999 characters or 5-999 words": 1,  # "Document the main module"
+        "commit: merge": 1,
+        # edit (two files), rename, pure_rename, delete, links, crlf and script (only additions)
+        "commit: not exactly one same-path modification": 7,
+        "file: not the commit's same-path modification": 2,  # odd_files: latin.py, big.py added
+        "file: no language for its name": 1,  # odd_files' one modification: logo.bin
+        "file: before and after the same": 1,  # chmod
+    }
+    assert all(r["change"] == "modified" for r in rows)
+    side = next(r for r in rows if names[r["commit"]] == "side")
+    assert side["message"] == "Fix the path helper on a side branch"
+    default = list(iter_records(history.path, MiningOptions("commitpackft", max_file_bytes=HUGE_LIMIT)))
+    assert default == []  # every file here is under OctoPack's 50 tokens
 
 
 def test_crop_context(history, mined):
@@ -441,7 +450,7 @@ def test_license_follows_the_commit(tmp_path):
     h.commit("edit", "Change the value of a to two", {"a.py": "a = 2\n"})
     rows = list(iter_records(h.path))
     by_commit = {r["commit"]: r["license"] for r in rows}
-    assert by_commit[h.ids["gpl"]] == "GPL-3.0"
+    assert by_commit[h.ids["gpl"]] == "GPL-3.0-only"  # the current SPDX id, not the deprecated GPL-3.0
     assert by_commit[h.ids["edit"]] == "MIT"
     skipped: Counter = Counter()
     kept = list(iter_records(h.path, MiningOptions(filter="carperai"), skipped=skipped))
@@ -561,3 +570,32 @@ def test_rows_carry_the_fine_tuning_split(mined) -> None:
     for row in rows:
         assert row["prompt"] + row["completion"] == row["sample"]
         assert row["prompt"].endswith("<DFF>") and row["completion"].startswith(" ")
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=_texts(), after=_texts(), data=st.data())
+def test_row_check_accepts_git_hunks_and_refuses_damaged_ones(before, after, data):
+    from editlm.data.mining.commits import hunks_apply
+
+    patch = file_patch(before, after, "a.py", "a.py")
+    if patch is None:
+        return
+    hunks = patch[1]
+    assert hunks_apply(before, hunks, after)
+    lines = hunks.split("\n")
+    k = data.draw(st.integers(0, len(lines) - 2))
+    damage = data.draw(st.sampled_from(["flip", "drop", "count", "duplicate"]))
+    line = lines[k]
+    if damage == "flip":
+        lines[k] = line[:1] + "X" + line[1:]
+    elif damage == "drop":
+        del lines[k]
+    elif damage == "count":
+        lines[k] = re.sub(r"\+(\d+)", lambda m: f"+{int(m[1]) + 1}", line, count=1)
+    else:
+        lines.insert(k, line)
+    damaged = "\n".join(lines)
+    if damaged != hunks and hunks_apply(before, damaged, after):
+        # accepted only when the damaged diff still makes exactly `after` from `before`
+        assert apply_diff(before, damaged) == after
+    assert not hunks_apply(before, hunks, after + "x")

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from test_commits import EXPECTED_ROWS, EXPECTED_SKIPS, HUGE_LIMIT, History, build_history
+from test_commits import EXPECTED_ROWS, EXPECTED_SKIPS, HUGE_LIMIT, History, build_history, git
 from typer.testing import CliRunner
 
 from editlm.data.mining.commits import COLUMNS, MiningOptions, iter_records
-from editlm.data.mining.job import run_mining
+from editlm.data.mining.job import run_mining, settings_of
 from editlm.io.tables import read_rows
 
 OPTIONS = MiningOptions(max_file_bytes=HUGE_LIMIT)
-REPO_SKIPS = {"repository: not a git repository or no such revision": 1, "repository: no commits": 1}
+REPO_SKIPS = {"repository: not a git repository": 1, "repository: no commits": 1}
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +139,9 @@ def test_file_drops_flushed_before_a_crash_are_not_counted_twice(history, tmp_pa
 
     out = tmp_path / "rows.parquet"
     path = str(history.path.resolve())
-    early = ShardedWriter(out)  # a run that flushed one file's drop, then died before its commit landed
-    early.skip((path, history.ids["root"], "logo.bin"), "file: binary")
+    # a run that flushed one file's drop, then died before its commit landed
+    early = ShardedWriter(out, settings=settings_of(OPTIONS, "HEAD"))
+    early.skip((path, history.ids["root"], "", "logo.bin"), "file: binary")
     early.flush()
     summary = run_mining([history.path], out, OPTIONS, workers=1)
     assert summary["skipped"] == dict(sorted(EXPECTED_SKIPS.items()))
@@ -150,14 +152,123 @@ def test_an_unforeseen_error_in_one_commit_is_counted(tmp_path, monkeypatch):
     import editlm.data.mining.job as job
 
     h = _small_history(tmp_path / "small")
-    real = job.mine_commit
+    real = job.iter_commit
 
     def flaky(repo, commit, *args):
         if commit == h.ids["c2"]:
             raise RuntimeError("boom")
         return real(repo, commit, *args)
 
-    monkeypatch.setattr(job, "mine_commit", flaky)
+    monkeypatch.setattr(job, "iter_commit", flaky)
     summary = run_mining([h.path], tmp_path / "rows.jsonl", workers=1)
     assert summary["skipped"] == {"commit: failed with RuntimeError": 1}
     assert summary["rows"] == 12 - 2
+
+
+def test_resume_only_with_the_same_options(tmp_path):
+    from editlm.io.tables import SettingsMismatch
+
+    h = _small_history(tmp_path / "small")
+    out = tmp_path / "rows.parquet"
+    first = run_mining([h.path], out, workers=1)
+    with pytest.raises(SettingsMismatch, match="filter: 'none' -> 'carperai'"):
+        run_mining([h.path], out, MiningOptions("carperai"), workers=1)
+    assert len(list(read_rows(out))) == first["rows"]  # the refused run changed nothing
+    replaced = run_mining([h.path], out, MiningOptions("carperai"), workers=1, overwrite=True)
+    assert replaced["filter"] == "carperai" and replaced["skipped"] == {"commit: no license file": 6}
+    assert list(read_rows(out)) == []
+
+    runner = CliRunner()
+    from editlm.cli import app
+
+    args = ["mine", str(h.path), "-o", str(out), "--workers", "1", "--filter", "none"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "other settings" in refused.output
+    assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
+    assert len(list(read_rows(out))) == first["rows"]
+
+
+def test_the_same_repository_twice_and_forks_are_mined_once(tmp_path):
+    h = _small_history(tmp_path / "small")
+    fork = tmp_path / "fork"
+    git(tmp_path, "clone", "-q", str(h.path), str(fork))
+    h.commit("extra", "Change the value once more", {"a.py": "a = 99\n"})
+    out = tmp_path / "rows.jsonl"
+    given = [h.path, Path(str(h.path) + "/"), tmp_path / "small" / ".." / "small", fork]
+    summary = run_mining(given, out, workers=1)
+    assert summary["this_run"]["repositories_given_twice"] == 2
+    assert summary["skipped"] == {"commit: already mined from another repository": 6}  # the fork's six
+    commits = [r["commit"] for r in read_rows(out)]
+    assert len(commits) == 13 and commits.count(h.ids["extra"]) == 1
+
+
+def test_cli_refuses_bad_arguments_cleanly(history, tmp_path):
+    from editlm.cli import app
+
+    runner = CliRunner()
+    out = str(tmp_path / "x.jsonl")
+    for extra, hint in ((["--workers", "-1"], "--workers"), (["--batch-size", "0"], "--batch-size")):
+        result = runner.invoke(app, ["mine", str(history.path), "-o", out, *extra])
+        assert result.exit_code == 2 and hint in result.output, result.output
+        assert isinstance(result.exception, SystemExit)  # a usage error, no traceback
+    inside = runner.invoke(app, ["mine", str(history.path / "vendor"), str(tmp_path), "-o", out])
+    assert inside.exit_code == 2 and "not a git repository" in inside.output
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_sigterm_stops_a_mining_job_and_it_resumes(history, expected, tmp_path):
+    """A real ``editlm mine`` with two workers, stopped by SIGTERM halfway, then rerun to the end."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "rows.jsonl"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    slow = tmp_path / "slow"  # the demo history is tiny: give each commit a moment so the signal lands
+    slow.mkdir()
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    (slow / "sitecustomize.py").write_text(
+        "import os, time, editlm.data.mining.job as j\n"
+        "real = j.iter_commit\n"
+        "def slow(*a):\n"
+        f"    open(os.path.join({str(pids)!r}, str(os.getpid())), 'w').close()\n"
+        "    time.sleep(0.3)\n"
+        "    return real(*a)\n"
+        "j.iter_commit = slow\n"
+    )
+    command = [sys.executable, "-m", "editlm.cli", "mine", str(history.path), "-o", str(out), "--filter",
+               "none", "--workers", "2", "--batch-size", "1", "--max-file-bytes", str(HUGE_LIMIT)]  # fmt: skip
+    slowed = {**env, "PYTHONPATH": os.pathsep.join([str(slow), *sys.path])}
+    job = subprocess.Popen(command, env=slowed, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    partial = tmp_path / "rows.jsonl.partial"
+    deadline = time.monotonic() + 60
+    while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # a few commits done (0.3 s each, 17 in all), most not
+    job.send_signal(signal.SIGTERM)
+    output = job.communicate(timeout=60)[0]
+    assert job.returncode == 130, output
+    assert "rerun the same command to resume" in output
+    workers = [int(p.name) for p in pids.iterdir()]
+    assert len(workers) == 2
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 10
+    while any(map(alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(alive, workers))  # no worker left behind
+    assert not out.exists() and partial.exists()  # what was finished was flushed before exiting
+    subprocess.run(command, env=env, check=True, capture_output=True, timeout=120)
+    assert sorted(map(_key, read_rows(out))) == sorted(map(_key, expected))
+    summary = json.loads((tmp_path / "rows.jsonl.summary.json").read_text())
+    assert 0 < summary["this_run"]["commits_mined"] < len(history.ids)  # resumed, not restarted
+    assert summary["skipped"] == dict(sorted(EXPECTED_SKIPS.items()))

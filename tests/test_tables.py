@@ -59,8 +59,147 @@ def test_incomplete_shard_is_discarded(tmp_path) -> None:
 def test_refuses_to_adopt_a_foreign_output(tmp_path) -> None:
     out = tmp_path / "out.parquet"
     write_rows(out, [{"v": 1}])
-    with pytest.raises(TableError, match="no editlm summary"):
+    with pytest.raises(TableError, match="no editlm resume state"):
         ShardedWriter(out)
+    ShardedWriter(out, overwrite=True).finish()  # overwrite replaces it
+    assert list(read_rows(out)) == []
+
+
+SCHEMA_COLUMNS = {"key": "int64", "text": "string", "maybe": "string"}
+
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in SCHEMA_COLUMNS.items()])
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_an_output_without_rows_keeps_its_schema_and_datasets_reads_it(tmp_path, suffix) -> None:
+    import datasets
+    import pyarrow.parquet as pq
+
+    out = tmp_path / f"empty.{suffix}"
+    writer = ShardedWriter(out, schema=_schema(), settings={"job": "test"})
+    writer.skip(1, "every input dropped")
+    summary = writer.finish()
+    assert summary["rows"] == 0 and summary["columns"] == list(SCHEMA_COLUMNS)
+    assert list(read_rows(out)) == []
+    kind = "json" if suffix == "jsonl" else suffix
+    loaded = datasets.load_dataset(kind, data_files=str(out), split="train", streaming=True)
+    assert list(loaded) == []
+    if suffix == "parquet":
+        assert pq.read_schema(out).names == list(SCHEMA_COLUMNS)
+        assert list(loaded.features) == list(SCHEMA_COLUMNS)
+
+
+def test_resume_state_is_apart_from_the_summary_and_settings_must_match(tmp_path) -> None:
+    from editlm.io.tables import SettingsMismatch
+
+    out = tmp_path / "out.jsonl"
+    first = ShardedWriter(out, settings={"filter": "carperai", "limit": (1, 2)})
+    first.add("a", [{"v": 1}])
+    first.skip("b", "too short")
+    first.finish({"note": "for people"})
+    summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
+    state = json.loads((tmp_path / "out.jsonl.resume.json").read_text())
+    assert "keys" not in summary and summary["note"] == "for people"
+    assert summary["settings"] == {"filter": "carperai", "limit": [1, 2]}
+    assert state["keys"] == ["a"] and state["skips"] == [["b", "too short"]]
+
+    assert ShardedWriter(out, settings={"filter": "carperai", "limit": [1, 2]}).done == {"a", "b"}
+    with pytest.raises(SettingsMismatch, match=r"filter: 'carperai' -> 'commitpackft'"):
+        ShardedWriter(out, settings={"filter": "commitpackft", "limit": [1, 2]})
+    # the same refusal for a partial output (a job that died before finishing)
+    partial = ShardedWriter(tmp_path / "p.parquet", settings={"seed": 1})
+    partial.add("x", [{"v": 1}])
+    partial.flush()
+    with pytest.raises(SettingsMismatch, match="seed: 1 -> 2"):
+        ShardedWriter(tmp_path / "p.parquet", settings={"seed": 2})
+    assert ShardedWriter(tmp_path / "p.parquet", settings={"seed": 1}).done == {"x"}
+    fresh = ShardedWriter(tmp_path / "p.parquet", settings={"seed": 2}, overwrite=True)
+    assert fresh.done == set()
+    fresh.add("y", [{"v": 2}])
+    fresh.finish()
+    assert list(read_rows(tmp_path / "p.parquet")) == [{"v": 2}]
+    assert list(read_rows(out)) == [{"v": 1}]  # the refused runs left the finished output alone
+
+
+def test_shards_are_flushed_by_bytes_whatever_the_row_count(tmp_path) -> None:
+    out = tmp_path / "big.parquet"
+    writer = ShardedWriter(out, shard_size=10_000, shard_bytes=50_000)
+    for key in range(20):
+        writer.add(key, [{"key": key, "text": "x" * 10_000}])
+        assert writer._bytes < 50_000  # never more than one shard's worth held
+    shards = sorted((tmp_path / "big.parquet.partial").glob("part-*.parquet"))
+    assert len(shards) == 4  # 5 rows of 10 kB each
+    writer.finish()
+    assert sorted(r["key"] for r in read_rows(out)) == list(range(20))
+
+
+JOB = """
+import os, sys, time
+from editlm.io.parallel import map_unordered
+from editlm.io.tables import ShardedWriter
+
+
+def slow(key):
+    open(os.path.join(sys.argv[2], str(os.getpid())), "w").close()
+    time.sleep(0.01)
+    return key
+
+
+def main():
+    writer = ShardedWriter(sys.argv[1], shard_size=10, settings={"job": "slow"})
+    todo = [k for k in range(200) if k not in writer.done]
+    for key in map_unordered(slow, todo, workers=2, chunksize=2):
+        writer.add(key, [{"key": key}])
+    writer.finish()
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_sigterm_ends_the_workers_and_the_job_resumes(tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script, pids, out = tmp_path / "job.py", tmp_path / "pids", tmp_path / "out.jsonl"
+    script.write_text(JOB)
+    pids.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    command = [sys.executable, str(script), str(out), str(pids)]
+    job = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    partial = tmp_path / "out.jsonl.partial"
+    deadline = time.monotonic() + 60
+    while len(list(partial.glob("*.keys.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job.poll() is None, job.stderr.read()
+    job.send_signal(signal.SIGTERM)
+    job.wait(timeout=30)
+    assert job.returncode != 0 and "SIGTERM" in job.stderr.read()
+    workers = [int(p.name) for p in pids.iterdir()]
+    assert len(workers) == 2
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 10
+    while any(map(alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(alive, workers))
+    assert partial.exists() and not out.exists()
+    subprocess.run(command, env=env, check=True, timeout=120)
+    assert sorted(r["key"] for r in read_rows(out)) == list(range(200))
 
 
 def test_read_rows_formats_and_errors(tmp_path) -> None:

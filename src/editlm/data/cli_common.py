@@ -21,6 +21,12 @@ DECONTAMINATE = typer.Option(
     help="Skip inputs that contain a 4-Parity or HumanEval/bug-fix benchmark program.",
 )
 EXCLUDE = typer.Option(None, "--exclude", help="More protected programs (JSONL/Parquet); repeatable.")
+OVERWRITE = typer.Option(
+    False,
+    "--overwrite",
+    help="Replace an existing output made with other settings (by default a rerun resumes it, and only "
+    "with the same settings).",
+)
 
 
 def fail(message: str) -> None:
@@ -69,20 +75,40 @@ def run_transform(
     id_column: str | None,
     label: str,
     extra_summary: dict | None = None,
+    settings: dict | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Stream ``input_path`` through ``worker`` (``item -> (key, rows, skip reason)``) into ``output``.
 
     Rows already done by an earlier run are not read again; a failure in one row is a counted
-    skip, not a crashed job.
+    skip, not a crashed job. The output resumes only when it was made by the same command on the same
+    input with the same ``settings`` (default: ``extra_summary``); ``overwrite`` replaces it instead.
+    SIGTERM or Ctrl-C stops the workers and keeps what was flushed (exit code 130; rerun to resume).
     """
+    import contextlib
+    import dataclasses
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from editlm.io.parallel import map_unordered
+    from editlm.io.parallel import Interrupted, check_workers, map_unordered
     from editlm.io.tables import ShardedWriter, TableError, read_rows
 
-    same_settings(output, extra_summary or {})
+    if dataclasses.is_dataclass(settings):
+        settings = dataclasses.asdict(settings)
+    recorded = {
+        "command": label,
+        "input": str(Path(input_path).resolve()),
+        "columns": columns,
+        "id_column": id_column,
+        **(settings if settings is not None else extra_summary or {}),
+    }
     try:
-        writer = ShardedWriter(output)
+        check_workers(workers)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--workers") from None
+    writer = None
+    try:
+        writer = ShardedWriter(output, settings=recorded, overwrite=overwrite)
         wanted = (
             None if columns is None else list(dict.fromkeys(columns + ([id_column] if id_column else [])))
         )
@@ -105,16 +131,23 @@ def run_transform(
             results = map_unordered(
                 guarded, items(), workers=workers or None, scheduler=scheduler, chunksize=4
             )
-            for key, rows, reason in results:
-                if reason:
-                    writer.skip(key, reason)
-                else:
-                    writer.add(key, rows)
-                progress.advance(task)
+            with contextlib.closing(results):
+                for key, rows, reason in results:
+                    if reason:
+                        writer.skip(key, reason)
+                    else:
+                        writer.add(key, rows)
+                    progress.advance(task)
         summary = writer.finish(extra_summary)
     except TableError as exc:
         fail(str(exc))
-    shown = {k: v for k, v in summary.items() if k not in ("keys", "skips")}
+    except KeyboardInterrupt as exc:  # Interrupted (SIGTERM) included: the workers are gone by now
+        if writer is not None:
+            writer.flush()
+        why = str(exc) if isinstance(exc, Interrupted) else "interrupted"
+        typer.secho(f"{why}; finished work is kept: rerun the same command to resume", err=True)
+        raise typer.Exit(130) from None
+    shown = {k: v for k, v in summary.items() if k not in ("settings", "columns")}
     typer.echo(" ".join(f"{k}={v}" for k, v in shown.items()))
     return summary
 
@@ -145,7 +178,8 @@ def text_column(path: Path, given: str | None) -> str:
 
 def same_settings(output: Path, settings: dict) -> None:
     """A rerun continues a finished or partial output; with other settings it would mix two
-    datasets into one file, so that is refused up front."""
+    datasets into one file, so that is refused up front. (Commands writing through
+    :func:`run_transform` or ``ShardedWriter(settings=...)`` get this check there.)"""
     import json
 
     summary = output.with_name(output.name + ".summary.json")

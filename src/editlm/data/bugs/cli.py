@@ -12,6 +12,7 @@ from editlm.data.cli_common import (
     EXCLUDE,
     ID_COLUMN,
     LIMIT,
+    OVERWRITE,
     SCHEDULER,
     SEED,
     WORKERS,
@@ -54,6 +55,7 @@ def register(app: typer.Typer) -> None:
         id_column: str = ID_COLUMN,
         decontaminate: bool = DECONTAMINATE,
         exclude: list[Path] = EXCLUDE,
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Inject synthetic bugs; write diff-model bug-fix samples (file before = buggy, diff = fix).
 
@@ -91,7 +93,7 @@ def register(app: typer.Typer) -> None:
 
         run_transform(
             input_path, output, columns, make_item, bug_worker, workers=workers, scheduler=scheduler,
-            limit=limit, id_column=id_column, label="bugs",
+            limit=limit, id_column=id_column, label="bugs", settings=job, overwrite=overwrite,
             extra_summary={
                 "seed": seed, "bugs": list(job.counts), "classes": list(job.kinds), "per_program": per_count,
                 "message": template,

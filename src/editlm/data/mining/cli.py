@@ -17,7 +17,9 @@ def register(app: typer.Typer) -> None:
         ),
         output: Path = typer.Option(..., "--output", "-o", help="Output .parquet or .jsonl file."),
         filter: str = typer.Option(
-            "carperai", "--filter", help="Preset: carperai (seed 001), commitpackft (stricter) or none."
+            "carperai",
+            "--filter",
+            help="Preset: carperai (seed 001), commitpackft (OctoPack's CommitPackFT rules) or none.",
         ),
         max_tokens: int | None = typer.Option(
             None, "--max-tokens", help="Drop samples longer than this (carperai: 2048 unless given)."
@@ -27,6 +29,16 @@ def register(app: typer.Typer) -> None:
             "--tokenizer",
             help="How --max-tokens counts: chars/4 (estimate), a local tokenizer directory or tokenizer.json.",
         ),
+        min_pair_tokens: int | None = typer.Option(
+            None,
+            "--min-pair-tokens",
+            help="commitpackft: fewest tokens of before+after (default 50; 0: none).",
+        ),
+        max_pair_tokens: int | None = typer.Option(
+            None,
+            "--max-pair-tokens",
+            help="commitpackft: most tokens of before+after (default 768; 0: none).",
+        ),
         crop_context: int | None = typer.Option(
             None, "--crop-context", help="Crop the file before to the changed lines plus K lines around them."
         ),
@@ -35,11 +47,14 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="Seed for the commitpackft version-bump sampling."),
         workers: int | None = typer.Option(None, help="Worker processes (default: all cores)."),
         scheduler: str | None = typer.Option(None, help="Dask scheduler address (tcp://host:8786)."),
-        batch_size: int = typer.Option(64, help="Commits per work item."),
+        batch_size: int = typer.Option(32, help="Commits per work item."),
         verify: bool = typer.Option(
-            True,
-            "--verify/--no-verify",
-            help="Apply every row's diff before writing it (about 1/3 of the time).",
+            True, "--verify/--no-verify", help="Check that every row's diff turns before into after."
+        ),
+        overwrite: bool = typer.Option(
+            False,
+            "--overwrite",
+            help="Replace an output made with other options (a rerun resumes otherwise).",
         ),
     ) -> None:
         """Mine git history into diff-model rows; resumable (rerun the same command to continue)."""
@@ -47,11 +62,19 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
         from rich.table import Table
 
-        from editlm.data.mining.commits import MiningOptions
+        from editlm.data.mining.commits import MiningError, MiningOptions, open_repository
         from editlm.data.mining.job import run_mining
+        from editlm.io.parallel import Interrupted, check_workers
         from editlm.io.tables import TableError, table_format
 
         console = Console(stderr=True)
+        if workers is not None:
+            try:
+                check_workers(workers)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--workers") from None
+        if batch_size < 1:
+            raise typer.BadParameter("must be >= 1", param_hint="--batch-size")
         try:
             table_format(output)
             options = MiningOptions(
@@ -62,13 +85,24 @@ def register(app: typer.Typer) -> None:
                 max_file_bytes=max_file_bytes,
                 seed=seed,
                 verify=verify,
+                min_pair_tokens=min_pair_tokens,
+                max_pair_tokens=max_pair_tokens,
             )
-            if options.token_limit is not None:
+            if options.counts_tokens:
                 from editlm.data.mining.filters import token_counter
 
                 token_counter(tokenizer)  # fail now on a bad tokenizer, not in every worker
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
+        bad = []
+        for path in repositories:
+            try:
+                open_repository(path)
+            except MiningError:
+                bad.append(str(path))
+        if bad:
+            console.print(f"[red]error:[/red] not a git repository: {', '.join(bad)}")
+            raise typer.Exit(2)
 
         columns = (TextColumn("mining commits"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console, transient=False) as bar:
@@ -86,11 +120,16 @@ def register(app: typer.Typer) -> None:
                     workers=workers,
                     scheduler=scheduler,
                     batch_size=batch_size,
+                    overwrite=overwrite,
                     progress=progress,
                 )
             except TableError as exc:
                 console.print(f"[red]error:[/red] {exc}")
-                raise typer.Exit(1) from None
+                raise typer.Exit(2) from None
+            except KeyboardInterrupt as exc:  # SIGTERM (Interrupted) too: the workers are stopped by now
+                why = str(exc) if isinstance(exc, Interrupted) else "interrupted"
+                console.print(f"{why}; finished commits are kept: rerun the same command to resume")
+                raise typer.Exit(130) from None
             except (OSError, TimeoutError) as exc:
                 if scheduler is None:
                     raise

@@ -1,18 +1,22 @@
 """Git history into diff-model records: one record per changed file of each non-merge commit.
 
 All git access goes through pygit2 (libgit2 in-process): a tree-to-tree diff per commit gives the changed
-files, ``Diff.find_similar`` pairs renames, and libgit2 writes each file's patch from the two blobs
-(byte for byte what ``git show -M`` prints, apart from libgit2's own rename similarity score). No ``git``
-subprocess is started, which is why this is several times faster than PyDriller on the same output
-(``benchmarks/mining_speed.py``).
+files, :mod:`editlm.data.mining.gitdiff` pairs renames and writes each file's diff as
+``git diff-tree -p -M`` prints it (git's rename pairing and similarity, headers, ``index``
+abbreviations, indent heuristic and function context; tested against git on real histories, with the
+exceptions listed there). No ``git`` subprocess is started, which is why this is many times faster than
+PyDriller on the same output (``benchmarks/mining_speed.py``).
 
 A record (:data:`COLUMNS`) holds the file before and after, the full unified diff as git prints it,
 and ``sample``: the diff-model training text ``<NME> path\\n<BEF> before\\n<MSG> message\\n<DFF> @@ ...``
 (:class:`editlm.edits.diff_model.DiffSample`), whose diff starts at its first ``@@`` and carries bare
 hunk headers (git's function-name suffix dropped) so that a prompt ``<DFF> @@ -1,3 +1,9 @@`` reads like
-training data. Every record's sample diff is checked to turn ``before`` into ``after`` with
-:func:`editlm.edits.diff.apply_diff` before it is emitted (``MiningOptions(verify=False)`` skips the check
-for a third less time; the construction itself is property-tested).
+training data. Every record's sample diff is checked to turn ``before`` into ``after`` exactly
+(:func:`hunks_apply`, a single pass over the hunks) before it is emitted (``MiningOptions(verify=False)``
+skips the check; the construction itself is property-tested).
+
+A shallow clone's boundary commits (whose parents git does not have) are dropped and counted, never
+mined as root commits that would "add" every file.
 
 Anything that cannot become a record is dropped with a reason (``commit: merge``, ``file: binary``, ...)
 so that jobs can count drops by reason; nothing is dropped silently.
@@ -20,16 +24,19 @@ so that jobs can count drops by reason; nothing is dropped silently.
 
 from __future__ import annotations
 
-from collections import Counter
+import functools
+import re
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from editlm.data.mining import filters as mining_filters
+from editlm.data.mining import gitdiff
 from editlm.data.mining import licenses as mining_licenses
 from editlm.data.mining.languages import language_of
-from editlm.edits.diff import DiffError, apply_diff, split_lines
+from editlm.edits.diff import split_lines
 from editlm.edits.diff_model import DiffSample, FormatError
 
 COLUMNS = (
@@ -54,7 +61,6 @@ COLUMNS = (
 )
 
 _LINK, _SUBMODULE = 0o120000, 0o160000
-_PLAIN_MODES = {0, 0o100644}  # a patch made from two blobs writes these modes, as git would
 
 
 class MiningError(ValueError):
@@ -71,7 +77,9 @@ class MiningOptions:
     crop_context: int | None = None  # crop the file before to the changed lines plus this many around
     max_file_bytes: int = 1_000_000  # larger blobs are skipped as "file: huge" without being diffed
     seed: int = 0  # decides which version-bump commits the commitpackft preset keeps
-    verify: bool = True  # apply every row's diff with the edit core before emitting it (~1/3 of the time)
+    verify: bool = True  # check that every row's diff turns before into after (cheap; see hunks_apply)
+    min_pair_tokens: int | None = None  # commitpackft's token rule on before + <|endoftext|> + after:
+    max_pair_tokens: int | None = None  # None: the preset's bounds (50, 768); 0: no bound
 
     def __post_init__(self) -> None:
         mining_filters.preset(self.filter)  # raises ValueError for an unknown preset
@@ -79,10 +87,29 @@ class MiningOptions:
             raise ValueError("max_tokens must be positive")
         if self.crop_context is not None and self.crop_context < 0:
             raise ValueError("crop_context must be >= 0")
+        if self.max_file_bytes < 1:
+            raise ValueError("max_file_bytes must be positive")
+        for bound in (self.min_pair_tokens, self.max_pair_tokens):
+            if bound is not None and bound < 0:
+                raise ValueError("pair token bounds must be >= 0 (0: no bound)")
 
     @property
     def token_limit(self) -> int | None:
         return self.max_tokens if self.max_tokens is not None else self.rules.default_max_tokens
+
+    @property
+    def pair_tokens(self) -> tuple[int, int] | None:
+        """(min, max) tokens of before + after for the commitpackft preset; max 0 is no upper bound."""
+        default = self.rules.pair_tokens
+        if default is None and self.min_pair_tokens is None and self.max_pair_tokens is None:
+            return None
+        low = self.min_pair_tokens if self.min_pair_tokens is not None else (default or (0, 0))[0]
+        high = self.max_pair_tokens if self.max_pair_tokens is not None else (default or (0, 0))[1]
+        return None if not low and not high else (low, high)
+
+    @property
+    def counts_tokens(self) -> bool:
+        return self.token_limit is not None or self.pair_tokens is not None
 
     @property
     def rules(self) -> mining_filters.FilterPreset:
@@ -103,11 +130,13 @@ class CommitResult:
 
 
 def open_repository(path: str | Path):
-    """A pygit2 Repository for a working tree or a bare repository."""
+    """A pygit2 Repository for a working tree or a bare repository (its top: a folder inside a
+    working tree is refused rather than silently standing for the whole repository)."""
     import pygit2
+    from pygit2.enums import RepositoryOpenFlag
 
     try:
-        return pygit2.Repository(str(path))
+        return pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
     except (pygit2.GitError, KeyError, ValueError) as exc:
         raise MiningError(f"{path}: not a git repository ({exc})") from None
 
@@ -151,124 +180,227 @@ def list_commits(repo, rev: str = "HEAD") -> list[str]:
     return [str(c.id) for c in repo.walk(target, SortMode.TOPOLOGICAL | SortMode.TIME)]
 
 
-class LicenseCache:
-    """The repository license at a commit, each license blob detected once per process."""
+class RepoCache:
+    """What a worker keeps per repository: detected license blobs, id abbreviations, shallow bounds."""
 
     def __init__(self) -> None:
         self._by_blob: dict = {}
+        self._abbrev = None
+        self._shallow: frozenset[str] | None = None
+        self._blobs: OrderedDict[str, bytes] = OrderedDict()  # recent blobs, newest last
+        self._blob_bytes = 0
+
+    def blob(self, repo, oid: str, max_bytes: int) -> bytes | None:
+        """A blob's bytes, None when larger than ``max_bytes`` (KeyError when missing). The file after
+        one commit is the file before the next one that touches it, so recent blobs are kept (32 MB)."""
+        data = self._blobs.get(oid)
+        if data is not None:
+            self._blobs.move_to_end(oid)
+            return data if len(data) <= max_bytes else None
+        _, size = repo.odb.read_header(oid)
+        if size > max_bytes:
+            return None
+        data = repo.odb.read(oid)[1]
+        if size <= 4 << 20:
+            self._blobs[oid] = data
+            self._blob_bytes += size
+            while self._blob_bytes > 32 << 20:
+                self._blob_bytes -= len(self._blobs.popitem(last=False)[1])
+        return data
 
     def license_at(self, repo, tree) -> str | None:
-        ids, found = [], False
+        files = []
         for entry in tree:
             if entry.type_str != "blob" or not mining_licenses.is_license_file(entry.name):
                 continue
-            found = True
             key = entry.id
             if key not in self._by_blob:
                 data = repo[key].data
                 text = data.decode("utf-8", errors="replace")
                 self._by_blob[key] = mining_licenses.detect_license(text)
-            ids.append(self._by_blob[key])
-        return mining_licenses.combine(ids, found)
+            files.append((entry.name, self._by_blob[key]))
+        return mining_licenses.combine(files)
+
+    def abbrev(self, repo) -> gitdiff.Abbreviations:
+        if self._abbrev is None:
+            self._abbrev = gitdiff.Abbreviations.of(repo)
+        return self._abbrev
+
+    def shallow(self, repo) -> frozenset[str]:
+        """The boundary commits of a shallow clone (their parents are not in the repository)."""
+        if self._shallow is None:
+            self._shallow = shallow_boundary(repo)
+        return self._shallow
+
+
+LicenseCache = RepoCache  # the name of earlier versions
+
+
+def shallow_boundary(repo) -> frozenset[str]:
+    if not repo.is_shallow:
+        return frozenset()
+    try:
+        text = (Path(repo.path) / "shallow").read_text(encoding="ascii")
+    except OSError:
+        return frozenset()
+    return frozenset(line.strip() for line in text.splitlines() if line.strip())
 
 
 # --------------------------------------------------------------------------- one commit
 
+# git >= 2.43.2 counts a last line without newline in rename similarity (gitdiff.span_counts)
+GIT_FINAL_LINE = True
 
-def mine_commit(
-    repo, commit_id: str, options: MiningOptions, name: str, licenses: LicenseCache
-) -> CommitResult:
+
+def mine_commit(repo, commit_id: str, options: MiningOptions, name: str, licenses: RepoCache) -> CommitResult:
     """The records of one commit, or the reason it is dropped (see module docstring)."""
-    from pygit2.enums import DiffFind, DiffOption
+    result = CommitResult(str(commit_id))
+    for kind, key, value in iter_commit(repo, commit_id, options, name, licenses):
+        if kind == "commit":
+            result.commit, result.reason = key, value
+        elif isinstance(value, str):
+            result.file_skips.append((key[1], value))
+        else:
+            result.rows.append(value)
+    return result
+
+
+def iter_commit(repo, commit_id: str, options: MiningOptions, name: str, cache: RepoCache) -> Iterator[tuple]:
+    """One commit as a stream: ``("file", (old path, path), record or drop reason)`` per changed file,
+    then ``("commit", commit id, drop reason or None)``. A job writes each record as it comes, so a
+    commit touching thousands of files never sits in memory whole."""
+    from pygit2.enums import DiffOption
 
     commit = repo[commit_id]
-    result = CommitResult(str(commit.id))
+    hex_id = str(commit.id)
     parents = commit.parent_ids
+    if hex_id in cache.shallow(repo):
+        yield "commit", hex_id, "commit: parents unknown (shallow clone boundary)"
+        return
     if len(parents) > 1:
-        result.reason = "commit: merge"
-        return result
+        yield "commit", hex_id, "commit: merge"
+        return
     try:
         message = commit.raw_message.decode(commit.message_encoding or "utf-8").strip()
     except (UnicodeDecodeError, LookupError):
-        result.reason = "commit: message not decodable"
-        return result
+        yield "commit", hex_id, "commit: message not decodable"
+        return
     rules = options.rules
-    reason = mining_filters.message_reason(rules, message, result.commit, options.seed)
+    reason, written = mining_filters.message_reason(rules, message, hex_id, options.seed)
     if reason:  # before any diff: the strict presets drop most commits on their message alone
-        result.reason = reason
-        return result
+        yield "commit", hex_id, reason
+        return
     tree = commit.tree
+    flags = DiffOption.INCLUDE_TYPECHANGE
     if parents:
-        diff = repo[parents[0]].tree.diff_to_tree(tree, DiffOption.FORCE_TEXT, 3, 0)
-        diff.find_similar(flags=DiffFind.FIND_RENAMES)
+        diff = repo[parents[0]].tree.diff_to_tree(tree, flags)
     else:
-        diff = tree.diff_to_tree(flags=DiffOption.FORCE_TEXT, swap=True)  # the root commit adds every file
-    deltas = list(diff.deltas)
-    if not deltas:
-        result.reason = "commit: empty"
-        return result
-    license_id = licenses.license_at(repo, tree)
-    reason = mining_filters.commit_reason(rules, license_id, len(deltas))
+        diff = tree.diff_to_tree(flags=flags, swap=True)  # the root commit adds every file
+    changes = [_change(delta, i) for i, delta in enumerate(diff.deltas)]
+    if not changes:
+        yield "commit", hex_id, "commit: empty"
+        return
+    changes = gitdiff.pair_renames(
+        changes, functools.partial(_read_or_empty, repo), final_line=GIT_FINAL_LINE
+    )
+    license_id = cache.license_at(repo, tree)
+    same_path = sum(c.status in ("M", "T") for c in changes)
+    reason = mining_filters.commit_reason(rules, license_id, same_path)
     if reason:
-        result.reason = reason
-        return result
+        yield "commit", hex_id, reason
+        return
 
     tz = timezone(timedelta(minutes=commit.commit_time_offset))
     base = {
         "repository": name,
-        "commit": result.commit,
+        "commit": hex_id,
         "parent": str(parents[0]) if parents else None,
         "date": datetime.fromtimestamp(commit.commit_time, tz).isoformat(),
         "license": license_id,
-        "message": message,
+        "message": written,
     }
-    limit = options.token_limit
-    count_tokens = mining_filters.token_counter(options.tokenizer) if limit is not None else None
-    for index, delta in enumerate(deltas):
-        path, row = _mine_file(repo, diff, index, delta, options, rules, base, limit, count_tokens)
-        if isinstance(row, str):
-            result.file_skips.append((path, row))
-        else:
-            result.rows.append(row)
-    return result
+    context = _Context(
+        repo=repo,
+        options=options,
+        rules=rules,
+        base=base,
+        subject=message.split("\n", 1)[0],
+        abbrev=cache.abbrev(repo),
+        cache=cache,
+        count_tokens=mining_filters.token_counter(options.tokenizer) if options.counts_tokens else None,
+    )
+    for change in changes:
+        path, row = _mine_file(change, context)
+        old = change.old.raw.decode("utf-8", errors="replace") if change.old is not None else ""
+        yield "file", (old, path), row
+    yield "commit", hex_id, None
 
 
-def _path(file) -> str | None:
+@dataclass
+class _Context:
+    repo: object
+    options: MiningOptions
+    rules: mining_filters.FilterPreset
+    base: dict
+    subject: str
+    abbrev: object
+    cache: RepoCache
+    count_tokens: object
+
+
+def _read_or_empty(repo, oid: str) -> bytes:
     try:
-        return file.raw_path.decode("utf-8")
+        return repo.odb.read(oid)[1]
+    except (KeyError, ValueError):
+        return b""  # a missing object (partial clone) pairs with nothing; its row reports it
+
+
+def _side(file) -> gitdiff.Side:
+    raw = file.raw_path
+    try:
+        path = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return None
+        path = None
+    return gitdiff.Side(path, raw, str(file.id), file.mode)
 
 
-def _mine_file(repo, diff, index, delta, options, rules, base, limit, count_tokens) -> tuple[str, dict | str]:
-    """(path, record) for changed file ``index`` of ``diff``, or (path, reason it is dropped)."""
+def _change(delta, index: int) -> gitdiff.Change:
+    status = delta.status_char()
+    old = None if status == "A" else _side(delta.old_file)
+    new = None if status == "D" else _side(delta.new_file)
+    return gitdiff.Change(status, old, new, index=index)
+
+
+_CHANGE_NAMES = {"A": "added", "D": "deleted", "R": "renamed", "M": "modified", "T": "modified"}
+
+
+def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
+    """(path, record) for one changed file, or (path, reason it is dropped)."""
     import pygit2
 
-    status = delta.status_char()
-    old_path, new_path = _path(delta.old_file), _path(delta.new_file)
-    path = new_path if status != "D" else old_path
-    if path is None or old_path is None:
-        shown = delta.new_file.raw_path.decode("utf-8", errors="replace")
-        return shown, "file: path not UTF-8"
-    modes = {delta.old_file.mode, delta.new_file.mode}
+    old, new = change.old, change.new
+    kind = _CHANGE_NAMES[change.status]
+    side = new or old
+    if side.path is None or (old is not None and old.path is None):
+        return side.raw.decode("utf-8", errors="replace"), "file: path not UTF-8"
+    path = side.path
+    modes = {s.mode for s in (old, new) if s is not None}
     if _SUBMODULE in modes:
         return path, "file: submodule"
     if _LINK in modes:
         return path, "file: symlink"
-    change = {"A": "added", "D": "deleted", "R": "renamed"}.get(status, "modified")
     language = language_of(path)
-    reason = mining_filters.path_reason(rules, language, deleted=change == "deleted")
+    reason = mining_filters.path_reason(ctx.rules, language, path, kind)
     if reason:
         return path, reason
 
     contents: list[bytes | None] = []
-    for file, present in ((delta.old_file, change != "added"), (delta.new_file, change != "deleted")):
-        if not present:
+    for item in (old, new):
+        if item is None:
             contents.append(None)
             continue
         try:
-            _, size = repo.odb.read_header(file.id)
-            data = repo.odb.read(file.id)[1] if size <= options.max_file_bytes else None
+            data = ctx.cache.blob(ctx.repo, item.oid, ctx.options.max_file_bytes)
         except (KeyError, ValueError, pygit2.GitError):
             return path, "file: object missing (partial clone?)"
         if data is None:
@@ -282,42 +414,48 @@ def _mine_file(repo, diff, index, delta, options, rules, base, limit, count_toke
         after = new_data.decode("utf-8") if new_data is not None else None
     except UnicodeDecodeError:
         return path, "file: not UTF-8"
-    reason = mining_filters.content_reason(rules, before, after)
+    reason = mining_filters.content_reason(ctx.rules, path, before, after, ctx.subject)
     if reason:
         return path, reason
+    options = ctx.options
+    pair = options.pair_tokens
+    if pair is not None:
+        count = ctx.count_tokens(octopack_pair_text(before or "", after or ""))
+        low, high = pair
+        if count < low or (high and count > high):
+            return path, f"file: before + after outside {low}-{high or 'any'} tokens"
 
     crop_start = None
-    similarity = delta.similarity if change == "renamed" else None
+    shown = change
     if options.crop_context is not None and before is not None and after is not None:
         before, after, crop_start = crop_to_change(before, after, options.crop_context)
-        patch = file_patch(before, after, old_path, new_path, similarity)
-    elif modes <= _PLAIN_MODES:
-        # From the bytes already read: the same text as git's, without reading the blobs again.
-        patch = file_patch(old_data, new_data, old_path, new_path, similarity)
-    else:
-        patch = _split_patch(diff[index].data.decode("utf-8"))  # git's own header for mode changes
-    if patch is None:
-        return path, "file: rename without edits" if change == "renamed" else "file: no text change"
-    full, hunks = patch
+        old_data, new_data = before.encode(), after.encode()
+        shown = replace(
+            change,
+            old=replace(old, oid=str(pygit2.hash(old_data))),
+            new=replace(new, oid=str(pygit2.hash(new_data))),
+        )
+    hunks = gitdiff.hunks_of(old_data, new_data)
+    if hunks is None:
+        return path, "file: rename without edits" if kind == "renamed" else "file: no text change"
+    full = gitdiff.header(shown, ctx.abbrev, True) + hunks
+    sample_hunks = bare_headers(hunks)
+    base = ctx.base
     try:
-        as_sample = DiffSample(path, before, base["message"], hunks)
+        as_sample = DiffSample(path, before, base["message"], sample_hunks)
         sample = as_sample.text()
     except FormatError:
         return path, "file: cannot be written as a sample"
-    if limit is not None and count_tokens(sample) > limit:
+    limit = options.token_limit
+    if limit is not None and ctx.count_tokens(sample) > limit:
         return path, "file: too many tokens"
-    if options.verify:
-        try:
-            applied = apply_diff(before or "", hunks)
-        except DiffError:
-            applied = None
-        if applied != (after or ""):
-            return path, "file: diff does not apply"  # never seen; checked so a bad row can never slip out
+    if options.verify and not hunks_apply(old_data or b"", sample_hunks, new_data or b""):
+        return path, "file: diff does not apply"  # never seen; checked so a bad row can never slip out
     row = dict(base)
     row.update(
         path=path,
-        old_path=old_path if change != "added" else None,
-        change=change,
+        old_path=old.path if old is not None else None,
+        change=kind,
         language=language,
         before=before,
         after=after,
@@ -328,6 +466,80 @@ def _mine_file(repo, diff, index, delta, options, rules, base, limit, count_toke
         crop_start=crop_start,
     )
     return path, {column: row[column] for column in COLUMNS}
+
+
+def octopack_pair_text(before: str, after: str) -> str:
+    from editlm.data.mining.octopack import pair_text
+
+    return pair_text(before, after)
+
+
+_HUNK_HEADER_BYTES = re.compile(rb"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+def _line_starts(data: bytes) -> list[int]:
+    """Offsets where each line starts, plus the end: line k is ``data[starts[k]:starts[k + 1]]``."""
+    import numpy as np
+
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
+    starts = [0, *ends.tolist()]
+    if data and not data.endswith(b"\n"):
+        starts.append(len(data))
+    return starts
+
+
+def hunks_apply(before: str | bytes, hunks: str | bytes, after: str | bytes) -> bool:
+    """True when the ``@@`` sections turn ``before`` into ``after`` exactly, line counts included.
+
+    The row check, made cheap: instead of applying the diff (``editlm.edits.diff.apply_diff``, a general
+    applier with fuzz and offsets, cost a third of the mining time) it finds the line offsets of both
+    files with one vectorised scan, compares each hunk's lines where they must be, and the unchanged
+    runs between hunks as single slices of ``before`` and ``after``.
+    """
+    old = before.encode() if isinstance(before, str) else before
+    new = after.encode() if isinstance(after, str) else after
+    text = hunks.encode() if isinstance(hunks, str) else hunks
+    a, b = _line_starts(old), _line_starts(new)
+    a_count, b_count = len(a) - 1, len(b) - 1
+    lines = text.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    pa = pb = i = 0  # next line of before / after not yet accounted for
+    total = len(lines)
+    while i < total:
+        match = _HUNK_HEADER_BYTES.match(lines[i])
+        if not match:
+            return False
+        old_len = int(match[2]) if match[2] is not None else 1
+        new_len = int(match[4]) if match[4] is not None else 1
+        sa = int(match[1]) - (1 if old_len else 0)
+        sb = int(match[3]) - (1 if new_len else 0)
+        if sa < pa or sb < pb or sa - pa != sb - pb or sa > a_count or sb > b_count:
+            return False
+        if old[a[pa] : a[sa]] != new[b[pb] : b[sb]]:  # the unchanged run before this hunk
+            return False
+        pa, pb = sa, sb
+        end_a, end_b = sa + old_len, sb + new_len
+        i += 1
+        while i < total and not lines[i].startswith(b"@@"):
+            line = lines[i]
+            marked = i + 1 < total and lines[i + 1].startswith(b"\\")
+            body = line[1:] if marked else line[1:] + b"\n"
+            tag = line[:1]
+            if tag == b" " or tag == b"-":
+                if pa >= end_a or old[a[pa] : a[pa + 1]] != body:
+                    return False
+                pa += 1
+            if tag == b" " or tag == b"+":
+                if pb >= end_b or new[b[pb] : b[pb + 1]] != body:
+                    return False
+                pb += 1
+            elif tag != b"-":
+                return False
+            i += 2 if marked else 1
+        if (pa, pb) != (end_a, end_b):
+            return False
+    return a_count - pa == b_count - pb and old[a[pa] :] == new[b[pb] :]
 
 
 def is_binary(data: bytes) -> bool:
@@ -346,32 +558,24 @@ def file_patch(
 ) -> tuple[str, str] | None:
     """(full git diff, diff from its first ``@@`` with bare hunk headers), or None when no line changed.
 
-    ``old``/``new`` are bytes or str (None: the file does not exist on that side); the
-    texts must be UTF-8. ``similarity`` marks a rename, whose git header lines libgit2 does not write
-    for a patch made from two blobs, so they are put back here as ``git diff -M`` prints them.
+    ``old``/``new`` are bytes or str (None: the file does not exist on that side); the texts must be
+    UTF-8. ``similarity`` (percent) marks a rename. Both files get mode 100644 and ids abbreviated to 7.
     """
     import pygit2
-    from pygit2.enums import DiffOption
 
     old = old.encode() if isinstance(old, str) else old
     new = new.encode() if isinstance(new, str) else new
-    patch = pygit2.Patch.create_from(
-        old, new, old_path, new_path, flag=DiffOption.FORCE_TEXT, context_lines=3, interhunk_lines=0
-    )
-    full = patch.data.decode("utf-8")
-    if similarity is not None:
-        first, _, rest = full.partition("\n")
-        full = (
-            f"{first}\nsimilarity index {similarity}%\nrename from {old_path}\nrename to {new_path}\n{rest}"
-        )
-    return _split_patch(full)
-
-
-def _split_patch(full: str) -> tuple[str, str] | None:
-    at = full.find("\n@@")
-    if at < 0:
-        return None  # no hunk: a pure rename, a mode change, an empty file, or a binary patch
-    return full, bare_headers(full[at + 1 :])
+    hunks = gitdiff.hunks_of(old, new)
+    if hunks is None:
+        return None
+    sides = [
+        None if data is None else gitdiff.Side(p, p.encode(), str(pygit2.hash(data)), 0o100644)
+        for data, p in ((old, old_path), (new, new_path))
+    ]
+    status = "R" if similarity is not None else "A" if old is None else "D" if new is None else "M"
+    score = similarity * gitdiff.MAX_SCORE // 100 if similarity is not None else None
+    change = gitdiff.Change(status, sides[0], sides[1], score)
+    return gitdiff.header(change, gitdiff.plain_abbrev, True) + hunks, bare_headers(hunks)
 
 
 def bare_headers(hunks: str) -> str:

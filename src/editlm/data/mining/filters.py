@@ -3,26 +3,25 @@
 Every check is a pure function that returns the reason a commit or a file is dropped, or None, so the
 miner can count drops by reason. Presets (REFERENCE.md section 3):
 
-- ``carperai``: seed 001's dataset. Message longer than 10 characters, a permissive license, one of
-  the 22 languages, and the sample fits the context (``--max-tokens``, 2048 by default: CodeGen's).
-- ``commitpackft``: the stricter CommitPackFT rules on top: file before at most 50k characters, file
-  after non-empty and different, message 10-1000 characters and 4-1000 words, starting with a capital
-  letter and an imperative verb, no ``#123`` issue references, no noise (wip, http, "merge pull request",
-  version numbers, commit hashes), single-file commits only, and 90% of version-bump commits dropped
-  (deterministically, by a hash of the commit id and the seed).
+- ``carperai``: seed 001's dataset (CarperAI's diff model data). Message longer than 10 characters, a
+  permissive (non-copyleft) license, one of the 22 languages, and the sample fits the context
+  (``--max-tokens``, 2048 by default: CodeGen's). CarperAI also kept only repositories with 100+
+  stars, which a local repository cannot tell, and decided the license per repository, where here
+  the license files at each commit decide.
+- ``commitpackft``: OctoPack's CommitPack + CommitPackFT rules, one by one
+  (:mod:`editlm.data.mining.octopack`), with the cleaned subject as the message written.
 - ``none``: nothing is dropped for its content (only ``--max-tokens`` when given).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from editlm.data.mining import octopack
 from editlm.data.mining.licenses import is_permissive
 
 
@@ -32,19 +31,11 @@ class FilterPreset:
 
     name: str
     min_message_chars: int | None = None  # the message must be at least this long
-    max_message_chars: int | None = None
-    min_message_words: int | None = None
-    max_message_words: int | None = None
-    imperative: bool = False  # capital letter + imperative verb first
-    no_issue_refs: bool = False
-    no_noise: bool = False
     permissive_only: bool = False
     languages_only: bool = False
-    max_before_chars: int | None = None
-    after_changed: bool = False  # after non-empty and different from before
-    single_file: bool = False
-    version_bump_keep: float | None = None  # fraction of version-bump commits kept
     default_max_tokens: int | None = None
+    octopack: bool = False  # CommitPack + CommitPackFT (octopack.py) instead of the rules above
+    pair_tokens: tuple[int, int] | None = None  # default bounds of the before+after token rule
 
 
 PRESETS: dict[str, FilterPreset] = {
@@ -52,22 +43,7 @@ PRESETS: dict[str, FilterPreset] = {
     "carperai": FilterPreset(
         "carperai", min_message_chars=11, permissive_only=True, languages_only=True, default_max_tokens=2048
     ),
-    "commitpackft": FilterPreset(
-        "commitpackft",
-        min_message_chars=10,
-        max_message_chars=1000,
-        min_message_words=4,
-        max_message_words=1000,
-        imperative=True,
-        no_issue_refs=True,
-        no_noise=True,
-        permissive_only=True,
-        languages_only=True,
-        max_before_chars=50_000,
-        after_changed=True,
-        single_file=True,
-        version_bump_keep=0.1,
-    ),
+    "commitpackft": FilterPreset("commitpackft", octopack=True, pair_tokens=(50, 768)),
 }
 
 
@@ -78,105 +54,43 @@ def preset(name: str) -> FilterPreset:
         raise ValueError(f"unknown filter {name!r}; choose from {', '.join(PRESETS)}") from None
 
 
-# Verbs a commit subject starts with in the imperative (CommitPackFT kept only such messages). Written
-# here because no package ships such a list; these are the verbs of common commit subjects.
-IMPERATIVE_VERBS = frozenset(
-    """
-    abort accept access adapt add adjust align allow amend annotate append apply archive assert assign
-    avoid backport batch block bring build bump cache calculate call cancel capitalize catch center
-    change check clamp clarify clean cleanup clear clone close collapse combine comment compile complete
-    compress compute configure connect consolidate convert copy correct create cut debug declare decode
-    decrease default define delegate delete deprecate describe destroy detect disable disallow discard
-    display document drop dump duplicate edit emit enable encode enforce enhance ensure escape exclude
-    expand expose extend extract factor fetch fill filter finalize finish fix flatten flip force format
-    generalize generate get group guard handle hide highlight hook ignore implement import improve
-    include increase increment indent inherit initialize inject inline insert install integrate introduce
-    invert isolate join keep kill label launch limit link lint list load localize lock log lower make
-    mark match merge migrate minimize mock modify move normalize notify omit open optimize order organize
-    output override parse pass patch pin place polish populate port prefer prepare prevent print process
-    prohibit propagate protect provide prune publish pull push put raise read rebuild record redirect
-    reduce refactor reference reformat register reintroduce reject release reload remove rename reorder
-    reorganize repair replace report require rerun reset resize resolve restore restrict restructure
-    retain retry return reuse revert review rework rewrite round run save scale schedule select send
-    separate serialize set setup share shorten show silence simplify skip sort specify speed split start
-    stop store strip structure style submit support suppress swap switch sync synchronize tag test
-    throw tidy toggle track transform translate trim truncate try tune tweak unify uninstall unlock
-    unpin update upgrade use validate verify warn wrap write
-    """.split()
-)
-_ISSUE_REF = re.compile(r"#\d+")
-_NOISE = re.compile(
-    r"\bwip\b|https?:|http\b|merge pull request|merge branch"
-    r"|\bv?\d+\.\d+(\.\d+)+\b"  # version numbers such as 1.2.3 or v2.0.1
-    r"|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b",  # commit hashes
-    re.IGNORECASE,
-)
-_VERSION_BUMP = re.compile(
-    r"^\s*bump(ed|s|ing)?\b|\bversion bump\b|\b(bump|update|increase|increment|set)\w*\s+(the\s+)?version\b"
-    r"|\brelease\s+v?\d|\bprepare\s+(for\s+)?(the\s+)?(next\s+)?release\b",
-    re.IGNORECASE,
-)
-
-
-def is_version_bump(message: str) -> bool:
-    return bool(_VERSION_BUMP.search(message))
-
-
-def message_reason(rules: FilterPreset, message: str, commit: str, seed: int = 0) -> str | None:
-    """Why a commit message is dropped (``message`` already stripped), or None."""
+def message_reason(rules: FilterPreset, message: str, commit: str, seed: int = 0) -> tuple[str | None, str]:
+    """(why a commit is dropped for its message or None, the message to write); ``message`` stripped."""
+    if rules.octopack:
+        return octopack.message_reason(message, commit, seed)
     if rules.min_message_chars is not None and len(message) < rules.min_message_chars:
-        return "commit: message too short"
-    if rules.max_message_chars is not None and len(message) > rules.max_message_chars:
-        return "commit: message too long"
-    words = len(message.split())
-    if rules.min_message_words is not None and words < rules.min_message_words:
-        return "commit: message has too few words"
-    if rules.max_message_words is not None and words > rules.max_message_words:
-        return "commit: message has too many words"
-    if rules.imperative:
-        first = message.split(maxsplit=1)[0] if message else ""
-        if not first[:1].isupper() or first.lower().rstrip(":,.") not in IMPERATIVE_VERBS:
-            return "commit: message not imperative"
-    if rules.no_issue_refs and _ISSUE_REF.search(message):
-        return "commit: message references an issue"
-    if rules.no_noise and _NOISE.search(message):
-        return "commit: noisy message"
-    if rules.version_bump_keep is not None and is_version_bump(message):
-        if _fraction(commit, seed) >= rules.version_bump_keep:
-            return "commit: version bump"
-    return None
+        return "commit: message too short", message
+    return None, message
 
 
-def _fraction(commit: str, seed: int) -> float:
-    """A number in [0, 1) fixed by the commit id and the seed (the same on every machine and run)."""
-    digest = hashlib.blake2b(f"{seed}:{commit}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
-def commit_reason(rules: FilterPreset, license_id: str | None, files: int) -> str | None:
+def commit_reason(rules: FilterPreset, license_id: str | None, same_path_modifications: int) -> str | None:
     """Why a commit whose message passed is dropped, before any of its files is read, or None."""
-    if rules.single_file and files != 1:
-        return "commit: more than one file changed"
+    if rules.octopack:
+        return octopack.commit_reason(license_id, same_path_modifications)
     if rules.permissive_only and not is_permissive(license_id):
         return "commit: license not permissive" if license_id else "commit: no license file"
     return None
 
 
-def path_reason(rules: FilterPreset, language: str | None, deleted: bool) -> str | None:
+def path_reason(rules: FilterPreset, language: str | None, path: str, change: str) -> str | None:
     """Why a file is dropped from its path and change type alone (before its contents are read)."""
+    if rules.octopack:
+        if change != "modified":
+            return "file: not the commit's same-path modification"
+        if not octopack.has_language(path):
+            return "file: no language for its name"
+        return None
     if rules.languages_only and language is None:
         return "file: language not listed"
-    if rules.after_changed and deleted:
-        return "file: deleted"
     return None
 
 
-def content_reason(rules: FilterPreset, before: str | None, after: str | None) -> str | None:
-    """Why a file is dropped for its contents, or None."""
-    if rules.max_before_chars is not None and before is not None and len(before) > rules.max_before_chars:
-        return "file: file before too long"
-    if rules.after_changed and (not after or after == before):
-        return "file: file after empty or unchanged"
+def content_reason(
+    rules: FilterPreset, path: str, before: str | None, after: str | None, subject: str
+) -> str | None:
+    """Why a file is dropped for its contents (``subject``: the raw first line of the message), or None."""
+    if rules.octopack:
+        return octopack.file_reason(path, before, after, subject)
     return None
 
 

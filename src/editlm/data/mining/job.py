@@ -1,33 +1,41 @@
 """``editlm mine`` as a job: many repositories, all cores or a Dask cluster, resumable, one output file.
 
 Work is cut into batches of commits of one repository; workers (processes, or Dask workers that can
-read the same paths) mine a batch and send back its records. Output goes through
-:class:`editlm.io.tables.ShardedWriter`, keyed by ``(repository path, commit)``: a killed job reruns
-only the commits it had not finished, and a rerun on a repository with new commits mines only those.
-Dropped files are recorded under ``(repository path, commit, file path)`` keys, dropped commits under
-their commit key and unusable repositories under ``(repository path,)``, so the summary counts every
-drop by reason over all runs.
+read the same paths) mine a batch and stream its records back one at a time over a bounded queue
+(:func:`editlm.io.parallel.stream_unordered`), and :class:`editlm.io.tables.ShardedWriter` flushes them
+by bytes, so memory stays flat whatever the size of the rows or of one commit.
+
+Keys: a record and a dropped file are keyed ``(repository, commit, old path, path)``, a finished or
+dropped commit ``(repository, commit)`` and an unusable repository ``(repository,)``: a killed job
+reruns only the commits it had not finished (skipping the files of a half-written commit that already
+landed), and a rerun on a repository with new commits mines only those. The output resumes only with
+the same options (``overwrite=True`` replaces it). The same repository given twice is mined once, and a
+commit already mined from another repository (a fork) is counted, not mined again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from editlm.data.mining.commits import (
-    CommitResult,
-    LicenseCache,
+    COLUMNS,
     MiningError,
     MiningOptions,
+    RepoCache,
+    iter_commit,
     list_commits,
-    mine_commit,
     open_repository,
     repository_name,
 )
-from editlm.io.parallel import map_unordered
+from editlm.io.parallel import check_workers, stream_unordered
 from editlm.io.tables import ShardedWriter
+
+FORK_DUPLICATE = "commit: already mined from another repository"
 
 
 @dataclass(frozen=True)
@@ -38,33 +46,49 @@ class Batch:
     name: str
     commits: tuple[str, ...]
     options: MiningOptions
+    done_files: frozenset = frozenset()  # (commit, old path, path) of files already written
 
 
-_LOCAL = threading.local()  # per worker process or Dask worker thread: path -> (Repository, LicenseCache)
+_LOCAL = threading.local()  # per worker process or Dask worker thread: path -> (Repository, RepoCache)
 
 
-def mine_batch(batch: Batch) -> tuple[str, list[CommitResult]]:
-    """Worker side: the results of a batch (top-level so processes and Dask can run it)."""
+def mine_batch(batch: Batch) -> Iterator[tuple]:
+    """Worker side: ``(kind, repository, commit, file id, value)`` events of a batch, one at a time."""
     repos = _LOCAL.__dict__.setdefault("repos", {})  # libgit2 repositories are not shared across threads
     if batch.path not in repos:
         if len(repos) > 16:
             repos.clear()
         try:
-            repos[batch.path] = (open_repository(batch.path), LicenseCache())
+            repos[batch.path] = (open_repository(batch.path), RepoCache())
         except MiningError:  # gone or unreadable since the job was planned
-            return batch.path, [
-                CommitResult(c, reason="commit: repository unreadable") for c in batch.commits
-            ]
-    repo, licenses = repos[batch.path]
-    return batch.path, [_mine_or_report(repo, c, batch, licenses) for c in batch.commits]
+            for commit in batch.commits:
+                yield "commit", batch.path, commit, None, "commit: repository unreadable"
+            return
+    repo, cache = repos[batch.path]
+    for commit in batch.commits:
+        try:
+            for kind, key, value in iter_commit(repo, commit, batch.options, batch.name, cache):
+                if kind == "file":
+                    if (commit, *key) not in batch.done_files:
+                        yield "file", batch.path, commit, key, value
+                else:
+                    yield "commit", batch.path, commit, None, value
+        except Exception as exc:  # noqa: BLE001 - one commit nobody foresaw is counted, not fatal
+            yield "commit", batch.path, commit, None, f"commit: failed with {type(exc).__name__}"
 
 
-def _mine_or_report(repo, commit: str, batch: Batch, licenses: LicenseCache) -> CommitResult:
-    """One commit that breaks in a way nobody foresaw is counted by its error, not fatal to the job."""
-    try:
-        return mine_commit(repo, commit, batch.options, batch.name, licenses)
-    except Exception as exc:  # noqa: BLE001 - reported in the summary under its type
-        return CommitResult(commit, reason=f"commit: failed with {type(exc).__name__}")
+def settings_of(options: MiningOptions, rev: str) -> dict:
+    """What decides the rows: resuming with other values would mix two datasets in one file."""
+    recorded = dataclasses.asdict(options)
+    recorded.pop("verify")  # the check drops nothing a correct miner makes
+    return {**recorded, "rev": rev, "columns": list(COLUMNS)}
+
+
+def _schema():
+    import pyarrow as pa
+
+    strings = pa.string()
+    return pa.schema([(name, pa.int64() if name == "crop_start" else strings) for name in COLUMNS])
 
 
 def plan(
@@ -76,27 +100,53 @@ def plan(
 ) -> tuple[list[Batch], dict]:
     """Batches of the commits not yet done; repositories that cannot be mined are skipped in ``writer``."""
     batches: list[Batch] = []
-    stats = {"repositories": 0, "commits_total": 0, "commits_todo": 0}
+    stats = {"repositories": 0, "repositories_given_twice": 0, "commits_total": 0, "commits_todo": 0}
+    seen_repos: set[str] = set()
+    mined_ids = {key[1] for key in writer.done if isinstance(key, tuple) and len(key) == 2}
+    files_done: dict[tuple[str, str], set] = {}
+    for key in writer.done:
+        if isinstance(key, tuple) and len(key) == 4:
+            files_done.setdefault((key[0], key[1]), set()).add(key[1:])
     for given in repositories:
         path = str(Path(given).resolve())
+        try:
+            repo = open_repository(path)
+        except MiningError:
+            if (path,) not in writer.done:
+                writer.skip((path,), "repository: not a git repository")
+            continue
+        identity = str(Path(repo.path).resolve())
+        if identity in seen_repos:
+            stats["repositories_given_twice"] += 1
+            continue
+        seen_repos.add(identity)
         if (path,) in writer.done:
             continue
         try:
-            repo = open_repository(path)
             commits = list_commits(repo, rev)
         except MiningError:
-            writer.skip((path,), "repository: not a git repository or no such revision")
+            writer.skip((path,), "repository: no such revision")
             continue
         stats["repositories"] += 1
         if not commits:
             writer.skip((path,), "repository: no commits")
             continue
-        todo = [c for c in commits if (path, c) not in writer.done]
+        todo = []
+        for commit in commits:
+            if (path, commit) in writer.done:
+                continue
+            if commit in mined_ids:
+                writer.skip((path, commit), FORK_DUPLICATE)
+                continue
+            mined_ids.add(commit)
+            todo.append(commit)
         stats["commits_total"] += len(commits)
         stats["commits_todo"] += len(todo)
         name = repository_name(repo, path)
         for start in range(0, len(todo), batch_size):
-            batches.append(Batch(path, name, tuple(todo[start : start + batch_size]), options))
+            chunk = tuple(todo[start : start + batch_size])
+            done_files = frozenset(f for c in chunk for f in files_done.get((path, c), ()))
+            batches.append(Batch(path, name, chunk, options, done_files))
     return batches, stats
 
 
@@ -108,38 +158,62 @@ def run_mining(
     rev: str = "HEAD",
     workers: int | None = None,
     scheduler=None,
-    batch_size: int = 64,
+    batch_size: int = 32,
     shard_size: int = 5000,
+    shard_bytes: int = 32 << 20,
+    overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Mine ``repositories`` into ``output`` (``.parquet`` or ``.jsonl``); returns the summary.
 
-    ``progress(done, total)`` is called after each batch with commit counts.
+    ``progress(done, total)`` is called as commits finish. Raises ValueError for a bad ``workers`` or
+    ``batch_size`` and :class:`editlm.io.tables.SettingsMismatch` for an output made with other options.
+    On SIGTERM/Ctrl-C the workers are stopped, what was finished is flushed, and the
+    ``KeyboardInterrupt`` (:class:`editlm.io.parallel.Interrupted` for SIGTERM) propagates.
     """
     options = options or MiningOptions()
-    writer = ShardedWriter(output, shard_size=shard_size)
+    check_workers(workers)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+    writer = ShardedWriter(
+        output,
+        shard_size=shard_size,
+        shard_bytes=shard_bytes,
+        settings=settings_of(options, rev),
+        overwrite=overwrite,
+        schema=_schema(),
+    )
     batches, stats = plan(repositories, writer, options, rev, batch_size)
     total, done = stats["commits_todo"], 0
     if progress:
         progress(0, total)
-    results = map_unordered(mine_batch, batches, workers=workers, scheduler=scheduler, chunksize=1)
-    for path, commit_results in results:
-        for result in commit_results:
-            for file_path, reason in result.file_skips:
-                key = (path, result.commit, file_path)
-                if key not in writer.done:  # a shard flushed before a crash may hold it already
-                    writer.skip(key, reason)
-            if result.reason:
-                writer.skip((path, result.commit), result.reason)
-            else:
-                writer.add((path, result.commit), result.rows)
-        done += len(commit_results)
-        if progress:
-            progress(done, total)
+    events = stream_unordered(mine_batch, batches, workers=workers, scheduler=scheduler, queue_size=16)
+    try:
+        with contextlib.closing(events):
+            for kind, path, commit, key, value in events:
+                if kind == "file":
+                    file_key = (path, commit, *key)
+                    if file_key in writer.done:
+                        continue  # landed before a crash
+                    if isinstance(value, str):
+                        writer.skip(file_key, value)
+                    else:
+                        writer.add(file_key, [value])
+                    continue
+                if value:
+                    writer.skip((path, commit), value)
+                else:
+                    writer.add((path, commit), [])
+                done += 1
+                if progress:
+                    progress(done, total)
+    except BaseException:
+        writer.flush()  # keep every finished key: a rerun resumes from here
+        raise
     extra = {
         "filter": options.filter,
         "token_limit": options.token_limit,
-        "tokenizer": options.tokenizer if options.token_limit is not None else None,
+        "tokenizer": options.tokenizer if options.counts_tokens else None,
         "crop_context": options.crop_context,
         "rev": rev,
         "this_run": {**stats, "commits_mined": done},

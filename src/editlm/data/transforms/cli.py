@@ -12,6 +12,7 @@ from editlm.data.cli_common import (
     EXCLUDE,
     ID_COLUMN,
     LIMIT,
+    OVERWRITE,
     SCHEDULER,
     SEED,
     WORKERS,
@@ -54,6 +55,7 @@ def register(app: typer.Typer) -> None:
         id_column: str = ID_COLUMN,
         decontaminate: bool = DECONTAMINATE,
         exclude: list[Path] = EXCLUDE,
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """DivoT5 directional data: intermediate versions and noised old code, each -> the new code.
 
@@ -86,7 +88,8 @@ def register(app: typer.Typer) -> None:
 
         run_transform(
             input_path, output, columns, make_item, directional_worker, workers=workers,
-            scheduler=scheduler, limit=limit, id_column=id_column, label="directional",
+            scheduler=scheduler, limit=limit, id_column=id_column, label="directional", settings=job,
+            overwrite=overwrite,
             extra_summary={"seed": seed, "tasks": list(job.tasks), "max_steps": max_steps, "max_chars": max_chars},
         )  # fmt: skip
 
@@ -109,6 +112,7 @@ def register(app: typer.Typer) -> None:
         id_column: str = ID_COLUMN,
         decontaminate: bool = DECONTAMINATE,
         exclude: list[Path] = EXCLUDE,
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Fill-in-the-middle: cut documents into prefix/middle/suffix, written as PSM or SPM text.
 
@@ -124,7 +128,8 @@ def register(app: typer.Typer) -> None:
         column = text_column(input_path, column)
         run_transform(
             input_path, output, [column], lambda key, row: (key, row[column], job), fim_worker,
-            workers=workers, scheduler=scheduler, limit=limit, id_column=id_column, label="fim",
+            workers=workers, scheduler=scheduler, limit=limit, id_column=id_column, label="fim", settings=job,
+            overwrite=overwrite,
             extra_summary={"seed": seed, "rate": rate, "spm_rate": spm_rate},
         )  # fmt: skip
 
@@ -142,6 +147,7 @@ def register(app: typer.Typer) -> None:
         limit: int = LIMIT,
         id_column: str = ID_COLUMN,
         exclude: list[Path] = EXCLUDE,
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Drop rows that contain a 4-Parity, HumanEval/bug-fix or --exclude program (n-gram overlap).
 
@@ -163,5 +169,6 @@ def register(app: typer.Typer) -> None:
         run_transform(
             input_path, output, None, lambda key, row: (key, row, tuple(names), paths, n, threshold),
             check_worker, workers=workers, scheduler=scheduler, limit=limit, id_column=id_column,
-            label="decontaminate", extra_summary={"columns": names, "ngram": n, "threshold": threshold},
+            label="decontaminate", overwrite=overwrite,
+            extra_summary={"columns": names, "ngram": n, "threshold": threshold},
         )  # fmt: skip
