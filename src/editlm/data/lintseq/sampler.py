@@ -263,6 +263,40 @@ def sample_random_edit_sequence(program: str, seed: int = 0, *, time_limit: floa
     return states_to_edits(lines, states)
 
 
+def random_chunk_path(lines: Sequence[str], seed: int) -> list[list[int]]:
+    """The authors' linter ablation (``random_chunked_trajectory`` in their
+    ``generate_with_random_sampling.py``), on numpy's and Python's generators seeded per sequence:
+    every line (blank lines too) is a candidate; while more than one is left, delete a chunk of
+    ``numpy.randint(1, len(left))`` lines drawn by ``random.sample``; the last line goes alone."""
+    import numpy as np
+
+    np_rng, py_rng = np.random.RandomState(seed % 2**32), random.Random(seed)
+    left = list(range(len(lines)))
+    path = []
+    while left:
+        if len(left) == 1:
+            chunk = list(left)
+        else:
+            chunk = py_rng.sample(left, int(np_rng.randint(1, high=len(left))))
+        path.append(chunk)
+        gone = set(chunk)
+        left = [i for i in left if i not in gone]
+    return path
+
+
+def sample_random_chunk_sequence(program: str, seed: int = 0) -> list[str]:
+    """Edits from the authors' linter ablation (:func:`random_chunk_path`): random chunks of lines,
+    no linter, no blocks; the states need not parse. The lines are the program's as the authors
+    split it (``program.split("\\n")``, so a final newline adds an empty line to draw)."""
+    check_program(program)
+    lines = program.replace("\r\n", "\n").split("\n")
+    states, deleted = [tuple(range(len(lines)))], set()
+    for chunk in random_chunk_path(lines, seed):
+        deleted.update(chunk)
+        states.append(tuple(i for i in range(len(lines)) if i not in deleted))
+    return states_to_edits(lines, states)
+
+
 def check_program(program: str) -> None:
     """Raise :class:`LintSeqError` (``not_text``, ``empty``, ``syntax_error``) for a program that
     cannot be sampled; cheap, so jobs run it before the time limit starts."""
