@@ -303,3 +303,25 @@ def test_random_baseline_inserts_only_and_skips_the_linter():
         assert all(op == "+" for e in edits for h in parse_diff(e) for op, _ in h.lines)
         dirty += any(lint_errors(s) for s in states)
     assert dirty > 0  # without the linter some intermediate states use undefined names
+
+
+def test_a_repetitive_file_gives_the_reference_edits_quickly():
+    """difflib as the reference runs it (autojunk on): each edit is the reference's ``get_diff`` of
+    the same two states wherever that diff is insertion-only, on a file whose lines repeat hundreds
+    of times (autojunk off made this take minutes and made some edits differ)."""
+    from pylintseq.utils import get_diff
+
+    block = ["def f{n}(x):", "    if x:", "        return x", "    return None", ""]
+    lines = [line.format(n=n) for n in range(120) for line in block]
+    program = "\n".join(lines).strip() + "\n"
+    lines, states = sample_deletion_path(program, 5, linter=lint_errors)
+    texts = ["\n".join(lines[i] for i in kept) for kept in reversed(states)]
+    reference = [get_diff(a, b) for a, b in zip([""] + texts, texts, strict=False)]
+    reference = [d for d in reference if d]
+    ours = states_to_edits(lines, states)
+    assert len(ours) == len(reference)
+    same = [
+        o == r for o, r in zip(ours, reference, strict=True) if not any(x[0] == "-" for x in r.split("\n"))
+    ]
+    assert len(same) > len(ours) // 2 and all(same)
+    assert apply_edit_sequence(ours) == program

@@ -15,6 +15,7 @@ greedy matcher would pair lines differently.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import random
 import time
@@ -22,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 from editlm.data.lintseq.lint import make_linter, syntax_error
 from editlm.data.lintseq.units import UnitError, line_units, unit_spans
-from editlm.edits.diff import apply_diff, make_diff
+from editlm.edits.diff import apply_diff
 
 Linter = Callable[[str], list[int]]  # a state's text -> the 1-based lines with errors
 
@@ -200,15 +201,21 @@ def states_to_edits(lines: Sequence[str], states: Sequence[tuple[int, ...]]) -> 
     if rendered[0][1]:
         rendered.insert(0, ([], ""))
     edits = []
-    for (before_idx, before), (after_idx, after) in zip(rendered, rendered[1:], strict=False):
-        diff = make_diff(before, after, context=0, headers=False)
-        if not diff:
+    for (before_idx, _), (after_idx, _) in zip(rendered, rendered[1:], strict=False):
+        if before_idx == after_idx:
             continue
-        if any(row.startswith("-") for row in diff.split("\n")):
-            # difflib matches greedily (longest block first), so with repeated lines it can pair
-            # a line with the wrong copy and emit a deletion; we know which lines were inserted.
-            diff = _insertion_diff(before_idx, after_idx, lines)
-        edits.append(diff[:-1])  # the reference joins diff lines with "\n": no newline at the end
+        before, after = [lines[i] for i in before_idx], [lines[i] for i in after_idx]
+        # The reference's get_diff: difflib.unified_diff with n=0, headers dropped, rows joined by
+        # "\n". difflib's default autojunk is kept (as in the reference): without it, a repetitive
+        # file takes minutes and some edits differ from the reference's on the same deletion path.
+        rows = list(difflib.unified_diff(before, after, n=0, lineterm=""))[2:]
+        if any(row.startswith("-") for row in rows):
+            # difflib matches greedily (longest block first, popular lines junked), so with repeated
+            # lines it can pair a line with the wrong copy and emit a deletion; we know which lines
+            # were inserted.
+            edits.append(_insertion_diff(before_idx, after_idx, lines)[:-1])
+        elif rows:
+            edits.append("\n".join(rows))
     return edits
 
 
