@@ -286,3 +286,11 @@ def test_random_chunk_ablation_and_d3_exports(tmp_path):
         assert start and start != program and start in out["prompt"]
         rebuilt, errors = decode_edit_sequence(out["completion"], start)
         assert errors == [] and rebuilt == program
+
+
+def test_the_state_check_lints_every_state_the_sampler_did_not_pass():
+    from editlm.data.lintseq.sampler import first_unclean_state
+
+    broken = ["@@ -0,0 +1 @@\n+x = 1", "@@ -1,0 +2 @@\n+y = 2 \\", "@@ -2,0 +3,2 @@\n+\n+z = 3"]
+    assert first_unclean_state(broken, passed={"x = 1\n"}).startswith("state 2")
+    assert first_unclean_state(broken, passed={"x = 1\n", "x = 1\ny = 2 \\\n"}) is None  # trusted as passed

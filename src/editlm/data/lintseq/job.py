@@ -117,6 +117,7 @@ def lintseq_rows(key: int, row: dict, config: LintSeqConfig) -> list[dict]:
     out = []
     for sample in range(config.samples):
         seed = sequence_seed(config.seed, key, sample)
+        passed: set[str] = set()  # the texts the linter passed while sampling
         left = None if deadline is None else deadline - cpu_clock()
         if left is not None and left <= 0:
             raise LintSeqError("timeout", "the per-program time limit ran out")
@@ -132,9 +133,10 @@ def lintseq_rows(key: int, row: dict, config: LintSeqConfig) -> list[dict]:
                 missing_imports=config.missing_imports,
                 time_limit=left,
                 check_syntax=False,
+                passed=passed if config.linter == "pyflakes" else None,
             )
         if config.linter in CLEAN_LINTERS:
-            problem = first_unclean_state(edits, missing_imports=config.missing_imports)
+            problem = first_unclean_state(edits, missing_imports=config.missing_imports, passed=passed)
             if problem is not None:  # never written: the promise is that every state is clean
                 raise LintSeqError("unclean_state", problem)
         out.append(

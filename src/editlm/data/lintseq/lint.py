@@ -221,10 +221,56 @@ def tree_errors(
         # Only the compiler sees some errors (nonlocal without binding, await outside async, ...).
         # Compiling the tree we already have costs a fraction of a parse; skip it when pyflakes
         # already found lines to delete (they are deleted and the rest is linted again anyway).
-        error = _compile_error(tree, source)
+        error = _compile_error(tree, source) if not source else _compile_error_by_statement(tree, source)
         if error is not None:
             errors.append(error)
     return errors
+
+
+_compiled_ok = threading.local()  # per thread: top-level statement text -> it compiles alone
+_CACHE_SIZE = 8192
+
+
+def _compile_error_by_statement(tree: ast.Module, source: str) -> LintError | None:
+    """:func:`_compile_error`'s answer, compiling only the top-level statements not seen before.
+
+    Consecutive LintSeq states differ in one or a few top-level statements, and the compiler's own
+    errors (symtable and code generation) are confined to the top-level statement they are in, with
+    two exceptions that make the whole module compile as before: ``from __future__`` (it changes how
+    every statement compiles) and a module-level ``global``/``nonlocal``. So: each statement's text
+    is looked up in a per-thread cache of statements that compiled alone; the others are compiled
+    alone; if every one compiles, so does the module. If one does not, the whole module is compiled
+    to report exactly the error (and line) the compiler reports for the state. The answer is the
+    same as compiling the state (``tests/test_lint.py`` checks it on states of real code); the cost
+    per state falls from the whole program to what changed.
+    """
+    body = tree.body
+    if any(
+        isinstance(node, ast.Global | ast.Nonlocal)
+        or (isinstance(node, ast.ImportFrom) and node.module == "__future__")
+        for node in body
+    ):
+        return _compile_error(tree, source)
+    cache = getattr(_compiled_ok, "texts", None)
+    if cache is None:
+        cache = _compiled_ok.texts = {}
+    lines = source.split("\n")
+    for node in body:
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", ())])
+        # the text with the statement's columns: two statements on one line (``a; b``) differ
+        text = ("\n".join(lines[first - 1 : node.end_lineno]), node.col_offset, node.end_col_offset)
+        if text in cache:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                compile(ast.Module(body=[node], type_ignores=[]), "<lintseq>", "exec", dont_inherit=True)
+        except (SyntaxError, ValueError):
+            return _compile_error(tree, source)
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[text] = True
+    return None
 
 
 def _compile_error(tree: ast.Module, source: str) -> LintError | None:

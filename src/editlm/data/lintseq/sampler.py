@@ -118,8 +118,10 @@ def sample_deletion_path(
     *,
     linter: Linter | None = None,
     deadline: float | None = None,
+    passed: set[str] | None = None,
 ) -> tuple[list[str], list[tuple[int, ...]]]:
     """The backward pass: the program's lines and the states (kept line indices), full to last.
+    ``passed``, when given, collects every text the linter found clean.
 
     A line is picked as the reference picks it (same candidates, same depth weights, same random
     draws), then its whole unit (:mod:`editlm.data.lintseq.units`: the logical line, with its
@@ -167,6 +169,8 @@ def sample_deletion_path(
             # lint() keeps every reported line inside the text, so each round deletes a kept line
             # and the cascade ends.
             affected = {units[shown[n - 1]] for n in linter(text) if 1 <= n <= len(shown)}
+            if not affected and passed is not None:
+                passed.add(text)
         remaining = [i for i in remaining if not deleted[i]]
         states.append(tuple(i for i, gone in enumerate(deleted) if not gone))
     return lines, states
@@ -247,6 +251,7 @@ def sample_edit_sequence(
     missing_imports: bool = False,
     time_limit: float | None = None,
     check_syntax: bool = True,
+    passed: set[str] | None = None,
 ) -> list[str]:
     """One LintSeq edit sequence for ``program``: insertion diffs from the empty program to it.
 
@@ -257,7 +262,7 @@ def sample_edit_sequence(
     if check_syntax:
         check_program(program)
     lint = make_linter(linter, missing_imports)
-    lines, states = sample_deletion_path(program, seed, linter=lint, deadline=deadline)
+    lines, states = sample_deletion_path(program, seed, linter=lint, deadline=deadline, passed=passed)
     return states_to_edits(lines, states)
 
 
@@ -332,11 +337,17 @@ def sequence_seed(seed: int, key: object, sample: int) -> int:
     return int.from_bytes(digest, "big") >> 1  # fits a signed 64-bit column
 
 
-def first_unclean_state(edits: Sequence[str], *, missing_imports: bool = False) -> str | None:
+def first_unclean_state(
+    edits: Sequence[str], *, missing_imports: bool = False, passed: set[str] | None = None
+) -> str | None:
     """Rebuild the states from ``edits`` (applying each diff, independently of the sampler's own
     bookkeeping) and check each intermediate one with ``compile`` and pyflakes; the last state is
     the program itself and may keep its own errors. Returns what is wrong with the first bad state,
-    or None. The job runs this on every sequence before writing it."""
+    or None. The job runs this on every sequence before writing it.
+
+    ``passed`` (the texts the linter found clean while sampling, from ``sample_edit_sequence``)
+    makes the check cheap: a rebuilt state that is one of them was compiled and pyflakes-checked as
+    it stands, so only the others are linted here."""
     from editlm.data.lintseq.lint import lint
 
     state = ""
@@ -345,6 +356,8 @@ def first_unclean_state(edits: Sequence[str], *, missing_imports: bool = False) 
             state = apply_diff(state, edit)
         except ValueError as exc:
             return f"edit {number} does not apply: {exc}"
+        if passed is not None and state in passed:
+            continue
         errors = lint(state, missing_imports=missing_imports)
         if errors:
             first = errors[0]
