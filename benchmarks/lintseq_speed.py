@@ -163,6 +163,34 @@ def pylint_audit(count: int, max_lines: int) -> dict:
     return out
 
 
+def scale(count: int, max_lines: int) -> dict:
+    """editlm's CPU seconds per program by size on real files up to ``max_lines`` (every third of
+    ``count`` files sorted by size), and the exponent of a log-log fit: is it quadratic?"""
+    import math
+
+    from editlm.data.lintseq.real_code import real_programs
+    from editlm.data.lintseq.sampler import LintSeqError, sample_edit_sequence
+
+    rows = sorted(real_programs(count, seed=4, min_lines=20, max_lines=max_lines), key=lambda r: r["lines"])
+    points = []
+    print(f"{'lines':>8}{'CPU s':>10}{'edits':>8}")
+    for row in rows[::3]:
+        start = time.process_time()
+        try:
+            edits = len(sample_edit_sequence(row["program"], 0, time_limit=150))
+        except LintSeqError as exc:
+            edits = exc.reason
+        cpu = time.process_time() - start
+        points.append((row["lines"], cpu))
+        print(f"{row['lines']:>8}{cpu:>10.3f}{edits!s:>8}")
+    xs = [math.log(n) for n, c in points if c > 0.005]
+    ys = [math.log(c) for n, c in points if c > 0.005]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    print(f"CPU time grows as lines^{slope:.2f}")
+    return {"points": points, "exponent": slope}
+
+
 def _one_process(tool: str, path: Path) -> dict:
     done = subprocess.run(
         [sys.executable, __file__, "--worker", tool, str(path)], capture_output=True, text=True, check=True
@@ -195,6 +223,9 @@ def main() -> None:
     parser.add_argument("--max-lines", type=int, default=800)
     parser.add_argument("--no-all-cores", action="store_true", help="skip the all-cores runs")
     parser.add_argument(
+        "--scale", type=int, default=0, metavar="N", help="only: editlm's cost by size on N files"
+    )
+    parser.add_argument(
         "--pylint-audit",
         type=int,
         default=0,
@@ -205,6 +236,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         _worker(*args.worker)
+        return
+    if args.scale:
+        print(json.dumps(scale(args.scale, args.max_lines)))
         return
     if args.pylint_audit:
         print(json.dumps(pylint_audit(args.pylint_audit, min(args.max_lines, 200))))
