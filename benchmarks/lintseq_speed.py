@@ -1,15 +1,19 @@
 """LintSeq speed, memory and data shape: editlm against the reference ``pylintseq`` 0.0.2.
 
-Both run on the same self-contained programs from the default corpus (5 to 300 lines):
+Both run on the same real programs nobody here wrote: whole files and single definitions from the
+installed packages' source (``editlm.data.lintseq.real_code``: 5 to 800 lines by default, equal shares
+of the size buckets 1-50, 51-200, 201-800), or with ``--corpus stdlib`` on the default corpus:
 
 * one process each, in its own subprocess: CPU seconds per program (this machine is shared, so
   wall time depends on what else runs; it is printed too), resident memory after the first 20
   programs and after all of them (flat memory means the first and last figures agree);
 * all cores: ``editlm``'s job (``run_lintseq``) against the reference's own parallel generator
   (``pylintseq.generate``, joblib), whole runs from JSONL in to JSONL out, worker start included;
-* the shape of the data: edits per program and inserted lines per edit.
+* the shape of the data: edits per program and inserted lines per edit;
+* programs per CPU second by size bucket, and editlm's share of sequences whose every state passed
+  the job's independent check (``first_unclean_state``: compile + pyflakes on the applied edits).
 
-Run: ``.venv/bin/python benchmarks/lintseq_speed.py`` (200 programs) or ``--quick`` (40).
+Run: ``.venv/bin/python benchmarks/lintseq_speed.py`` (150 programs) or ``--quick`` (30).
 The last line printed is one JSON object with the figures; ``ratio`` is editlm's programs per CPU
 second over the reference's, one process each.
 """
@@ -44,14 +48,20 @@ def _peak_mb() -> float:
 def _worker(tool: str, path: str) -> None:
     """One tool over all programs in this process; prints one JSON line with the measurements."""
     programs = [json.loads(line)["program"] for line in open(path, encoding="utf-8")]
+    unclean = 0
     if tool == "editlm":
-        from editlm.data.lintseq.sampler import LintSeqError, sample_edit_sequence
+        from editlm.data.lintseq.sampler import LintSeqError, first_unclean_state, sample_edit_sequence
 
         def run(program: str, seed: int):
+            nonlocal unclean
+            passed: set[str] = set()
             try:
-                return sample_edit_sequence(program, seed)
+                edits = sample_edit_sequence(program, seed, passed=passed)
             except LintSeqError:
                 return None
+            # the job's check of every state, timed with the tool
+            unclean += first_unclean_state(edits, passed=passed) is not None
+            return edits
     else:
         import random
 
@@ -101,12 +111,84 @@ def _worker(tool: str, path: str) -> None:
                 "edits": edits,
                 "lines_per_edit": lines_per_edit,
                 "failures": failures,
+                "unclean": unclean,
                 "rss_after_20": rss[min(19, len(rss) - 1)],
                 "rss_after_all": rss[-1],
                 "peak_mb": _peak_mb(),
             }
         )
     )
+
+
+def pylint_audit(count: int, max_lines: int) -> dict:
+    """How much weaker the default linter is than the reference's: the intermediate states of
+    editlm's default sequences (pyflakes + compiler) that pylint, with the reference's filter,
+    still flags; and the message ids it flags them for."""
+    from collections import Counter
+
+    from editlm.data.lintseq.lint import lint
+    from editlm.data.lintseq.real_code import real_programs
+    from editlm.data.lintseq.sampler import LintSeqError, apply_edit_sequence, sample_edit_sequence
+
+    rows = real_programs(count, seed=1, max_lines=max_lines)
+    states = flagged = programs_flagged = 0
+    ids: Counter = Counter()
+    for n, row in enumerate(rows):
+        try:
+            edits = sample_edit_sequence(row["program"], n)
+        except LintSeqError:
+            continue
+        state, hit = "", False
+        for edit in edits[:-1]:
+            state = apply_edit_sequence([edit], state)
+            errors = lint(state, linter="pylint")
+            states += 1
+            if errors:
+                flagged += 1
+                hit = True
+                ids.update({e.code for e in errors})
+        programs_flagged += hit
+    out = {
+        "programs": len(rows),
+        "states": states,
+        "states_flagged_by_pylint": flagged,
+        "programs_with_a_flagged_state": programs_flagged,
+        "top_messages": dict(ids.most_common(8)),
+    }
+    print(
+        f"pylint (the reference's filter) flags {flagged} of {states} intermediate states "
+        f"({flagged / max(states, 1):.1%}) of editlm's default sequences, in {programs_flagged} of "
+        f"{len(rows)} programs; most common: {out['top_messages']}"
+    )
+    return out
+
+
+def scale(count: int, max_lines: int) -> dict:
+    """editlm's CPU seconds per program by size on real files up to ``max_lines`` (every third of
+    ``count`` files sorted by size), and the exponent of a log-log fit: is it quadratic?"""
+    import math
+
+    from editlm.data.lintseq.real_code import real_programs
+    from editlm.data.lintseq.sampler import LintSeqError, sample_edit_sequence
+
+    rows = sorted(real_programs(count, seed=4, min_lines=20, max_lines=max_lines), key=lambda r: r["lines"])
+    points = []
+    print(f"{'lines':>8}{'CPU s':>10}{'edits':>8}")
+    for row in rows[::3]:
+        start = time.process_time()
+        try:
+            edits = len(sample_edit_sequence(row["program"], 0, time_limit=150))
+        except LintSeqError as exc:
+            edits = exc.reason
+        cpu = time.process_time() - start
+        points.append((row["lines"], cpu))
+        print(f"{row['lines']:>8}{cpu:>10.3f}{edits!s:>8}")
+    xs = [math.log(n) for n, c in points if c > 0.005]
+    ys = [math.log(c) for n, c in points if c > 0.005]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    print(f"CPU time grows as lines^{slope:.2f}")
+    return {"points": points, "exponent": slope}
 
 
 def _one_process(tool: str, path: Path) -> dict:
@@ -135,23 +217,51 @@ def _all_cores_reference(path: Path, out_dir: Path, workers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="40 programs instead of 200")
+    parser.add_argument("--quick", action="store_true", help="30 programs instead of 150")
     parser.add_argument("--programs", type=int, default=None)
+    parser.add_argument("--corpus", choices=("real", "stdlib"), default="real")
+    parser.add_argument("--max-lines", type=int, default=800)
+    parser.add_argument("--no-all-cores", action="store_true", help="skip the all-cores runs")
+    parser.add_argument(
+        "--scale", type=int, default=0, metavar="N", help="only: editlm's cost by size on N files"
+    )
+    parser.add_argument(
+        "--pylint-audit",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only: pylint on editlm's states of N programs",
+    )
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _worker(*args.worker)
         return
+    if args.scale:
+        print(json.dumps(scale(args.scale, args.max_lines)))
+        return
+    if args.pylint_audit:
+        print(json.dumps(pylint_audit(args.pylint_audit, min(args.max_lines, 200))))
+        return
 
-    from editlm.data.corpus import build_corpus
     from editlm.io.parallel import default_workers
 
-    count = args.programs or (40 if args.quick else 200)
-    rows = build_corpus(limit=count, seed=0, min_lines=5, max_lines=300)
+    count = args.programs or (30 if args.quick else 150)
+    if args.corpus == "real":
+        from editlm.data.lintseq.real_code import real_programs
+
+        rows = real_programs(count, seed=0, max_lines=args.max_lines)
+        rows = [{"instruction": r["source"], "program": r["program"]} for r in rows]
+        where = "installed packages' source (site-packages)"
+    else:
+        from editlm.data.corpus import build_corpus
+
+        rows = build_corpus(limit=count, seed=0, min_lines=5, max_lines=300)
+        where = "the default corpus"
     workers = default_workers()
     sizes = [r["program"].count("\n") for r in rows]
     print(
-        f"{len(rows)} programs from the default corpus, {min(sizes)}-{max(sizes)} lines "
+        f"{len(rows)} programs from {where}, {min(sizes)}-{max(sizes)} lines "
         f"(median {statistics.median(sizes)}); {workers} cores"
     )
     load_before = os.getloadavg()[0]
@@ -160,10 +270,13 @@ def main() -> None:
         path = tmp / "programs.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         single = {tool: _one_process(tool, path) for tool in ("editlm", "pylintseq")}
-        wall = {
-            "editlm": _all_cores_editlm(path, tmp, workers),
-            "pylintseq": _all_cores_reference(path, tmp, workers),
-        }
+        if args.no_all_cores:
+            wall = {"editlm": float("nan"), "pylintseq": float("nan")}
+        else:
+            wall = {
+                "editlm": _all_cores_editlm(path, tmp, workers),
+                "pylintseq": _all_cores_reference(path, tmp, workers),
+            }
 
     figures = {}
     for tool, m in single.items():
@@ -201,6 +314,28 @@ def main() -> None:
         else:
             ratio = f"{(b / a if better_low else a / b):.1f}x"
         print(f"{label:28}{a:>14.4g}{b:>14.4g}{ratio:>10}")
+    from editlm.data.lintseq.real_code import bucket_name
+
+    buckets: dict[str, dict] = {}
+    for n, size in enumerate(sizes):
+        row = buckets.setdefault(bucket_name(size), {"programs": 0, "editlm_cpu": 0.0, "pylintseq_cpu": 0.0})
+        row["programs"] += 1
+        row["editlm_cpu"] += single["editlm"]["cpu"][n]
+        row["pylintseq_cpu"] += single["pylintseq"]["cpu"][n]
+    print(f"\n{'lines':12}{'programs':>10}{'editlm prog/CPU s':>20}{'pylintseq prog/CPU s':>22}{'ratio':>8}")
+    for name in sorted(buckets, key=lambda b: int(b.split("-")[0].lstrip(">"))):
+        row = buckets[name]
+        row["editlm_per_cpu_s"] = row["programs"] / max(row["editlm_cpu"], 1e-9)
+        row["pylintseq_per_cpu_s"] = row["programs"] / max(row["pylintseq_cpu"], 1e-9)
+        row["ratio"] = row["editlm_per_cpu_s"] / row["pylintseq_per_cpu_s"]
+        print(
+            f"{name:12}{row['programs']:>10}{row['editlm_per_cpu_s']:>20.3g}"
+            f"{row['pylintseq_per_cpu_s']:>22.3g}{row['ratio']:>7.1f}x"
+        )
+    unclean = single["editlm"]["unclean"]
+    print(
+        f"editlm sequences with a state that fails compile + pyflakes: {unclean} of {len(e_ok := single['editlm']['edits'])}"
+    )
     load = (round(load_before, 2), round(os.getloadavg()[0], 2))
     print(
         f"load average before/after: {load[0]} / {load[1]} on {workers} cores (other work slows both tools)"
@@ -214,6 +349,9 @@ def main() -> None:
         "median_ratio": r["median_s"] / e["median_s"],
         "editlm": e,
         "pylintseq": r,
+        "by_size": buckets,
+        "editlm_unclean_sequences": unclean,
+        "editlm_sequences": len(e_ok),
     }
     print(json.dumps(result))
 

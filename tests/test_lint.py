@@ -82,53 +82,15 @@ def test_pylint_mode_follows_the_reference_filter():
     assert lint_errors("import not_installed_anywhere_xyz\n", linter="pylint") == [1]
 
 
-def test_compile_gate_flags_every_construct_with_compiler_only_errors() -> None:
-    from editlm.data.lintseq.lint import compiler_may_object
-
-    needs = [
-        "def f():\n    nonlocal x\n",
-        "def f():\n    global x\n",
-        "async def f():\n    pass\n",
-        "def f():\n    await g()\n",
-        "def f():\n    yield 1\n",
-        "if (n := 3):\n    pass\n",
-        "try:\n    pass\nexcept* ValueError:\n    pass\n",
-        "match x:\n    case 1:\n        pass\n",
-        "from __future__ import annotations\n",
-    ]
-    assert all(compiler_may_object(p) for p in needs)
-    assert not compiler_may_object("import re\n\ndef f(x):\n    return re.match('a', x) * 2\n")
-
-
-def test_skipping_the_compile_step_changes_no_sequence() -> None:
-    """The gate is an optimisation only: with and without it the sampler writes the same edits."""
-    import editlm.data.lintseq.lint as lint_module
-    from editlm.data.corpus import build_corpus
-    from editlm.data.lintseq.sampler import sample_edit_sequence
-
-    programs = [row["program"] for row in build_corpus(limit=40, seed=2)]
-    gated = [sample_edit_sequence(p, seed=s) for p in programs for s in range(2)]
-    original = lint_module.compiler_may_object
-    lint_module.compiler_may_object = lambda source: True
-    try:
-        always = [sample_edit_sequence(p, seed=s) for p in programs for s in range(2)]
-    finally:
-        lint_module.compiler_may_object = original
-    assert gated == always
-    assert any(not original(p) for p in programs)
-
-
-def test_compiler_only_error_is_still_found_in_a_gated_program() -> None:
-    from editlm.data.lintseq.lint import make_linter
-
-    program = (
-        "def outer():\n    x = 1\n    def inner():\n        nonlocal x\n        x += 1\n    return inner\n"
-    )
-    lint = make_linter(program=program)
+def test_compiler_only_errors_are_found_in_every_state() -> None:
+    """Each state is compiled on its own: an error only the compiler sees is found even where the
+    program it was cut from has none of the constructs that usually cause one (issue 19)."""
+    lint = make_linter()
+    # a line of a string's contents, left alone by a partial deletion, is a starred expression
+    assert lint('x = """\n"""\n* x\n') == [3]
     # the state without 'x = 1': nonlocal has no binding, which only the compiler reports
-    assert lint("def outer():\n    def inner():\n        nonlocal x\n        x += 1\n    return inner\n") == [
-        3
-    ]
+    state = "def outer():\n    def inner():\n        nonlocal x\n        x += 1\n    return inner\n"
+    assert lint(state) == [3]
 
 
 def _messages(checker) -> list[tuple]:
@@ -181,3 +143,38 @@ def test_fast_checker_reports_exactly_what_stock_pyflakes_reports() -> None:
     for thread in threads:
         thread.join()
     assert mismatches == []
+
+
+def test_compiling_by_statement_answers_as_compiling_the_state() -> None:
+    """The per-statement compile cache changes no answer: on thousands of line-deletion states of
+    real programs (and on constructs with module-wide compiler rules), lint with it equals lint
+    with one compile of the whole state."""
+    import random
+
+    import editlm.data.lintseq.lint as lint_module
+    from editlm.data.lintseq.real_code import real_programs
+
+    programs = [r["program"] for r in real_programs(16, seed=8, max_lines=300)]
+    programs += [
+        "x = 1; *y\n",
+        "x = 1\nglobal x\n",
+        "from __future__ import annotations\ndef f(a: undefined_name): pass\n",
+        "def f():\n    nonlocal q\n",
+        "async def f():\n    pass\nawait f()\n",
+    ]
+    rng = random.Random(0)
+    states = list(programs)
+    for program in programs:
+        lines = program.split("\n")
+        for _ in range(40):
+            drop = set(rng.sample(range(len(lines)), k=min(len(lines), rng.choice([1, 2, 3]))))
+            states.append("\n".join(line for i, line in enumerate(lines) if i not in drop))
+    cached = [lint(s) for s in states]
+    original = lint_module._compile_error_by_statement
+    lint_module._compile_error_by_statement = lambda tree, source: lint_module._compile_error(tree, source)
+    try:
+        whole = [lint(s) for s in states]
+    finally:
+        lint_module._compile_error_by_statement = original
+    assert cached == whole
+    assert sum(1 for errors in whole if any(e.code == "compile" for e in errors)) >= 3

@@ -36,7 +36,21 @@ def _block(draw, defined: tuple, depth: int, in_loop: bool, in_func: bool) -> li
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(
             st.sampled_from(
-                ["assign", "assign", "call", "multiline", "if", "for", "def", "comment", "blank", "return"]
+                [
+                    "assign",
+                    "assign",
+                    "call",
+                    "multiline",
+                    "if",
+                    "for",
+                    "def",
+                    "comment",
+                    "blank",
+                    "return",
+                    "string",
+                    "backslash",
+                    "match",
+                ]
             )
         )
         name = draw(st.sampled_from(NAMES))
@@ -49,6 +63,16 @@ def _block(draw, defined: tuple, depth: int, in_loop: bool, in_func: bool) -> li
         elif kind == "multiline":
             lines += [f"{name} = max(", f"    {use},", "    2,", ")"]
             known.append(name)
+        elif kind == "string":  # contents that read as code once the opening line is gone
+            lines += [f'{name} = """', "* x", f"print({use})", '"""']
+            known.append(name)
+        elif kind == "backslash":  # a continuation; the blank line after it is part of it
+            lines += [f"{name} = {use} \\", "", "print(1)"]
+            known.append(name)
+        elif kind == "match" and depth < 3:
+            lines += [f"match {use}:", "    case 1:"]
+            lines += ["        " + line for line in draw(_block(tuple(known), depth + 2, in_loop, in_func))]
+            lines += ["    case _:", "        pass"]
         elif kind == "comment":
             lines.append("# note")
         elif kind == "blank":
@@ -70,6 +94,8 @@ def _block(draw, defined: tuple, depth: int, in_loop: bool, in_func: bool) -> li
             lines += ["    " + line for line in body]
         elif kind == "def" and depth < 2:
             fname = draw(st.sampled_from(["f", "g", "h"]))
+            if draw(st.booleans()):
+                lines += ["@(lambda fn: fn)", "# decorated"]
             lines.append(f"def {fname}(x, y=2):")
             lines.append('    """Docstring."""')
             body = draw(_block((*known, "x", "y"), depth + 1, False, True))
@@ -277,3 +303,25 @@ def test_random_baseline_inserts_only_and_skips_the_linter():
         assert all(op == "+" for e in edits for h in parse_diff(e) for op, _ in h.lines)
         dirty += any(lint_errors(s) for s in states)
     assert dirty > 0  # without the linter some intermediate states use undefined names
+
+
+def test_a_repetitive_file_gives_the_reference_edits_quickly():
+    """difflib as the reference runs it (autojunk on): each edit is the reference's ``get_diff`` of
+    the same two states wherever that diff is insertion-only, on a file whose lines repeat hundreds
+    of times (autojunk off made this take minutes and made some edits differ)."""
+    from pylintseq.utils import get_diff
+
+    block = ["def f{n}(x):", "    if x:", "        return x", "    return None", ""]
+    lines = [line.format(n=n) for n in range(120) for line in block]
+    program = "\n".join(lines).strip() + "\n"
+    lines, states = sample_deletion_path(program, 5, linter=lint_errors)
+    texts = ["\n".join(lines[i] for i in kept) for kept in reversed(states)]
+    reference = [get_diff(a, b) for a, b in zip([""] + texts, texts, strict=False)]
+    reference = [d for d in reference if d]
+    ours = states_to_edits(lines, states)
+    assert len(ours) == len(reference)
+    same = [
+        o == r for o, r in zip(ours, reference, strict=True) if not any(x[0] == "-" for x in r.split("\n"))
+    ]
+    assert len(same) > len(ours) // 2 and all(same)
+    assert apply_edit_sequence(ours) == program

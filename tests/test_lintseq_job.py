@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from editlm.data.lintseq.job import LintSeqConfig, lintseq_rows, run_lintseq
 from editlm.data.lintseq.lint import lint_errors
 from editlm.data.lintseq.sampler import apply_edit_sequence
-from editlm.edits.edit_sequence import format_edit_sequence
+from editlm.edits.edit_sequence import decode_edit_sequence, format_edit_sequence
 from editlm.io.tables import TableError, read_rows, write_rows
 
 GOOD = [
@@ -75,12 +75,16 @@ def test_rerun_resumes_without_redoing_or_duplicating(table, tmp_path):
     _check_output(out, 1)
 
 
-def test_time_limit_skips_the_program_and_counts_it(table, tmp_path):
-    summary = run_lintseq(
-        table, tmp_path / "o.jsonl", LintSeqConfig(samples=1, time_limit=1e-9), workers=1, progress=False
-    )
+def test_timeouts_are_counted_and_retried_by_the_next_run(table, tmp_path):
+    out = tmp_path / "o.jsonl"
+    summary = run_lintseq(table, out, LintSeqConfig(samples=1, time_limit=1e-9), workers=1, progress=False)
     assert summary["rows"] == 0
-    assert summary["skipped"]["timeout"] == 3
+    assert summary["this_run"]["skipped"]["timeout"] == 3 and summary["this_run"]["timeouts_to_retry"] == 3
+    assert "timeout" not in summary["skipped"]  # not done: the next run tries them again
+    # the time limit is not part of the settings a resume compares: a larger one finishes the job
+    again = run_lintseq(table, out, LintSeqConfig(samples=1, time_limit=60), workers=1, progress=False)
+    assert again["this_run"]["rows"] == 3 and again["rows"] == 3
+    _check_output(out, 1)
 
 
 def test_missing_column_is_a_table_error(table, tmp_path):
@@ -155,8 +159,8 @@ def test_in_memory_records_for_small_data():
 
 
 def test_rows_carry_the_fine_tuning_split() -> None:
-    """``prompt`` + ``completion`` is the training text, split where the loss starts (after the
-    instruction and the first separator), so `editlm train sft` reads the output as it is."""
+    """``prompt`` + ``completion`` is the training text, split where the authors' loss starts: after
+    the instruction, so the first separator is learned; `editlm train sft` reads the output as it is."""
     from editlm.data.lintseq.job import LintSeqConfig, lintseq_records
     from editlm.edits.edit_sequence import DIFF_SEPARATOR, decode_edit_sequence
 
@@ -170,6 +174,123 @@ def test_rows_carry_the_fine_tuning_split() -> None:
     assert not skipped and len(out) == 2
     for row in out:
         assert row["prompt"] + row["completion"] == row["text"]
-        assert row["prompt"] == "Add two numbers.\n" + DIFF_SEPARATOR
+        assert row["prompt"] == "Add two numbers."
+        assert row["completion"].startswith("\n" + DIFF_SEPARATOR + "@@ -0,0 +1")
+        assert row["completion"].endswith("\n" + DIFF_SEPARATOR + "\n" + DIFF_SEPARATOR)
         program, errors = decode_edit_sequence(row["completion"])
         assert errors == [] and program.rstrip() == row["program"].rstrip()
+
+
+def test_a_sequence_with_an_unclean_state_is_a_counted_skip(tmp_path, monkeypatch):
+    """The job checks every state it writes: a sampler that passes through a broken state (here
+    the old line-based result for the issue's backslash case) gives a skip, never a row."""
+    import editlm.data.lintseq.job as job
+
+    program = "x = 1\ny = 2 \\\n\nz = 3\n"
+    broken = ["@@ -0,0 +1 @@\n+x = 1", "@@ -1,0 +2 @@\n+y = 2 \\", "@@ -2,0 +3,2 @@\n+\n+z = 3"]
+    assert apply_edit_sequence(broken) == program
+    monkeypatch.setattr(job, "sample_edit_sequence", lambda *a, **k: broken)
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"instruction": "x", "program": program}) + "\n")
+    summary = run_lintseq(path, tmp_path / "o.jsonl", LintSeqConfig(samples=1), workers=1, progress=False)
+    assert summary["rows"] == 0 and summary["skipped"] == {"unclean_state": 1}
+
+
+def test_bad_lines_and_rows_are_counted_skips_not_a_crash(tmp_path):
+    """A malformed JSON line, a row without the program, a lone surrogate in the instruction or a
+    kept column (valid JSON, not UTF-8 text): each is a counted skip; the good rows are written."""
+    path = tmp_path / "in.jsonl"
+    good = json.dumps({"instruction": "Add one.", "program": GOOD[0][1], "id": 1})
+    path.write_text(
+        "\n".join(
+            [
+                good,
+                '{"instruction": "broken", "program": ',
+                json.dumps({"instruction": "no program"}),
+                '{"instruction": "x \\ud800", "program": "x = 1\\n", "id": 2}',
+                '{"instruction": "x", "program": "x = 1\\n", "id": "\\udfff"}',
+                "[1, 2]",
+                good.replace('"id": 1', '"id": 3'),
+            ]
+        )
+        + "\n"
+    )
+    out = tmp_path / "o.parquet"
+    summary = run_lintseq(path, out, LintSeqConfig(samples=1, keep=("id",)), workers=1, progress=False)
+    assert summary["skipped"] == {"bad_json": 1, "missing_field": 1, "not_utf8": 2, "not_an_object": 1}
+    assert sorted(r["id"] for r in read_rows(out)) == [1, 3]
+
+
+def test_keep_may_not_overwrite_generated_columns():
+    for name in ("text", "completion", "program"):
+        with pytest.raises(ValueError, match="makes columns of these names"):
+            LintSeqConfig(keep=(name,))
+    result = CliRunner().invoke(
+        __import__("editlm.cli", fromlist=["app"]).app,
+        ["lintseq", "in.jsonl", "-o", "o.jsonl", "--keep", "text"],
+    )
+    assert result.exit_code == 2 and "text" in result.output
+
+
+def test_resume_refuses_other_settings_unless_overwrite(table, tmp_path):
+    from editlm.io.tables import SettingsMismatch
+
+    out = tmp_path / "o.jsonl"
+    run_lintseq(table, out, LintSeqConfig(samples=1), workers=1, limit=2, progress=False)
+    with pytest.raises(SettingsMismatch, match="seed"):
+        run_lintseq(table, out, LintSeqConfig(samples=2, seed=7), workers=1, progress=False)
+    summary = run_lintseq(
+        table, out, LintSeqConfig(samples=2, seed=7), workers=1, progress=False, overwrite=True
+    )
+    assert summary["rows"] == 6
+    rows = _check_output(out, 2)
+    assert {r["seed"] for r in rows} == {r["seed"] for r in lintseq_rows_all(7, 2)}
+
+
+def lintseq_rows_all(seed, samples):
+    config = LintSeqConfig(samples=samples, seed=seed)
+    return [
+        r for k, (i, p) in enumerate(GOOD) for r in lintseq_rows(k, {"instruction": i, "program": p}, config)
+    ]
+
+
+def test_an_all_skipped_run_keeps_its_columns(tmp_path):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"instruction": "x", "program": "def f(:\n"}) + "\n")
+    out = tmp_path / "o.parquet"
+    summary = run_lintseq(path, out, LintSeqConfig(samples=1), workers=1, progress=False)
+    assert summary["rows"] == 0 and summary["skipped"] == {"syntax_error": 1}
+    names = pq.read_schema(out).names
+    assert {"text", "prompt", "completion", "edits", "program"} <= set(names)
+
+
+def test_random_chunk_ablation_and_d3_exports(tmp_path):
+    program = GOOD[1][1]
+    row = {"instruction": "Sum a list.", "program": program}
+    chunks = lintseq_rows(0, row, LintSeqConfig(samples=3, linter="random-chunks"))
+    for out in chunks:
+        assert apply_edit_sequence(out["edits"]) == program
+    d3 = lintseq_rows(0, row, LintSeqConfig(samples=2, export="d3"))[0]
+    assert d3["program_start"] == "" and d3["prompt"].endswith("Sum a list.")
+    assert d3["completion"].startswith("\n<|diff|>@@ -0,0") and d3["completion"].endswith(
+        "\n<|diff|>\n<|diff|>"
+    )
+    longer = {"instruction": "Three helpers.", "program": "\n\n".join(p for _, p in GOOD)}
+    for out in lintseq_rows(0, longer, LintSeqConfig(samples=4, export="d3-partial")):
+        start, program = out["program_start"], longer["program"]
+        if out["num_edits"] == 1:  # no intermediate state to start from
+            assert start == ""
+            continue
+        assert start and start != program and start in out["prompt"]
+        rebuilt, errors = decode_edit_sequence(out["completion"], start)
+        assert errors == [] and rebuilt == program
+
+
+def test_the_state_check_lints_every_state_the_sampler_did_not_pass():
+    from editlm.data.lintseq.sampler import first_unclean_state
+
+    broken = ["@@ -0,0 +1 @@\n+x = 1", "@@ -1,0 +2 @@\n+y = 2 \\", "@@ -2,0 +3,2 @@\n+\n+z = 3"]
+    assert first_unclean_state(broken, passed={"x = 1\n"}).startswith("state 2")
+    assert first_unclean_state(broken, passed={"x = 1\n", "x = 1\ny = 2 \\\n"}) is None  # trusted as passed

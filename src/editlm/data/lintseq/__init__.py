@@ -1,7 +1,8 @@
 """LintSeq: programs -> insertion-only edit sequences whose every state is lint-clean.
 
-``sampler`` (the pure algorithm), ``lint`` (pyflakes/compiler or pylint checks), ``job`` (a dataset on
-all cores, resumable), ``cli`` (``editlm lintseq``, ``editlm data corpus``)."""
+``sampler`` (the pure algorithm), ``units`` (which lines go together), ``lint`` (pyflakes/compiler or
+pylint checks), ``job`` (a dataset on all cores, resumable), ``cli`` (``editlm lintseq``, ``editlm data
+corpus``), ``real_code`` (programs from the installed packages, for tests and benchmarks)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from __future__ import annotations
 _EXPORTS = {
     "sample_edit_sequence": "editlm.data.lintseq.sampler",
     "sample_random_edit_sequence": "editlm.data.lintseq.sampler",
+    "sample_random_chunk_sequence": "editlm.data.lintseq.sampler",
+    "first_unclean_state": "editlm.data.lintseq.sampler",
+    "line_units": "editlm.data.lintseq.units",
+    "real_programs": "editlm.data.lintseq.real_code",
     "apply_edit_sequence": "editlm.data.lintseq.sampler",
     "sample_deletion_path": "editlm.data.lintseq.sampler",
     "check_program": "editlm.data.lintseq.sampler",

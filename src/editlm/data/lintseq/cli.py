@@ -32,8 +32,31 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="Run seed; each (row, sample) gets its own seed from it."),
         workers: int = typer.Option(0, help="Processes (0: all cores; 1: in this process)."),
         scheduler: str = typer.Option(None, help="Dask scheduler address (tcp://host:8786) instead."),
-        time_limit: float = typer.Option(60.0, help="Seconds per program (all samples); 0: none."),
-        linter: str = typer.Option("pyflakes", help="pyflakes (default), pylint (as the reference), none."),
+        time_limit: float = typer.Option(
+            60.0,
+            help="CPU seconds per program (all samples); 0: none. Timed-out programs are retried by a rerun.",
+        ),
+        linter: str = typer.Option(
+            "pyflakes",
+            help=(
+                "Which errors a state may not have. pyflakes: pyflakes' errors + the compiler's, in process "
+                "(fast; weaker than the reference: see README). pylint: the reference's filter, exactly "
+                "(~20x slower). none: editlm's ablation (blocks deleted, no lint). random-chunks: the "
+                "authors' linter ablation, exactly (random chunks of lines)."
+            ),
+        ),
+        export: str = typer.Option(
+            "lintseq",
+            help=(
+                "lintseq: the authors' training text. d3: D3's prompt (file state + instruction) -> "
+                "diff sequence, from the empty file. d3-partial: the same from a partial program."
+            ),
+        ),
+        closing: bool = typer.Option(True, help="End with the authors' closing '\\n<|diff|>\\n<|diff|>'."),
+        unwrap_fenced: bool = typer.Option(
+            False, help="Take programs out of ```python fences first (the authors' generator does)."
+        ),
+        overwrite: bool = typer.Option(False, help="Replace an output made with other settings."),
         missing_imports: bool = typer.Option(
             False, help="Treat imports of modules not installed here as errors (the reference does)."
         ),
@@ -49,19 +72,24 @@ def register(app: typer.Typer) -> None:
         from editlm.data.lintseq.job import LintSeqConfig, run_lintseq
         from editlm.io.tables import TableError
 
-        if linter not in ("pyflakes", "pylint", "none"):
-            raise typer.BadParameter("choose pyflakes, pylint or none", param_hint="--linter")
-        config = LintSeqConfig(
-            samples=samples,
-            seed=seed,
-            linter=linter,
-            missing_imports=missing_imports,
-            time_limit=time_limit or None,
-            instruction_field=instruction_field or None,
-            program_field=program_field,
-            keep=tuple(keep),
-        )
         console = Console(stderr=True)
+        try:
+            config = LintSeqConfig(
+                samples=samples,
+                seed=seed,
+                linter=linter,
+                missing_imports=missing_imports,
+                time_limit=time_limit or None,
+                instruction_field=instruction_field or None,
+                program_field=program_field,
+                keep=tuple(keep),
+                export=export,
+                closing=closing,
+                unwrap_fenced=unwrap_fenced,
+            )
+        except ValueError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
         try:
             summary = run_lintseq(
                 input,
@@ -71,11 +99,15 @@ def register(app: typer.Typer) -> None:
                 scheduler=scheduler,
                 limit=limit,
                 progress=progress,
+                overwrite=overwrite,
             )
         except TableError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
         skipped = ", ".join(f"{k}: {v}" for k, v in summary["skipped"].items()) or "none"
+        retry = summary["this_run"].get("timeouts_to_retry", 0)
+        if retry:
+            skipped += f"; {retry} timed out (rerun to retry them, --time-limit to give them longer)"
         console.print(
             f"{summary['rows']} sequences from {summary['inputs_written']} "
             f"programs -> {output}; skipped {skipped}"

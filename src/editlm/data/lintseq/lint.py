@@ -71,16 +71,6 @@ _ERROR_NAMES = (
 ERROR_MESSAGES: tuple[type, ...] = tuple(getattr(_m, n) for n in _ERROR_NAMES if hasattr(_m, n))
 
 _ON_LINE = re.compile(r"on line (\d+)")
-# The errors only the compiler reports (symtable and code generation: bad nonlocal/global, await or
-# async outside async functions, yield/return mixes, walrus scoping, match patterns, except* rules)
-# all come from these constructs. A program without them needs no compile step, and neither does
-# any LintSeq state of it: deleting whole lines never creates one (see ``compiler_may_object``).
-_COMPILER_ONLY = re.compile(
-    r"\b(?:nonlocal|global|async|await|yield|__debug__|__future__)\b|:=|except\s*\*|^[ \t]*(?:match|case)\b",
-    re.M,
-)
-
-
 # pyflakes 4.1's ``Checker.__init__``, whose body the fast checker below repeats with one change; a
 # pyflakes whose constructor differs gets the stock constructor (slower, same messages).
 _KNOWN_INIT = "1661c8f3367a524c"
@@ -155,18 +145,13 @@ class LintError:
     message: str
 
 
-def compiler_may_object(source: str) -> bool:
-    """Can ``source``, or any program made of a subset of its lines, have an error that parsing and
-    pyflakes miss but the compiler reports? False lets LintSeq skip compiling every state."""
-    return _COMPILER_ONLY.search(source) is not None
-
-
 def lint(
     source: str, *, linter: str = "pyflakes", missing_imports: bool = False, compile_check: bool = True
 ) -> list[LintError]:
     """All lint errors of ``source``, each on a line that exists in it (1..number of lines).
-    ``compile_check=False`` skips the compiler's own checks (only safe where
-    :func:`compiler_may_object` said False for the program this source was cut from)."""
+    ``compile_check=False`` skips the compiler's own checks (bad ``nonlocal``, ``await`` outside
+    ``async def``, a starred expression alone, ...): LintSeq never does, because whether a state
+    has such an error depends on that state, not on the program it was cut from."""
     if linter == "pyflakes":
         errors = _pyflakes_errors(source, missing_imports, compile_check)
     elif linter == "pylint":
@@ -194,17 +179,12 @@ def syntax_error(source: str) -> LintError | None:
     return _compile_error(tree, source)
 
 
-def make_linter(
-    linter: str = "pyflakes", missing_imports: bool = False, program: str | None = None
-) -> Callable[[str], list[int]]:
-    """``lint_errors`` with its options bound: the function the sampler calls on every state of
-    ``program`` (given, it lets the compile step be skipped where it can find nothing)."""
+def make_linter(linter: str = "pyflakes", missing_imports: bool = False) -> Callable[[str], list[int]]:
+    """``lint_errors`` with its options bound: the function the sampler calls on every state, with
+    the compiler's checks always on (each state is judged on its own text)."""
     if linter not in LINTERS:
         raise ValueError(f"unknown linter {linter!r}; choose from {LINTERS}")
-    compile_check = program is None or compiler_may_object(program)
-    return functools.partial(
-        lint_errors, linter=linter, missing_imports=missing_imports, compile_check=compile_check
-    )
+    return functools.partial(lint_errors, linter=linter, missing_imports=missing_imports)
 
 
 # --------------------------------------------------------------------------- pyflakes + compile
@@ -241,10 +221,56 @@ def tree_errors(
         # Only the compiler sees some errors (nonlocal without binding, await outside async, ...).
         # Compiling the tree we already have costs a fraction of a parse; skip it when pyflakes
         # already found lines to delete (they are deleted and the rest is linted again anyway).
-        error = _compile_error(tree, source)
+        error = _compile_error(tree, source) if not source else _compile_error_by_statement(tree, source)
         if error is not None:
             errors.append(error)
     return errors
+
+
+_compiled_ok = threading.local()  # per thread: top-level statement text -> it compiles alone
+_CACHE_SIZE = 8192
+
+
+def _compile_error_by_statement(tree: ast.Module, source: str) -> LintError | None:
+    """:func:`_compile_error`'s answer, compiling only the top-level statements not seen before.
+
+    Consecutive LintSeq states differ in one or a few top-level statements, and the compiler's own
+    errors (symtable and code generation) are confined to the top-level statement they are in, with
+    two exceptions that make the whole module compile as before: ``from __future__`` (it changes how
+    every statement compiles) and a module-level ``global``/``nonlocal``. So: each statement's text
+    is looked up in a per-thread cache of statements that compiled alone; the others are compiled
+    alone; if every one compiles, so does the module. If one does not, the whole module is compiled
+    to report exactly the error (and line) the compiler reports for the state. The answer is the
+    same as compiling the state (``tests/test_lint.py`` checks it on states of real code); the cost
+    per state falls from the whole program to what changed.
+    """
+    body = tree.body
+    if any(
+        isinstance(node, ast.Global | ast.Nonlocal)
+        or (isinstance(node, ast.ImportFrom) and node.module == "__future__")
+        for node in body
+    ):
+        return _compile_error(tree, source)
+    cache = getattr(_compiled_ok, "texts", None)
+    if cache is None:
+        cache = _compiled_ok.texts = {}
+    lines = source.split("\n")
+    for node in body:
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", ())])
+        # the text with the statement's columns: two statements on one line (``a; b``) differ
+        text = ("\n".join(lines[first - 1 : node.end_lineno]), node.col_offset, node.end_col_offset)
+        if text in cache:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                compile(ast.Module(body=[node], type_ignores=[]), "<lintseq>", "exec", dont_inherit=True)
+        except (SyntaxError, ValueError):
+            return _compile_error(tree, source)
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[text] = True
+    return None
 
 
 def _compile_error(tree: ast.Module, source: str) -> LintError | None:

@@ -15,13 +15,15 @@ greedy matcher would pair lines differently.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import random
 import time
 from collections.abc import Callable, Sequence
 
 from editlm.data.lintseq.lint import make_linter, syntax_error
-from editlm.edits.diff import apply_diff, make_diff
+from editlm.data.lintseq.units import UnitError, line_units, unit_spans
+from editlm.edits.diff import apply_diff
 
 Linter = Callable[[str], list[int]]  # a state's text -> the 1-based lines with errors
 
@@ -96,23 +98,48 @@ def block_of(target: int, indents: Sequence[int]) -> list[int]:
     return out
 
 
+def unit_indents(lines: Sequence[str], spans: Sequence[range]) -> list[int]:
+    """The indent of each unit: :func:`line_indents`' rule applied to the first line of each unit
+    (the lines inside a string or bracket do not count: their indentation is not Python's)."""
+    return line_indents([lines[span[0]] for span in spans])
+
+
+def unit_block(target: int, indents: Sequence[int]) -> range:
+    """The units after ``target`` indented deeper than it, up to the first that is not."""
+    depth, stop = indents[target], target + 1
+    while stop < len(indents) and indents[stop] > depth:
+        stop += 1
+    return range(target + 1, stop)
+
+
 def sample_deletion_path(
     program: str,
     seed: int = 0,
     *,
     linter: Linter | None = None,
     deadline: float | None = None,
+    passed: set[str] | None = None,
 ) -> tuple[list[str], list[tuple[int, ...]]]:
     """The backward pass: the program's lines and the states (kept line indices), full to last.
+    ``passed``, when given, collects every text the linter found clean.
 
-    ``linter`` maps a state's text to the 1-based lines with errors; ``None`` is the
-    random-deletion baseline: blocks are deleted, nothing is linted.
+    A line is picked as the reference picks it (same candidates, same depth weights, same random
+    draws), then its whole unit (:mod:`editlm.data.lintseq.units`: the logical line, with its
+    decorators) is deleted with the units of its block. ``linter`` maps a state's text, exactly as
+    it will be written (:func:`render_state`), to the 1-based lines with errors; the units of
+    those lines go next, until the state is clean. ``None`` is the random-deletion baseline:
+    blocks are deleted, nothing is linted. ``deadline`` is on :func:`cpu_clock`.
     """
     lines = normalize_program(program)
     if not lines:
         raise LintSeqError("empty", "the program has no code")
-    indents = line_indents(lines)
-    weights = depth_weights(indents)
+    try:
+        units = line_units(lines)
+    except UnitError as exc:
+        raise LintSeqError("tokenize_error", str(exc)) from None
+    spans = unit_spans(units)
+    block_indents = unit_indents(lines, spans)
+    weights = depth_weights(line_indents(lines))
     rng = random.Random(seed)
     deleted = [False] * len(lines)
     remaining = candidate_lines(lines)
@@ -127,34 +154,42 @@ def sample_deletion_path(
             if point < 0:
                 pick = i
                 break
-        affected = [pick]
+        affected = {units[pick]}
         while affected:
             _check(deadline)
-            for line in affected:
-                deleted[line] = True
-                for child in block_of(line, indents):
-                    deleted[child] = True
+            for unit in affected:
+                for u in (unit, *unit_block(unit, block_indents)):
+                    for line in spans[u]:
+                        deleted[line] = True
             if linter is None:
                 break
-            kept = [i for i, gone in enumerate(deleted) if not gone]
-            if not kept:
+            shown, text = render_state(lines, [i for i, gone in enumerate(deleted) if not gone])
+            if not shown:
                 break
-            flagged = linter("".join(lines[i] + "\n" for i in kept))
             # lint() keeps every reported line inside the text, so each round deletes a kept line
             # and the cascade ends.
-            affected = [kept[n - 1] for n in flagged if 1 <= n <= len(kept)]
+            affected = {units[shown[n - 1]] for n in linter(text) if 1 <= n <= len(shown)}
+            if not affected and passed is not None:
+                passed.add(text)
         remaining = [i for i in remaining if not deleted[i]]
         states.append(tuple(i for i, gone in enumerate(deleted) if not gone))
     return lines, states
 
 
+def cpu_clock() -> float:
+    """The clock of the per-program time limit: this thread's CPU time, so that a loaded machine
+    (or a busy Dask worker thread next door) does not turn a program into a timeout."""
+    return time.thread_time()
+
+
 def _check(deadline: float | None) -> None:
-    if deadline is not None and time.monotonic() > deadline:
+    if deadline is not None and cpu_clock() > deadline:
         raise LintSeqError("timeout", "the per-program time limit ran out")
 
 
-def _render(lines: Sequence[str], kept: Sequence[int]) -> tuple[list[int], str]:
-    """A state as text, without its leading and trailing blank lines (the reference strips them)."""
+def render_state(lines: Sequence[str], kept: Sequence[int]) -> tuple[list[int], str]:
+    """A state as text, without its leading and trailing blank lines (the reference strips them),
+    and the indices of the lines shown. The linter judges exactly this text."""
     start, stop = 0, len(kept)
     while start < stop and not lines[kept[start]].strip():
         start += 1
@@ -166,19 +201,25 @@ def _render(lines: Sequence[str], kept: Sequence[int]) -> tuple[list[int], str]:
 
 def states_to_edits(lines: Sequence[str], states: Sequence[tuple[int, ...]]) -> list[str]:
     """Forward insertion diffs from the empty program through the states (given full to last)."""
-    rendered = [_render(lines, kept) for kept in reversed(states)]
+    rendered = [render_state(lines, kept) for kept in reversed(states)]
     if rendered[0][1]:
         rendered.insert(0, ([], ""))
     edits = []
-    for (before_idx, before), (after_idx, after) in zip(rendered, rendered[1:], strict=False):
-        diff = make_diff(before, after, context=0, headers=False)
-        if not diff:
+    for (before_idx, _), (after_idx, _) in zip(rendered, rendered[1:], strict=False):
+        if before_idx == after_idx:
             continue
-        if any(row.startswith("-") for row in diff.split("\n")):
-            # difflib matches greedily (longest block first), so with repeated lines it can pair
-            # a line with the wrong copy and emit a deletion; we know which lines were inserted.
-            diff = _insertion_diff(before_idx, after_idx, lines)
-        edits.append(diff[:-1])  # the reference joins diff lines with "\n": no newline at the end
+        before, after = [lines[i] for i in before_idx], [lines[i] for i in after_idx]
+        # The reference's get_diff: difflib.unified_diff with n=0, headers dropped, rows joined by
+        # "\n". difflib's default autojunk is kept (as in the reference): without it, a repetitive
+        # file takes minutes and some edits differ from the reference's on the same deletion path.
+        rows = list(difflib.unified_diff(before, after, n=0, lineterm=""))[2:]
+        if any(row.startswith("-") for row in rows):
+            # difflib matches greedily (longest block first, popular lines junked), so with repeated
+            # lines it can pair a line with the wrong copy and emit a deletion; we know which lines
+            # were inserted.
+            edits.append(_insertion_diff(before_idx, after_idx, lines)[:-1])
+        elif rows:
+            edits.append("\n".join(rows))
     return edits
 
 
@@ -210,26 +251,61 @@ def sample_edit_sequence(
     missing_imports: bool = False,
     time_limit: float | None = None,
     check_syntax: bool = True,
+    passed: set[str] | None = None,
 ) -> list[str]:
     """One LintSeq edit sequence for ``program``: insertion diffs from the empty program to it.
 
     Deterministic per ``seed``. Raises :class:`LintSeqError` (``reason`` ``syntax_error``,
     ``empty``, ``timeout``, ``not_text``) for programs that cannot be sampled.
     """
-    deadline = None if time_limit is None else time.monotonic() + time_limit
+    deadline = None if time_limit is None else cpu_clock() + time_limit
     if check_syntax:
         check_program(program)
-    lint = make_linter(linter, missing_imports, program)
-    lines, states = sample_deletion_path(program, seed, linter=lint, deadline=deadline)
+    lint = make_linter(linter, missing_imports)
+    lines, states = sample_deletion_path(program, seed, linter=lint, deadline=deadline, passed=passed)
     return states_to_edits(lines, states)
 
 
 def sample_random_edit_sequence(program: str, seed: int = 0, *, time_limit: float | None = None) -> list[str]:
     """The paper's ablation: the same sampler with the linter removed (blocks still go together),
     so intermediate states may not even parse."""
-    deadline = None if time_limit is None else time.monotonic() + time_limit
+    deadline = None if time_limit is None else cpu_clock() + time_limit
     check_program(program)
     lines, states = sample_deletion_path(program, seed, linter=None, deadline=deadline)
+    return states_to_edits(lines, states)
+
+
+def random_chunk_path(lines: Sequence[str], seed: int) -> list[list[int]]:
+    """The authors' linter ablation (``random_chunked_trajectory`` in their
+    ``generate_with_random_sampling.py``), on numpy's and Python's generators seeded per sequence:
+    every line (blank lines too) is a candidate; while more than one is left, delete a chunk of
+    ``numpy.randint(1, len(left))`` lines drawn by ``random.sample``; the last line goes alone."""
+    import numpy as np
+
+    np_rng, py_rng = np.random.RandomState(seed % 2**32), random.Random(seed)
+    left = list(range(len(lines)))
+    path = []
+    while left:
+        if len(left) == 1:
+            chunk = list(left)
+        else:
+            chunk = py_rng.sample(left, int(np_rng.randint(1, high=len(left))))
+        path.append(chunk)
+        gone = set(chunk)
+        left = [i for i in left if i not in gone]
+    return path
+
+
+def sample_random_chunk_sequence(program: str, seed: int = 0) -> list[str]:
+    """Edits from the authors' linter ablation (:func:`random_chunk_path`): random chunks of lines,
+    no linter, no blocks; the states need not parse. The lines are the program's as the authors
+    split it (``program.split("\\n")``, so a final newline adds an empty line to draw)."""
+    check_program(program)
+    lines = program.replace("\r\n", "\n").split("\n")
+    states, deleted = [tuple(range(len(lines)))], set()
+    for chunk in random_chunk_path(lines, seed):
+        deleted.update(chunk)
+        states.append(tuple(i for i in range(len(lines)) if i not in deleted))
     return states_to_edits(lines, states)
 
 
@@ -259,3 +335,31 @@ def sequence_seed(seed: int, key: object, sample: int) -> int:
     """A seed per (run seed, input row, sample): the same row gets the same sequences on any worker."""
     digest = hashlib.blake2b(f"{seed}:{key}:{sample}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1  # fits a signed 64-bit column
+
+
+def first_unclean_state(
+    edits: Sequence[str], *, missing_imports: bool = False, passed: set[str] | None = None
+) -> str | None:
+    """Rebuild the states from ``edits`` (applying each diff, independently of the sampler's own
+    bookkeeping) and check each intermediate one with ``compile`` and pyflakes; the last state is
+    the program itself and may keep its own errors. Returns what is wrong with the first bad state,
+    or None. The job runs this on every sequence before writing it.
+
+    ``passed`` (the texts the linter found clean while sampling, from ``sample_edit_sequence``)
+    makes the check cheap: a rebuilt state that is one of them was compiled and pyflakes-checked as
+    it stands, so only the others are linted here."""
+    from editlm.data.lintseq.lint import lint
+
+    state = ""
+    for number, edit in enumerate(edits[:-1], 1):
+        try:
+            state = apply_diff(state, edit)
+        except ValueError as exc:
+            return f"edit {number} does not apply: {exc}"
+        if passed is not None and state in passed:
+            continue
+        errors = lint(state, missing_imports=missing_imports)
+        if errors:
+            first = errors[0]
+            return f"state {number}, line {first.line}: {first.code}: {first.message}"
+    return None
