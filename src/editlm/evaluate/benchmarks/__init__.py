@@ -182,7 +182,9 @@ class Benchmark:
             except (DiffError, FormatError) as exc:
                 raise SampleError(f"diff does not apply: {exc}") from None
         else:
-            program, errors = decode_edit_sequence(payload, problem.edit_source)
+            # cut by max_new_tokens: the last edit may be cut too, so it must have been closed
+            cut_off = sample.get("finish") == "length"
+            program, errors = decode_edit_sequence(payload, problem.edit_source, require_end=cut_off)
             if errors:
                 raise SampleError(f"{len(errors)} edit(s) do not apply: {'; '.join(errors)[:500]}")
         try:
