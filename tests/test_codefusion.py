@@ -275,3 +275,25 @@ def test_checkpoints_from_before_the_objective_setting_load_as_the_original_mode
     assert (config.objective, config.tie_head, config.normalize_embeddings) == ("paper", False, False)
     with pytest.raises(ConfigError, match="objective"):
         CodeFusionConfig(vocab_size=10, pad_token_id=0, objective="eps")
+
+
+def test_conala_style_pairs_are_short_valid_bodies_with_a_one_line_intent():
+    from editlm.models.codefusion.tasks import conala_pairs, is_valid_body
+
+    pairs = conala_pairs(files=40)
+    assert len(pairs) > 20
+    assert len({code for _, code in pairs}) == len(pairs)
+    for intent, code in pairs:
+        assert intent and "\n" not in intent and intent == intent.strip()
+        assert len(code) <= 120 and is_valid_body(code) and not code.startswith((" ", '"""'))
+
+
+def test_validity_compiles_a_body_and_never_runs_it(tmp_path):
+    from editlm.models.codefusion.tasks import is_valid_body
+
+    for good in ("return 1", "yield x", "await f()", "if a:\n    return b\nreturn c", ""):
+        assert is_valid_body(good), good
+    for bad in ("return (", "x = ", "def", "    return 1\n  x", "\ufffd\ufffd"):
+        assert not is_valid_body(bad), bad
+    marker = tmp_path / "ran"
+    assert is_valid_body(f"open({str(marker)!r}, 'w').write('x')") and not marker.exists()
