@@ -167,7 +167,9 @@ def run_ar(tok_dir, train_pairs, test_pairs, seconds: float, target_params: int,
         for utterance, _ in test_pairs:
             prompt = tok(utterance, add_special_tokens=False)["input_ids"][:24] + [sep]
             x = torch.tensor([prompt])
-            common = dict(max_new_tokens=args.length, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+            common = dict(
+                max_new_tokens=args.length, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+            )
             greedy = model.generate(x, do_sample=False, **common)
             beams = model.generate(x, do_sample=False, num_beams=5, num_return_sequences=5, **common)
             decode = lambda row: tok.decode(row[len(prompt) :], skip_special_tokens=True)  # noqa: E731

@@ -157,3 +157,18 @@ def test_divot5_is_the_default_form_and_whole_file_an_option(tmp_path):
     assert all(r["input"].startswith(f"<{r['task']}> ") for r in written)
     bad = CliRunner().invoke(app, ["directional", str(source), "-o", str(out), "--tasks", "mask"])
     assert bad.exit_code != 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.text(st.sampled_from("ab1 (),\n_x="), max_size=80), rate=st.floats(0.05, 0.9), seed=st.integers()
+)
+def test_span_masking_keeps_the_rest_in_place(text, rate, seed):
+    numbering = divot5._Numbering()
+    masked = divot5.mask_spans(text, rate, random.Random(seed), numbering)
+    pattern = "".join(
+        "(.+?)" if part.startswith("<extra_id_") else re.escape(part)
+        for part in re.split(r"(<extra_id_\d+>)", masked)
+    )
+    assert re.fullmatch(pattern, text, flags=re.S), (text, masked)  # each sentinel stands for some text
+    assert [int(n) for n in SENTINEL_RE.findall(masked)] == list(range(numbering.next))
