@@ -172,9 +172,9 @@ def run_ar(tok_dir, train_pairs, test_pairs, seconds: float, target_params: int,
             )
             greedy = model.generate(x, do_sample=False, **common)
             beams = model.generate(x, do_sample=False, num_beams=5, num_return_sequences=5, **common)
-            decode = lambda row: tok.decode(row[len(prompt) :], skip_special_tokens=True)  # noqa: E731
-            top1.append(decode(greedy[0]))
-            top5.append([decode(row) for row in beams])
+            cut = len(prompt)
+            top1.append(tok.decode(greedy[0][cut:], skip_special_tokens=True))
+            top5.append([tok.decode(row[cut:], skip_special_tokens=True) for row in beams])
     result = summarise(top1, top5, [c for _, c in test_pairs])
     result["loss"] = float(loss.detach())
     result["steps"] = steps
@@ -238,7 +238,7 @@ def main() -> None:
     print(json.dumps({
         "codefusion": {k: v for k, v in cf.items() if k != "examples"}, "ar": ar,
         "curve_relative_fall": (first - last) / first if first else 0.0,
-        "curve_max_rise": max((b - a for a, b in zip(steps, steps[1:])), default=0.0),
+        "curve_max_rise": max((b - a for a, b in zip(steps, steps[1:], strict=False)), default=0.0),
         "params": {"codefusion": cf_params, "ar": ar_params},
         "train_wall_s": {"codefusion": cf_wall, "ar": ar_wall}, "train_cpu_s": {"codefusion": cf_cpu, "ar": ar_cpu},
         "examples": cf["examples"], "args": vars(args),
