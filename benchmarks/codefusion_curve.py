@@ -145,7 +145,10 @@ def run_ar(tok_dir, train_pairs, test_pairs, seconds: float, target_params: int,
     wall, cpu = time.perf_counter(), cpu_seconds()
     steps = 0
     model.train()
-    while time.perf_counter() - wall < seconds:
+    # The budget is CodeFusion's training time on the clock args.budget names: wall (the issue's
+    # definition) or CPU (fairer on a shared, loaded machine, where wall time measures the neighbours).
+    clock = (lambda: time.perf_counter() - wall) if args.budget == "wall" else (lambda: cpu_seconds() - cpu)
+    while clock() < seconds:
         batch = rng.sample(rows, args.batch_size)
         width = max(len(ids) for ids, _ in batch)
         ids = torch.tensor([i + [tok.pad_token_id] * (width - len(i)) for i, _ in batch])
@@ -195,6 +198,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--budget", choices=("wall", "cpu"), default="wall", help="Equal wall time (default) or CPU time."
+    )
     args = parser.parse_args()
     if args.quick:
         args.test, args.encoder_steps, args.pretrain_steps, args.finetune_steps = 16, 5, 10, 20
@@ -213,7 +219,8 @@ def main() -> None:
         codes = [c for _, c in train_pairs]
         console.print(f"{len(train_pairs)} train pairs, {len(test_pairs)} test pairs")
         cf, cf_wall, cf_cpu, cf_params = run_codefusion(tok_dir, train_pairs, test_pairs, codes, args)
-        ar, ar_wall, ar_cpu, ar_params = run_ar(tok_dir, train_pairs, test_pairs, cf_wall, cf_params, args)
+        budget = cf_wall if args.budget == "wall" else cf_cpu
+        ar, ar_wall, ar_cpu, ar_params = run_ar(tok_dir, train_pairs, test_pairs, budget, cf_params, args)
 
     curve = Table(title="CodeFusion: the program read after each denoising step (test pairs)")
     for name in ("step", "edit distance", "token accuracy", "length (chars)", "answer length", "exact"):
