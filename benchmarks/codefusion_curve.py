@@ -93,21 +93,41 @@ def run_codefusion(tok_dir, train_pairs, test_pairs, codes, args) -> tuple[dict,
     wall, cpu = time.perf_counter(), cpu_seconds()
     history = train(pipe, train_pairs, config, pretrain_codes=codes, progress=False)
     wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    if args.save:
+        pipe.save_pretrained(args.save)
+    results = {name: evaluate_codefusion(pipe, test_pairs, args, name) for name in args.samplers.split(",")}
+    for result in results.values():
+        result["final_loss"] = {k: v for k, v in history[-1].items() if k != "phase"}
+    return results, wall, cpu, params
+
+
+SAMPLERS = {
+    "codefusion": (None, "decoder"),  # the paper: N alone, then D and H once
+    "clamp-decoder": ("decoder", "decoder"),  # x0_hat snapped to the L row of the token D + H read
+    "grounding": (None, "grounding"),  # the paper's ablation: no D or H, nearest row of L
+    "clamping": ("nearest", "grounding"),  # the paper's ablation: Diffusion-LM's clamping trick
+}
+
+
+def evaluate_codefusion(pipe, test_pairs, args, name: str) -> dict:
+    """The step curve (seed j for pair j, whose last step is top-1) and top-5 (4 more seeds)."""
+    clamp, readout = SAMPLERS[name]
     record = sorted({1, 2, 5, 10, 20, 50, args.sample_steps} & set(range(1, args.sample_steps + 1)))
-    curve = trajectory(pipe, test_pairs, record, steps=args.sample_steps, seed=0, batch_size=64)
+    curve = trajectory(pipe, test_pairs, record, args.sample_steps, 0, 64, clamp, readout)
     top5 = [[""] * 5 for _ in test_pairs]
     for k in range(5):
         for start in range(0, len(test_pairs), 64):
             chunk = test_pairs[start : start + 64]
-            seeds = [1000 * k + start + j for j in range(len(chunk))]
-            ids, _ = denoise(pipe, [u for u, _ in chunk], seeds, steps=args.sample_steps)
+            seeds = [1000 * k + start + j for j in range(len(chunk))]  # k = 0: the curve's seeds
+            ids, _ = denoise(
+                pipe, [u for u, _ in chunk], seeds, args.sample_steps, clamp=clamp, readout=readout
+            )
             for j, row in enumerate(ids):
                 top5[start + j][k] = pipe.decode_ids(row)
     result = summarise([o[0] for o in top5], top5, [c for _, c in test_pairs])
     result["curve"] = curve
-    result["final_loss"] = {k: v for k, v in history[-1].items() if k != "phase"}
     result["examples"] = [(u, c, o) for (u, c), o in list(zip(test_pairs, top5, strict=True))[:3]]
-    return result, wall, cpu, params
+    return result
 
 
 # --------------------------------------------------------------------------- autoregressive baseline
@@ -199,6 +219,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
+        "--samplers", default="codefusion,clamp-decoder", help=f"Comma-separated, of: {', '.join(SAMPLERS)}."
+    )
+    parser.add_argument("--save", default="", help="Also save the CodeFusion checkpoint here.")
+    parser.add_argument(
         "--budget", choices=("wall", "cpu"), default="wall", help="Equal wall time (default) or CPU time."
     )
     args = parser.parse_args()
@@ -218,37 +242,43 @@ def main() -> None:
         test_pairs, train_pairs = pairs[: args.test], pairs[args.test :]
         codes = [c for _, c in train_pairs]
         console.print(f"{len(train_pairs)} train pairs, {len(test_pairs)} test pairs")
-        cf, cf_wall, cf_cpu, cf_params = run_codefusion(tok_dir, train_pairs, test_pairs, codes, args)
+        samplers, cf_wall, cf_cpu, cf_params = run_codefusion(tok_dir, train_pairs, test_pairs, codes, args)
         budget = cf_wall if args.budget == "wall" else cf_cpu
         ar, ar_wall, ar_cpu, ar_params = run_ar(tok_dir, train_pairs, test_pairs, budget, cf_params, args)
 
-    curve = Table(title="CodeFusion: the program read after each denoising step (test pairs)")
-    for name in ("step", "edit distance", "token accuracy", "length (chars)", "answer length", "exact"):
-        curve.add_column(name, justify="right")
-    for row in cf["curve"]:
-        curve.add_row(str(row["step"]), f"{row['edit_distance']:.3f}", f"{row['token_accuracy']:.3f}",
-                      f"{row['length']:.1f}", f"{row['reference_length']:.1f}", f"{row['exact']:.3f}")  # fmt: skip
-    console.print(curve)
-    table = Table(title="CodeFusion vs autoregressive at equal wall time")
+    names = list(samplers)
+    for name in names:
+        curve = Table(title=f"CodeFusion ({name}): the program read after each denoising step (test pairs)")
+        for column in ("step", "edit distance", "token accuracy", "length (chars)", "answer length", "exact"):
+            curve.add_column(column, justify="right")
+        for row in samplers[name]["curve"]:
+            curve.add_row(str(row["step"]), f"{row['edit_distance']:.3f}", f"{row['token_accuracy']:.3f}",
+                          f"{row['length']:.1f}", f"{row['reference_length']:.1f}", f"{row['exact']:.3f}")  # fmt: skip
+        console.print(curve)
+    table = Table(title="CodeFusion vs autoregressive at equal training time")
     table.add_column("metric")
-    table.add_column("CodeFusion", justify="right")
-    table.add_column("AR (greedy / beams)", justify="right")
+    for name in names:
+        table.add_column(f"CodeFusion {name}", justify="right")
+    table.add_column("AR (greedy / 5 beams)", justify="right")
     for key in ("top1_valid", "top5_valid", "top5_distinct_valid", "top5_valid_spread", "top1_exact",
                 "top5_exact", "top1_edit_distance"):  # fmt: skip
-        table.add_row(key, f"{cf[key]:.3f}", f"{ar[key]:.3f}")
-    table.add_row("parameters", f"{cf_params / 1e6:.2f}M", f"{ar_params / 1e6:.2f}M")
-    table.add_row("train wall s", f"{cf_wall:.0f}", f"{ar_wall:.0f}")
-    table.add_row("train CPU s", f"{cf_cpu:.0f}", f"{ar_cpu:.0f}")
+        table.add_row(key, *(f"{samplers[n][key]:.3f}" for n in names), f"{ar[key]:.3f}")
+    table.add_row("parameters", *[f"{cf_params / 1e6:.2f}M"] * len(names), f"{ar_params / 1e6:.2f}M")
+    table.add_row("train wall s", *[f"{cf_wall:.0f}"] * len(names), f"{ar_wall:.0f}")
+    table.add_row("train CPU s", *[f"{cf_cpu:.0f}"] * len(names), f"{ar_cpu:.0f}")
     console.print(table)
-    first, last = cf["curve"][0]["edit_distance"], cf["curve"][-1]["edit_distance"]
-    steps = [r["edit_distance"] for r in cf["curve"]]
+    falls = {}
+    for name in names:
+        steps = [r["edit_distance"] for r in samplers[name]["curve"]]
+        falls[name] = {
+            "relative_fall": (steps[0] - steps[-1]) / steps[0] if steps[0] else 0.0,
+            "max_rise": max((b - a for a, b in zip(steps, steps[1:], strict=False)), default=0.0),
+        }
     print(json.dumps({
-        "codefusion": {k: v for k, v in cf.items() if k != "examples"}, "ar": ar,
-        "curve_relative_fall": (first - last) / first if first else 0.0,
-        "curve_max_rise": max((b - a for a, b in zip(steps, steps[1:], strict=False)), default=0.0),
-        "params": {"codefusion": cf_params, "ar": ar_params},
+        "codefusion": {n: {k: v for k, v in r.items() if k != "examples"} for n, r in samplers.items()}, "ar": ar,
+        "curve": falls, "params": {"codefusion": cf_params, "ar": ar_params},
         "train_wall_s": {"codefusion": cf_wall, "ar": ar_wall}, "train_cpu_s": {"codefusion": cf_cpu, "ar": ar_cpu},
-        "examples": cf["examples"], "args": vars(args),
+        "examples": {n: r["examples"] for n, r in samplers.items()}, "args": vars(args),
     }))  # fmt: skip
 
 
