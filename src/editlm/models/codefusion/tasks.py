@@ -157,9 +157,13 @@ def is_valid_body(code: str) -> bool:
     """Whether ``code`` compiles (never runs) as the body of a function or coroutine (so ``return``,
     ``yield`` and ``await`` are allowed)."""
     body = "".join("    " + line + "\n" for line in code.splitlines()) or "    pass\n"
+    import warnings
+
     for head in ("def _f():\n", "async def _f():\n"):
         try:
-            compile(head + body, "<candidate>", "exec", dont_inherit=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # SyntaxWarnings of generated code are not ours to show
+                compile(head + body, "<candidate>", "exec", dont_inherit=True)
             return True
         except (SyntaxError, ValueError):
             continue
