@@ -131,28 +131,60 @@ def test_shapes_of_each_component(pipe):
     assert noise.shape == memory.shape and not torch.equal(noise, pipe.model.noise_memory(2))
 
 
-def test_loss_is_the_sum_of_its_three_terms(pipe):
+@pytest.mark.parametrize("objective,first", [("x0", "x0"), ("paper", "eps")])
+def test_loss_is_the_sum_of_its_three_terms(pipe, monkeypatch, objective, first):
+    monkeypatch.setattr(pipe.model.config, "objective", objective)
     ids = pipe.encode_code(["def f():\n    return 1\n", "x = 1\n"])
     with torch.no_grad():
         memory, mask = pipe.memory(["one", "two"])
         losses = pipe.model.loss(ids, memory, mask, torch.Generator().manual_seed(0))
-    assert set(losses) == {"loss", "eps", "decoder", "ce"}
+    assert set(losses) == {"loss", first, "decoder", "ce"}
     assert all(math.isfinite(float(v)) and float(v) > 0 for v in losses.values())
-    assert float(losses["loss"]) == pytest.approx(float(losses["eps"] + losses["decoder"] + losses["ce"]))
+    assert float(losses["loss"]) == pytest.approx(float(losses[first] + losses["decoder"] + losses["ce"]))
     # An untrained head is near-uniform over the vocabulary.
     assert float(losses["ce"]) == pytest.approx(math.log(pipe.config.vocab_size), rel=0.1)
 
 
-def test_a_perfect_denoiser_has_zero_noise_error(pipe, monkeypatch):
+@pytest.mark.parametrize("objective,first", [("x0", "x0"), ("paper", "eps")])
+def test_a_perfect_denoiser_has_zero_noise_error(pipe, monkeypatch, objective, first):
     """eps_hat is the noise implied by x0_hat: predicting x_0 exactly predicts the noise exactly."""
+    monkeypatch.setattr(pipe.model.config, "objective", objective)
     ids = pipe.encode_code(["x = 1\n"])
     memory, mask = pipe.memory(["one"])
-    x0 = pipe.model.embedding(ids).detach()
+    x0 = pipe.model.embed(ids).detach()
     monkeypatch.setattr(pipe.model, "denoise", lambda x_t, t, m, mm: x0)
     with torch.no_grad():
         losses = pipe.model.loss(ids, memory, mask, torch.Generator().manual_seed(0))
-    assert float(losses["eps"]) < 1e-8
+    assert float(losses[first]) < 1e-8
     assert float(losses["decoder"]) > 0.1
+
+
+def test_the_papers_noise_error_is_the_x0_error_weighted_by_snr(pipe):
+    """Why "x0" is the default: ||eps_hat - eps||^2 = SNR(t) ||x0_hat - x0||^2 for an x_0-predicting N,
+    and SNR(t) spans seven orders of magnitude over the sqrt schedule."""
+    schedule = pipe.model.schedule
+    x0, x0_hat, eps = torch.randn(3, 4, 8, 16, dtype=torch.float64)
+    for t in (0, schedule.num_steps // 2, schedule.num_steps - 1):
+        tt = torch.full((4,), t)
+        x_t = schedule.q_sample(x0, tt, eps)
+        eps_error = ((schedule.eps_from_x0(x_t, tt, x0_hat) - eps) ** 2).mean()
+        alpha_bar = schedule.alphas_cumprod[t]
+        snr = alpha_bar / (1 - alpha_bar)
+        assert float(eps_error) == pytest.approx(float(snr * ((x0_hat - x0) ** 2).mean()), rel=1e-6)
+    snr = schedule.alphas_cumprod / (1 - schedule.alphas_cumprod)
+    assert float(snr[0] / snr[-1]) > 1e3
+
+
+def test_tied_head_reads_embeddings_and_grounding_agrees(pipe):
+    """With H tied to L, D_s = L(v) reads as v through H and through grounding (nearest row of L)."""
+    ids = pipe.encode_code(["def f(x):\n    return x + 1\n"])
+    x0 = pipe.model.embed(ids)
+    rms = x0.pow(2).mean(-1).sqrt()
+    assert torch.allclose(rms, torch.ones_like(rms), atol=1e-5)  # rows of L at unit RMS
+    assert torch.equal(pipe.model.round(x0), ids)
+    with torch.no_grad():
+        pipe.model.head_bias.zero_()
+        assert torch.equal(pipe.model.logits(x0).argmax(-1), ids)
 
 
 def test_same_seed_same_model_and_config_checks(small_tokenizer_dir):
@@ -216,3 +248,52 @@ def test_stdlib_pairs_are_docstring_to_function_without_docstring():
         node = ast.parse(code).body[0]
         assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         assert utterance not in " ".join(code.split())  # the docstring is gone from the code
+
+
+def test_cpd_reads_the_whole_masked_program_and_e_pretrains_as_a_masked_lm(small_tokenizer_dir):
+    from editlm.models.codefusion.train import TrainConfig, train
+    from editlm.models.loading import load_tokenizer
+
+    sizes = {**preset("tiny"), "source_length": 8, "target_length": 32}
+    pipe = CodeFusionPipeline.create(load_tokenizer(small_tokenizer_dir), seed=0, device="cpu", **sizes)
+    assert pipe.config.encoder_length == 32
+    code = "def add(first, second):\n    total = first + second\n    return total\n"
+    ids, mask = pipe.encode_source([code], pipe.config.encoder_length)
+    assert int(mask.sum()) > pipe.config.source_length  # not cut at the utterance length
+    assert pipe.model.encode(ids, mask).shape[1] == 32
+    codes = [code.replace("add", name) for name in ("plus", "add", "sum_two", "combine")] * 4
+    history = train(
+        pipe, [("add", code)], TrainConfig(encoder_steps=60, pretrain_steps=2, finetune_steps=0, batch_size=8,
+                                           lr=3e-3, log_every=1), pretrain_codes=codes, progress=False,
+    )  # fmt: skip
+    mlm = [r["loss"] for r in history if r["phase"] == "encoder"]
+    assert len(mlm) == 60 and sum(mlm[-10:]) / 10 < 0.6 * sum(mlm[:10]) / 10
+
+
+def test_checkpoints_from_before_the_objective_setting_load_as_the_original_model():
+    config = CodeFusionConfig.from_dict({"vocab_size": 10, "pad_token_id": 0})
+    assert (config.objective, config.tie_head, config.normalize_embeddings) == ("paper", False, False)
+    with pytest.raises(ConfigError, match="objective"):
+        CodeFusionConfig(vocab_size=10, pad_token_id=0, objective="eps")
+
+
+def test_conala_style_pairs_are_short_valid_bodies_with_a_one_line_intent():
+    from editlm.models.codefusion.tasks import conala_pairs, is_valid_body
+
+    pairs = conala_pairs(files=40)
+    assert len(pairs) > 20
+    assert len({code for _, code in pairs}) == len(pairs)
+    for intent, code in pairs:
+        assert intent and "\n" not in intent and intent == intent.strip()
+        assert len(code) <= 120 and is_valid_body(code) and not code.startswith((" ", '"""'))
+
+
+def test_validity_compiles_a_body_and_never_runs_it(tmp_path):
+    from editlm.models.codefusion.tasks import is_valid_body
+
+    for good in ("return 1", "yield x", "await f()", "if a:\n    return b\nreturn c", ""):
+        assert is_valid_body(good), good
+    for bad in ("return (", "x = ", "def", "    return 1\n  x", "\ufffd\ufffd"):
+        assert not is_valid_body(bad), bad
+    marker = tmp_path / "ran"
+    assert is_valid_body(f"open({str(marker)!r}, 'w').write('x')") and not marker.exists()

@@ -9,9 +9,10 @@ import torch
 import typer
 from typer.testing import CliRunner
 
+from editlm.models.codefusion.metrics import token_accuracy, trajectory
 from editlm.models.codefusion.pipeline import CodeFusionPipeline
 from editlm.models.codefusion.presets import preset
-from editlm.models.codefusion.sampling import denoise, edit_distance_curve, sample, sample_steps
+from editlm.models.codefusion.sampling import ABLATIONS, denoise, edit_distance_curve, sample, sample_steps
 from editlm.models.codefusion.train import TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -77,16 +78,38 @@ def test_top_k_uses_k_seeds_and_is_reproducible(trained):
 def test_intermediate_steps_return_one_program_per_step(trained):
     pipe, _ = trained
     record = [1, 5, 10, 20]
-    trajectory = sample_steps(pipe, PAIRS[2][0], record, seed=3)
-    assert [step for step, _ in trajectory] == record
-    assert all(isinstance(program, str) for _, program in trajectory)
-    assert trajectory[-1][1] == sample(pipe, PAIRS[2][0], seed=3)[0] == PAIRS[2][1]
+    programs = sample_steps(pipe, PAIRS[2][0], record, seed=3)
+    assert [step for step, _ in programs] == record
+    assert all(isinstance(program, str) for _, program in programs)
+    assert programs[-1][1] == sample(pipe, PAIRS[2][0], seed=3)[0] == PAIRS[2][1]
     curve = edit_distance_curve(pipe, PAIRS, record)
     assert [step for step, _ in curve] == record
     assert all(0.0 <= d <= 1.0 for _, d in curve)
     assert curve[-1][1] == 0.0
     with pytest.raises(ValueError, match="record steps"):
         sample_steps(pipe, "x", [0, 21])
+    rows = trajectory(pipe, PAIRS, record)
+    assert rows[-1]["token_accuracy"] == 1.0 and rows[-1]["exact"] == 1.0
+    assert rows[0]["token_accuracy"] <= rows[-1]["token_accuracy"]
+    assert rows[-1]["length"] == rows[-1]["reference_length"]
+    assert set(rows[-1]["by_length"]) <= {"1-16", "17-32"} and set(rows[-1]["by_length"].values()) == {0.0}
+
+
+def test_the_papers_ablations_read_out_through_l(trained):
+    pipe, _ = trained
+    for name, (clamp, readout) in ABLATIONS.items():
+        programs = sample(pipe, PAIRS[0][0], k=2, clamp=clamp, readout=readout)
+        assert programs == [PAIRS[0][1]] * 2, name  # tied H: grounding reads what D + H read
+    with pytest.raises(ValueError, match="readout"):
+        sample(pipe, PAIRS[0][0], readout="argmax")
+
+
+def test_token_accuracy_counts_content_not_length():
+    pad = 0
+    answer = torch.tensor([5, 6, 7, 0, 0, 0])
+    assert token_accuracy(torch.tensor([5, 6, 7, 0, 9, 9]), answer, pad) == 1.0  # after the end: ignored
+    assert token_accuracy(torch.tensor([5, 6, 7, 8, 9, 0]), answer, pad) == 0.75  # too long: end missed
+    assert token_accuracy(torch.tensor([9, 9, 9, 9, 0, 0]), answer, pad) == 0.0  # right length, wrong text
 
 
 def test_save_and_load_give_identical_outputs(trained, tmp_path):
@@ -124,12 +147,15 @@ def test_hugging_face_encoder_as_e(small_tokenizer_dir, tmp_path):
     assert torch.equal(
         pipe.model.encoder.model.embeddings.word_embeddings.weight, bert.embeddings.word_embeddings.weight
     )
-    # Pre-training leaves a pre-trained E alone (as in the paper); fine-tuning trains it.
+    # Pre-training and fine-tuning leave a pre-trained E alone by default; freeze_encoder=False trains it.
     weight = pipe.model.encoder.model.embeddings.word_embeddings.weight
     before = weight.detach().clone()
     train(pipe, PAIRS[:2], TrainConfig(pretrain_steps=2, finetune_steps=0, batch_size=2), progress=False)
     assert torch.equal(weight, before) and weight.grad is None and weight.requires_grad
+    proj = pipe.model.encoder.proj.weight.detach().clone()
     train(pipe, PAIRS[:2], TrainConfig(finetune_steps=2, batch_size=2), progress=False)
+    assert torch.equal(weight, before) and not torch.equal(pipe.model.encoder.proj.weight, proj)
+    train(pipe, PAIRS[:2], TrainConfig(finetune_steps=2, batch_size=2, freeze_encoder=False), progress=False)
     assert not torch.equal(weight, before)
     pipe.save_pretrained(tmp_path / "cf")
     loaded = CodeFusionPipeline.from_pretrained(tmp_path / "cf", device="cpu")
@@ -183,7 +209,12 @@ def test_cli_train_then_sample(small_tokenizer_dir, tmp_path):
     result = runner.invoke(_app(), ["codefusion", "curve", str(out), "--data", str(data), "--utterance-field", "nl",
                                     "--record", "1,2"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert [line.split("\t")[0] for line in result.output.splitlines()] == ["1", "2"]
+    assert [line.split("\t")[0] for line in result.output.splitlines()] == ["step", "1", "2"]
+    result = runner.invoke(_app(), ["codefusion", "curve", str(out), "--data", str(data), "--utterance-field", "nl",
+                                    "--record", "2", "--json", "--ablation", "clamping"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)
+    assert {"edit_distance", "token_accuracy", "length", "reference_length", "by_length"} <= set(row)
 
 
 def test_cli_reports_missing_fields_and_empty_corpus(small_tokenizer_dir, tmp_path):

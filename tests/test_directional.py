@@ -75,7 +75,9 @@ def test_examples_all_target_the_new_code_and_intermediates_carry_diffs():
     assert all(e.target == AFTER for e in examples)
     inter = [e for e in examples if e.task == "intermediate"]
     assert [e.step for e in inter] == [0, 1, 2] and inter[0].code == BEFORE
-    rows, reason = directional_rows("k", BEFORE, AFTER, "Scale by c", "f.py", DirectionalJob(seed=1))
+    rows, reason = directional_rows(
+        "k", BEFORE, AFTER, "Scale by c", "f.py", DirectionalJob(seed=1, form="whole-file")
+    )
     assert reason is None
     for row in rows:
         if row["task"] == "intermediate":
@@ -153,7 +155,7 @@ def test_directional_command_reads_diffs(tmp_path):
     out = tmp_path / "d.parquet"
     result = CliRunner().invoke(
         app, ["directional", str(source), "-o", str(out), "--diff-column", "diff", "-w", "1", "--tasks",
-              "intermediate,mask"],
+              "intermediate,mask", "--form", "whole-file"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     import pyarrow.parquet as pq

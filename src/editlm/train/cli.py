@@ -164,6 +164,24 @@ def register(app: typer.Typer) -> None:
             _fail(exc)
         typer.echo(f"model saved to {out}")
 
+    @train.command("seq2seq")
+    def seq2seq_cmd(
+        recipe: str = RECIPE, sets: list[str] = SETS, output: str = OUTPUT, tokenizer: str = TOKENIZER,
+        data: str = DATA, max_steps: int = MAX_STEPS, batch_size: int = BATCH, lr: float = LR, seed: int = SEED,
+        model: str = typer.Option(None, "--model", "-m", help="t5-small, t5-test or a local seq2seq checkpoint (CodeT5)."),
+    ) -> None:  # fmt: skip
+        """Encoder-decoder (T5) training on input -> target rows, e.g. editlm directional's DivoT5 rows."""
+        from editlm.train.config import load_config
+        from editlm.train.seq2seq import Seq2SeqConfig, seq2seq
+
+        try:
+            overrides = _explicit(output=output, model=model, tokenizer=tokenizer, data=data,
+                                  max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed)  # fmt: skip
+            out = seq2seq(load_config(Seq2SeqConfig, recipe, overrides, sets))
+        except _known_errors() as exc:
+            _fail(exc)
+        typer.echo(f"model saved to {out}")
+
     @train.command("presets")
     def presets_cmd() -> None:
         """List the model presets and their shapes."""

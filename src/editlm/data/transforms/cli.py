@@ -89,9 +89,19 @@ def register(app: typer.Typer) -> None:
         ),
         message_column: str = typer.Option("message", "--message-column"),
         name_column: str = typer.Option(None, "--name-column", help="File name, for the diff-model text."),
-        tasks: str = typer.Option(
-            None, "--tasks", help="Comma-separated: intermediate, mask-unchanged, delete, insert, mask (all)."
+        form: str = typer.Option(
+            "divot5",
+            "--form",
+            help="divot5 (snippet-level @@ segments, one noised task per edit, task "
+            "tokens, as the released DivoT5 code) or whole-file (every task on whole files).",
         ),
+        tasks: str = typer.Option(
+            None,
+            "--tasks",
+            help="Comma-separated; divot5: dif, ksm, ade, etg; whole-file: intermediate, "
+            "mask-unchanged, delete, insert, mask (default: all of the form's).",
+        ),
+        context: int = typer.Option(3, "--context", help="divot5: context lines around each @@ segment."),
         max_steps: int = typer.Option(
             3, "--max-steps", help="Random intermediate versions per edit (+ t=0)."
         ),
@@ -109,15 +119,21 @@ def register(app: typer.Typer) -> None:
 
         Example: editlm directional commits.parquet -o directional.parquet --max-steps 3
         """
-        from editlm.data.transforms.directional import TASKS, DirectionalJob, directional_worker
+        from editlm.data.transforms import divot5
+        from editlm.data.transforms.directional import FORMS, TASKS, DirectionalJob, directional_worker
 
+        if form not in FORMS:
+            raise typer.BadParameter(f"unknown form {form!r}; known: {', '.join(FORMS)}", param_hint="--form")
+        known = divot5.TASKS if form == "divot5" else TASKS
         if max_steps < 0:
             raise typer.BadParameter("must be >= 0", param_hint="--max-steps")
         if not after_column and not diff_column:
             raise typer.BadParameter("give --after-column or --diff-column")
         job = DirectionalJob(
-            tasks=parse_names(tasks, TASKS, "tasks") or TASKS,
+            tasks=parse_names(tasks, known, "tasks") or known,
             max_steps=max_steps,
+            form=form,
+            context=context,
             seed=seed,
             max_chars=max_chars,
             decontaminate=decontaminate,
@@ -138,7 +154,7 @@ def register(app: typer.Typer) -> None:
             input_path, output, columns, make_item, directional_worker, workers=workers,
             scheduler=scheduler, limit=limit, id_column=id_column, label="directional", settings=job,
             overwrite=overwrite,
-            extra_summary={"seed": seed, "tasks": list(job.tasks), "max_steps": max_steps, "max_chars": max_chars},
+            extra_summary={"seed": seed, "form": form, "tasks": list(job.tasks), "max_steps": max_steps, "max_chars": max_chars},
         )  # fmt: skip
 
     @app.command("fim")

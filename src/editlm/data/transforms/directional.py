@@ -1,5 +1,9 @@
 """Directional intermediate versions and noising tasks (DivoT5, REFERENCE.md section 2).
 
+Two forms. ``divot5`` (the default of ``editlm directional``) is the released DivoT5 code's form:
+snippet-level versions, one noising task per edit, task tokens; it lives in :mod:`.divot5`, which also
+names the two bugs of the released code that editlm leaves behind. ``whole-file`` is described here.
+
 From one edit (code before, code after, message), every task asks for the code *after*, so the
 model learns the direction of evolution:
 
@@ -30,6 +34,8 @@ from editlm.edits.diff_model import DiffSample, FormatError
 
 TASKS = ("intermediate", "mask-unchanged", "delete", "insert", "mask")
 SENTINEL = "<extra_id_{}>"
+MAX_SENTINEL = 99  # T5 and CodeT5 vocabularies stop at <extra_id_99>
+FORMS = ("divot5", "whole-file")
 _PIECES = re.compile(r"\s+|[A-Za-z_]\w*|\d+|\S")
 
 
@@ -132,31 +138,36 @@ def _choose_spans(count: int, rate: float, mean_span: float, rng: random.Random)
 
 
 def _render(pieces: list[str], masked: set[int], sentinel: str, first: int) -> tuple[str, int]:
-    """Pieces with each run of masked pieces (whitespace inside a run included) as one sentinel."""
+    """Pieces with each run of masked pieces (whitespace inside a run included) as one sentinel.
+
+    Numbers stop at ``MAX_SENTINEL`` (T5/CodeT5 vocabularies end at ``<extra_id_99>``); the tokens of
+    runs past it are left unmasked."""
     out: list[str] = []
     number = first
-    in_span = False
+    run: list[str] | None = None
     pending = ""
     for i, piece in enumerate(pieces):
         if piece.isspace():
-            if in_span:
+            if run is not None:
                 pending += piece
             else:
                 out.append(piece)
             continue
         if i in masked:
-            if not in_span:
-                out.append(sentinel.format(number))
-                number += 1
-                in_span = True
+            run = [] if run is None else run
+            run += [pending, piece]
             pending = ""
-        else:
-            if in_span:
-                out.append(pending)
-                pending, in_span = "", False
-            out.append(piece)
-    if in_span:
-        out.append(pending)
+            continue
+        if run is not None:
+            out.append(sentinel.format(number) if number <= MAX_SENTINEL else "".join(run))
+            number += number <= MAX_SENTINEL
+            run = None
+        out += [pending, piece]
+        pending = ""
+    if run is not None:
+        out.append(sentinel.format(number) if number <= MAX_SENTINEL else "".join(run))
+        number += number <= MAX_SENTINEL
+    out.append(pending)
     return "".join(out), number
 
 
@@ -193,7 +204,7 @@ def insert_sentinels(text: str, rate: float, rng: random.Random, sentinel: str =
     at = set(rng.sample(tokens, round(len(tokens) * rate))) if tokens else set()
     out, number = [], 0
     for i, piece in enumerate(pieces):
-        if i in at:
+        if i in at and number <= MAX_SENTINEL:
             out.append(sentinel.format(number))
             number += 1
         out.append(piece)
@@ -281,11 +292,14 @@ def diff_text(example: Example, name: str) -> str | None:
 class DirectionalJob:
     """Settings of one ``editlm directional`` run (small and picklable)."""
 
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[str, ...] | None = None  # None: all tasks of the form
     max_steps: int = 3
     rates: NoiseRates = NoiseRates()
     sentinel: str = SENTINEL
     seed: int = 0
+    form: str = "divot5"  # or "whole-file"
+    context: int = 3  # divot5: context lines around each @@ segment
+    mix: tuple[float, float, float] = (0.33, 0.44, 0.23)  # divot5: ksm, ade, etg
     max_chars: int = 100_000
     decontaminate: bool = True
     exclude: tuple[str, ...] = ()
@@ -318,8 +332,12 @@ def directional_rows(
         if default_index(job.exclude).is_contaminated(before, after):
             return [], "benchmark program (contamination)"
     rng = random.Random(f"{job.seed}:{key}")
+    if job.form == "divot5":
+        return _divot5_rows(key, before, after, message, name, job, rng), None
+    if job.form != "whole-file":
+        raise ValueError(f"unknown form {job.form!r}; known: {', '.join(FORMS)}")
     examples = directional_examples(
-        before, after, message, rng, tasks=job.tasks, max_steps=job.max_steps, rates=job.rates,
+        before, after, message, rng, tasks=job.tasks or TASKS, max_steps=job.max_steps, rates=job.rates,
         sentinel=job.sentinel,
     )  # fmt: skip
     rows = [
@@ -338,6 +356,30 @@ def directional_rows(
         for number, ex in enumerate(examples)
     ]
     return rows, None
+
+
+def _divot5_rows(key, before, after, message, name, job: DirectionalJob, rng: random.Random) -> list[dict]:
+    from editlm.data.transforms import divot5
+
+    examples = divot5.divot5_examples(
+        before, after, message, rng, language=divot5.language_token(name), tasks=job.tasks or divot5.TASKS,
+        max_steps=job.max_steps, context=job.context, mix=job.mix,
+        rates=(job.rates.unchanged_code, job.rates.unchanged_message, job.rates.mask),
+    )  # fmt: skip
+    rows = []
+    for number, ex in enumerate(examples):
+        text = None
+        if ex.task == "dif":
+            new = divot5.unescape(ex.target[len(divot5.TARGET_PREFIX) + 1 :])
+            text = diff_text(
+                Example("intermediate", divot5.unescape(ex.code), divot5.unescape(ex.message), new), name
+            )
+        rows.append({
+            "id": f"{key}/{number}", "source_id": str(key), "task": ex.task, "step": ex.step,
+            "n_hunks": ex.n_hunks, "input": ex.input, "target": ex.target, "code": ex.code,
+            "message": ex.message, "text": text,
+        })  # fmt: skip
+    return rows
 
 
 def directional_worker(item: tuple) -> tuple:

@@ -12,7 +12,8 @@ import typer
 
 _MODEL_OPTIONS = (
     "hidden", "embed_dim", "heads", "encoder_layers", "denoiser_layers", "decoder_layers",
-    "target_length", "source_length", "diffusion_steps", "dropout",
+    "target_length", "source_length", "diffusion_steps", "dropout", "objective", "tie_head",
+    "normalize_embeddings",
 )  # fmt: skip
 
 
@@ -40,6 +41,19 @@ def _read_recipe(path: Path | None) -> dict:
         items = value.items() if isinstance(value, dict) else [(key, value)]
         flat.update({k.replace("-", "_"): v for k, v in items})
     return flat
+
+
+def _ablation(name: str | None, clamp: str | None, readout: str) -> tuple[str | None, str]:
+    """(clamp, readout) of one of the paper's ablations, or the options as given."""
+    if name is None:
+        return clamp, readout
+    from editlm.models.codefusion.sampling import ABLATIONS
+
+    if name not in ABLATIONS:
+        raise typer.BadParameter(
+            f"unknown ablation {name!r}; known: {', '.join(ABLATIONS)}", param_hint="--ablation"
+        )
+    return ABLATIONS[name]
 
 
 def register(app: typer.Typer) -> None:
@@ -78,6 +92,17 @@ def register(app: typer.Typer) -> None:
         source_length: int | None = typer.Option(None, help="Utterance length in tokens."),
         diffusion_steps: int | None = typer.Option(None, help="Training diffusion steps T (paper: 1200)."),
         dropout: float | None = typer.Option(None),
+        objective: str | None = typer.Option(
+            None, help="x0 (default: ||x0_hat - L(y)||, uniform in t, as GENIE) or paper (||eps_hat - eps||)."
+        ),
+        tie_head: bool | None = typer.Option(None, "--tie-head/--untied-head", help="H tied to L (default)."),
+        normalize_embeddings: bool | None = typer.Option(
+            None, "--normalize-embeddings/--free-embeddings", help="Rows of L at unit RMS (default)."
+        ),
+        encoder_steps: int | None = typer.Option(None, help="Masked-LM steps for the small E first (0)."),
+        freeze_encoder: bool | None = typer.Option(
+            None, "--freeze-encoder/--train-encoder", help="Freeze E while fine-tuning (default: HF E only)."
+        ),
         pretrain_steps: int | None = typer.Option(None, help="Code-only steps (default 0)."),
         finetune_steps: int | None = typer.Option(None, help="(utterance, code) steps (default 1000)."),
         batch_size: int | None = typer.Option(None),
@@ -156,6 +181,10 @@ def register(app: typer.Typer) -> None:
         ),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
         clamp: str | None = typer.Option(None, help="Ablation: nearest or decoder clamping of x0_hat."),
+        readout: str = typer.Option(
+            "decoder", help="decoder (D + H, the paper) or grounding (nearest L row)."
+        ),
+        ablation: str | None = typer.Option(None, help="The paper's: codefusion, grounding or clamping."),
         device: str | None = typer.Option(None),
     ) -> None:
         """Denoise k programs from Gaussian noise for an utterance and print them."""
@@ -166,10 +195,11 @@ def register(app: typer.Typer) -> None:
             pipe = CodeFusionPipeline.from_pretrained(model, device)
         except (FileNotFoundError, ValueError) as exc:
             raise typer.BadParameter(str(exc), param_hint="MODEL") from None
+        clamp, readout = _ablation(ablation, clamp, readout)
         try:
-            programs = sample(pipe, utterance, k=k, steps=steps, seed=seed, clamp=clamp)
+            programs = sample(pipe, utterance, k=k, steps=steps, seed=seed, clamp=clamp, readout=readout)
             record = _steps_list(show_steps)
-            trajectory = sample_steps(pipe, utterance, record, steps, seed, clamp) if record else []
+            trajectory = sample_steps(pipe, utterance, record, steps, seed, clamp, readout) if record else []
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         if as_json:
@@ -195,13 +225,20 @@ def register(app: typer.Typer) -> None:
         limit: int | None = typer.Option(None, help="Only the first N pairs."),
         seed: int = typer.Option(0),
         clamp: str | None = typer.Option(None, help="Ablation: nearest or decoder clamping of x0_hat."),
+        readout: str = typer.Option(
+            "decoder", help="decoder (D + H, the paper) or grounding (nearest L row)."
+        ),
+        ablation: str | None = typer.Option(None, help="The paper's: codefusion, grounding or clamping."),
+        as_json: bool = typer.Option(False, "--json", help="One JSON object per step (with length buckets)."),
         device: str | None = typer.Option(None),
     ) -> None:
-        """Mean normalised edit distance to the answer after each recorded denoising step."""
+        """After each recorded denoising step: mean normalised edit distance to the answer, token accuracy
+        (content, position by position), mean length against the answers', exact match."""
+        from editlm.models.codefusion.metrics import trajectory
         from editlm.models.codefusion.pipeline import CodeFusionPipeline
-        from editlm.models.codefusion.sampling import edit_distance_curve
         from editlm.models.codefusion.tasks import CorpusError, read_pairs
 
+        clamp, readout = _ablation(ablation, clamp, readout)
         try:
             pairs = read_pairs(data, utterance_field, code_field)[:limit]
         except CorpusError as exc:
@@ -211,8 +248,14 @@ def register(app: typer.Typer) -> None:
         except (FileNotFoundError, ValueError) as exc:
             raise typer.BadParameter(str(exc), param_hint="MODEL") from None
         try:
-            curve = edit_distance_curve(pipe, pairs, _steps_list(record), steps, seed, clamp=clamp)
+            rows = trajectory(pipe, pairs, _steps_list(record), steps, seed, clamp=clamp, readout=readout)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--record") from None
-        for step, distance in curve:
-            typer.echo(f"{step}\t{distance:.4f}")
+        if not as_json:
+            typer.echo("step\tedit_distance\ttoken_accuracy\tlength\treference_length\texact")
+        for row in rows:
+            if as_json:
+                typer.echo(json.dumps(row))
+            else:
+                typer.echo(f"{row['step']}\t{row['edit_distance']:.4f}\t{row['token_accuracy']:.4f}\t"
+                           f"{row['length']:.1f}\t{row['reference_length']:.1f}\t{row['exact']:.3f}")  # fmt: skip

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 MODEL_TYPE = "codefusion"
+OBJECTIVES = ("x0", "paper")
 
 
 class ConfigError(ValueError):
@@ -39,6 +40,19 @@ class CodeFusionConfig:
     encoder_pad_token_id: int | None = None
     encoder: str | None = None  # "hf" when E is a Hugging Face encoder saved under ``encoder/``
     encoder_hidden: int | None = None  # that encoder's output width (projected to ``hidden``)
+    # What N is trained on. "x0": ||x0_hat - L(y)||^2 with the same weight at every t, as GENIE (whose loss
+    # CodeFusion adapts) trains it. "paper": ||eps_hat - eps||^2 as the paper writes L_t; with N predicting
+    # x_0 this is the x_0 error weighted by SNR(t) (47 at t = 0, 4e-7 at t = T for the sqrt schedule), so
+    # nearly all the weight falls on the first steps and the high-noise steps that sampling starts from go
+    # untrained.
+    objective: str = "x0"
+    # H's weights are L's table (logits = scale * D_s . L_v + b_v): D_s near L(v) reads as v, the
+    # decoder term and the cross-entropy pull the same way, and grounding (rounding to the nearest L
+    # row) and D + H agree. False: H is its own linear layer (the untied original).
+    tie_head: bool = True
+    # Every row of L is scaled to unit RMS (norm sqrt(embed_dim)), as far from its neighbours as the
+    # unit-variance noise added to it, and it cannot shrink to make the x_0 error trivial.
+    normalize_embeddings: bool = True
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:
@@ -59,8 +73,16 @@ class CodeFusionConfig:
             )
         if self.schedule != "sqrt":
             raise ConfigError(f"unknown noise schedule {self.schedule!r} (only 'sqrt' is implemented)")
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"unknown objective {self.objective!r}; known: {', '.join(OBJECTIVES)}")
         if self.encoder not in (None, "hf"):
             raise ConfigError(f"unknown encoder kind {self.encoder!r}")
+
+    @property
+    def encoder_length(self) -> int:
+        """The longest input E reads: utterances are cut at ``source_length``, but CPD's masked program
+        is as long as a program (``target_length``), and must not be cut at the utterance length."""
+        return max(self.source_length, self.target_length)
 
     def to_dict(self) -> dict:
         return {"model_type": MODEL_TYPE, **asdict(self)}
@@ -70,6 +92,8 @@ class CodeFusionConfig:
         if values.get("model_type", MODEL_TYPE) != MODEL_TYPE:
             raise ConfigError(f"model_type is {values.get('model_type')!r}, not {MODEL_TYPE!r}")
         known = {f.name for f in fields(cls)}
+        if "objective" not in values:  # written before these settings existed: the original model
+            values = {**values, "objective": "paper", "tie_head": False, "normalize_embeddings": False}
         return cls(**{k: v for k, v in values.items() if k in known})
 
     def save(self, path: str | Path) -> None:

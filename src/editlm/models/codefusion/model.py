@@ -9,6 +9,7 @@ N runs T times at inference (:mod:`.sampling`); D and H run once at the end.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -36,12 +37,16 @@ class SmallEncoder(nn.Module):
             config.hidden,
             config.heads,
             config.dropout,
-            config.source_length,
+            config.encoder_length,
             cross=False,
         )
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.stack(self.tokens(ids), self_mask=mask)
+
+    def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Masked-LM logits over E's own vocabulary (its token table tied as the output layer)."""
+        return hidden @ self.tokens.weight.t()
 
 
 class HFEncoder(nn.Module):
@@ -122,9 +127,36 @@ class CodeFusion(nn.Module):
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)  # L
         self.denoiser = Denoiser(config)  # N
         self.decoder = Decoder(config)  # D
-        self.head = nn.Linear(config.embed_dim, config.vocab_size)  # H
+        if config.tie_head:  # H reads D_s against L's rows; only a scale and a bias are its own
+            self.head_bias = nn.Parameter(torch.zeros(config.vocab_size))
+            self.head_scale = nn.Parameter(torch.tensor(1.0 / math.sqrt(config.embed_dim)))
+        else:
+            self.head = nn.Linear(config.embed_dim, config.vocab_size)  # H
         self.schedule = NoiseSchedule.sqrt(config.diffusion_steps)
         self._init_weights(skip=hf_encoder)
+
+    def table(self) -> torch.Tensor:
+        """L's rows as the diffusion sees them (unit RMS when ``normalize_embeddings``)."""
+        weight = self.embedding.weight
+        if self.config.normalize_embeddings:
+            weight = F.normalize(weight, dim=-1) * math.sqrt(self.config.embed_dim)
+        return weight
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """x_0 = L(y)."""
+        return F.embedding(ids, self.table())
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """H(D_s)."""
+        if self.config.tie_head:
+            return self.head_scale * (hidden @ self.table().t()) + self.head_bias
+        return self.head(hidden)
+
+    def round(self, x: torch.Tensor) -> torch.Tensor:
+        """Grounding: the token of the nearest row of L for every position (no D, no H)."""
+        table = self.table()
+        distances = (x * x).sum(-1, keepdim=True) - 2 * x @ table.t() + (table * table).sum(-1)
+        return distances.argmin(-1)
 
     def _init_weights(self, skip: nn.Module | None) -> None:
         """nanoGPT's N(0, 0.02) for linear layers and positions; L starts at N(0, 1) like Diffusion-LM's
@@ -161,7 +193,7 @@ class CodeFusion(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """D_s = D(x0_hat, E(s)) and the logits H(D_s) over code tokens."""
         hidden = self.decoder(x0_hat, memory, memory_mask)
-        return hidden, self.head(hidden)
+        return hidden, self.logits(hidden)
 
     def loss(
         self,
@@ -170,30 +202,33 @@ class CodeFusion(nn.Module):
         memory_mask: torch.Tensor | None,
         generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
-        """L_t = ||eps_hat - eps|| + ||D_s - L(y)|| - log p(y | D_s) at a uniformly drawn t per program.
+        """L_t at a uniformly drawn t per program: a diffusion term + ||D_s - L(y)|| - log p(y | D_s).
 
-        How each term is read: the two norms are mean squared errors per element (DDPM's "simple" loss and
-        Diffusion-LM's embedding loss); the log-likelihood is the mean token cross-entropy over all
+        The diffusion term depends on ``config.objective``: "x0" is the mean squared error of x0_hat
+        against x_0 = L(y) (uniform in t, GENIE's choice); "paper" is the paper's ||eps_hat - eps||, with
+        eps_hat the noise N's x_0 prediction implies, ``(x_t - sqrt(alpha_bar_t) x0_hat) /
+        sqrt(1 - alpha_bar_t)`` (which weights the x_0 error by SNR(t)). The norms are mean squared
+        errors per element; the log-likelihood is the mean token cross-entropy over all
         ``target_length`` positions, pads included (the model must learn where a program ends).
-        N predicts x_0; eps_hat is the noise that prediction implies,
-        ``(x_t - sqrt(alpha_bar_t) x0_hat) / sqrt(1 - alpha_bar_t)``: the same prediction written the other
-        way, which avoids dividing by sqrt(alpha_bar_t) ~ 0 near t = T. Gradients reach L through x_0 and
-        through the target of the second term, as in the paper ("to train D and L").
+        Gradients reach L through x_0 and through the target of the second term ("to train D and L").
         """
         batch = code_ids.shape[0]
-        x0 = self.embedding(code_ids)
+        x0 = self.embed(code_ids)
         t = torch.randint(0, self.schedule.num_steps, (batch,), generator=generator).to(x0.device)
         eps = torch.randn(x0.shape, generator=generator).to(x0.device)
         x_t = self.schedule.q_sample(x0, t, eps)
         x0_hat = self.denoise(x_t, t, memory, memory_mask)
-        eps_hat = self.schedule.eps_from_x0(x_t, t, x0_hat)
+        if self.config.objective == "x0":
+            first = {"x0": F.mse_loss(x0_hat, x0)}
+        else:
+            first = {"eps": F.mse_loss(self.schedule.eps_from_x0(x_t, t, x0_hat), eps)}
         hidden, logits = self.decode(x0_hat, memory, memory_mask)
         terms = {
-            "eps": F.mse_loss(eps_hat, eps),
+            **first,
             "decoder": F.mse_loss(hidden, x0),
             "ce": F.cross_entropy(logits.flatten(0, 1), code_ids.flatten()),
         }
-        return {"loss": terms["eps"] + terms["decoder"] + terms["ce"], **terms}
+        return {"loss": sum(terms.values()), **terms}
 
     def save_pretrained(self, out_dir: str | Path) -> None:
         """codefusion_config.json and model.safetensors (and ``encoder/config.json`` for a Hugging Face encoder)."""

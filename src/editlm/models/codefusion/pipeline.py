@@ -93,10 +93,12 @@ class CodeFusionPipeline:
         rows = self.tokenizer(list(codes), add_special_tokens=False)["input_ids"]
         return torch.tensor([ids[:n] + [pad] * (n - len(ids[:n])) for ids in rows], dtype=torch.long)
 
-    def encode_source(self, utterances: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Utterance ids and mask (batch, source_length); the first position always counts, so an empty
-        utterance still has one key to attend to."""
-        n = self.config.source_length
+    def encode_source(
+        self, utterances: list[str], length: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Utterance ids and mask (batch, ``length``, default source_length); the first position always
+        counts, so an empty utterance still has one key to attend to."""
+        n = length or self.config.source_length
         pad = self.encoder_tokenizer.pad_token_id or 0
         rows = self.encoder_tokenizer(list(utterances), add_special_tokens=self.config.encoder == "hf")[
             "input_ids"
@@ -106,9 +108,9 @@ class CodeFusionPipeline:
         mask = torch.tensor([[True] * max(len(r), 1) + [False] * (n - max(len(r), 1)) for r in rows])
         return ids, mask
 
-    def memory(self, utterances: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """E(s) and its key mask, on the model's device."""
-        ids, mask = self.encode_source(utterances)
+    def memory(self, utterances: list[str], length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """E(s) and its key mask, on the model's device (inputs cut at ``length``, default source_length)."""
+        ids, mask = self.encode_source(utterances, length)
         ids, mask = ids.to(self.device), mask.to(self.device)
         return self.model.encode(ids, mask), mask
 

@@ -118,3 +118,53 @@ def _function_pairs(source: str, max_chars: int) -> Iterator[tuple[str, str]]:
         code = ast.unparse(node)
         if utterance and len(code) <= max_chars:
             yield utterance, code
+
+
+def conala_pairs(
+    limit: int | None = None, max_chars: int = 120, max_statements: int = 3, files: int | None = None
+) -> list[tuple[str, str]]:
+    """CoNaLa-style (intent, snippet) pairs built offline from the standard library: the first line of a
+    function's docstring -> its body without the docstring (at most ``max_statements`` statements and
+    ``max_chars`` characters, unparsed by ``ast.unparse``, so at indentation 0), one pair per distinct
+    body. CodeFusion's Python benchmark (CoNaLa) is not shipped; these are as short and as one-line."""
+    from editlm.models.tokenizer import read_source, stdlib_files
+
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for path in stdlib_files("*.py")[:files]:
+        try:
+            tree = ast.parse(read_source(path))
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            doc = ast.get_docstring(node)
+            if not doc or not doc.strip() or not 1 <= len(node.body) - 1 <= max_statements:
+                continue
+            intent = doc.strip().splitlines()[0].strip()
+            code = "\n".join(ast.unparse(statement) for statement in node.body[1:])
+            if len(intent) < 8 or len(code) > max_chars or code in seen:
+                continue
+            seen.add(code)
+            pairs.append((intent, code))
+            if limit is not None and len(pairs) >= limit:
+                return pairs
+    return pairs
+
+
+def is_valid_body(code: str) -> bool:
+    """Whether ``code`` compiles (never runs) as the body of a function or coroutine (so ``return``,
+    ``yield`` and ``await`` are allowed)."""
+    body = "".join("    " + line + "\n" for line in code.splitlines()) or "    pass\n"
+    import warnings
+
+    for head in ("def _f():\n", "async def _f():\n"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # SyntaxWarnings of generated code are not ours to show
+                compile(head + body, "<candidate>", "exec", dont_inherit=True)
+            return True
+        except (SyntaxError, ValueError):
+            continue
+    return False

@@ -31,6 +31,12 @@ class TrainConfig:
     # Pre-training trains N, D, L (and H, which the cross-entropy term needs); E stays frozen when it is
     # a pre-trained encoder, as in the paper. A from-scratch E is trained by the CPD task (None = auto).
     pretrain_encoder: bool | None = None
+    # Before everything: this many masked-LM steps for the small from-scratch E alone, on the code and
+    # the utterances (15% of tokens masked), so that E starts from a code encoder, not from noise.
+    encoder_steps: int = 0
+    encoder_mask_rate: float = 0.15
+    # Keep E frozen while fine-tuning (None: frozen when it is a pre-trained Hugging Face encoder).
+    freeze_encoder: bool | None = None
     log_every: int = 10
 
 
@@ -76,12 +82,37 @@ def train(
     rng = random.Random(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     history: list[dict] = []
-    with _Bar(progress, config.pretrain_steps + config.finetune_steps) as bar:
+    total = config.encoder_steps + config.pretrain_steps + config.finetune_steps
+    with _Bar(progress, total) as bar:
+        if config.encoder_steps:
+            if pipe.config.encoder == "hf":
+                raise ValueError(
+                    "encoder_steps pre-trains the small encoder; a Hugging Face E is pre-trained"
+                )
+            texts = [c for c in codes] + [u for u, _ in pairs if u.strip()]
+            ids, mask = pipe.encode_source(texts, pipe.config.encoder_length)
+            mask_id = pipe.encoder_tokenizer.convert_tokens_to_ids(pipe.mask_token)
+            encoder = pipe.model.encoder
+
+            def encoder_step(step: int, batch: list[int]) -> dict[str, torch.Tensor]:
+                x, keep = ids[batch].to(pipe.device), mask[batch].to(pipe.device)
+                chosen = (
+                    torch.rand(x.shape, generator=generator).to(x.device) < config.encoder_mask_rate
+                ) & keep
+                chosen[:, 0] |= ~chosen.any(-1)  # every row predicts at least one token
+                logits = encoder.mlm_logits(encoder(x.masked_fill(chosen, mask_id), keep))
+                loss = torch.nn.functional.cross_entropy(logits[chosen], x[chosen])
+                return {"loss": loss, "ce": loss}
+
+            _run_phase(
+                "encoder", config.encoder_steps, len(texts), encoder_step, list(encoder.parameters()), pipe,
+                config, rng, bar, history, on_log,
+            )  # fmt: skip
         if config.pretrain_steps:
             train_encoder = (
                 pipe.config.encoder != "hf" if config.pretrain_encoder is None else config.pretrain_encoder
             )
-            frozen = [] if train_encoder else list(pipe.model.encoder.parameters())
+            frozen = [] if train_encoder else _encoder_weights(pipe)
             frozen_ids = {id(p) for p in frozen}
             params = [p for p in pipe.model.parameters() if id(p) not in frozen_ids]
             code_ids = pipe.encode_code(codes)
@@ -93,7 +124,8 @@ def train(
                         ids, pipe.model.noise_memory(len(batch), generator), None, generator
                     )
                 masked = [mask_code(codes[i], pipe.mask_token, config.mask_rate, rng)[0] for i in batch]
-                memory, mask = pipe.memory(masked)  # (b) CPD: E(s) = E(masked code)
+                # (b) CPD: E(s) = E(masked code), read in full (not cut at the utterance length)
+                memory, mask = pipe.memory(masked, pipe.config.encoder_length)
                 return pipe.model.loss(ids, memory, mask, generator)
 
             for p in frozen:  # no gradient is computed for E at all, rather than computed and unused
@@ -110,26 +142,34 @@ def train(
             code_ids = pipe.encode_code([code for _, code in pairs])
             utterances = [utterance for utterance, _ in pairs]
 
+            freeze = pipe.config.encoder == "hf" if config.freeze_encoder is None else config.freeze_encoder
+            frozen = _encoder_weights(pipe) if freeze else []
+
             def finetune_step(step: int, batch: list[int]) -> dict[str, torch.Tensor]:
                 memory, mask = pipe.memory([utterances[i] for i in batch])
                 return pipe.model.loss(code_ids[batch].to(pipe.device), memory, mask, generator)
 
-            params = list(pipe.model.parameters())
-            _run_phase(
-                "finetune",
-                config.finetune_steps,
-                len(pairs),
-                finetune_step,
-                params,
-                pipe,
-                config,
-                rng,
-                bar,
-                history,
-                on_log,
-            )
+            frozen_ids = {id(p) for p in frozen}
+            params = [p for p in pipe.model.parameters() if id(p) not in frozen_ids]
+            for p in frozen:
+                p.requires_grad_(False)
+            try:
+                _run_phase(
+                    "finetune", config.finetune_steps, len(pairs), finetune_step, params, pipe, config, rng, bar,
+                    history, on_log,
+                )  # fmt: skip
+            finally:
+                for p in frozen:
+                    p.requires_grad_(True)
     pipe.model.eval()
     return history
+
+
+def _encoder_weights(pipe: CodeFusionPipeline) -> list[torch.nn.Parameter]:
+    """E's weights that a frozen E keeps: a Hugging Face encoder's own (its new projection to the model
+    width still trains), or the whole small encoder."""
+    encoder = pipe.model.encoder
+    return list(getattr(encoder, "model", encoder).parameters())
 
 
 def _run_phase(phase, steps, count, step_fn, params, pipe, config, rng, bar, history, on_log) -> None:
@@ -151,7 +191,7 @@ def _run_phase(phase, steps, count, step_fn, params, pipe, config, rng, bar, his
             history.append(record)
             if on_log is not None:
                 on_log(record)
-            bar.describe(f"{phase} loss {record['loss']:.3f} (ce {record['ce']:.3f})")
+            bar.describe(f"{phase} loss {record['loss']:.3f} (ce {record.get('ce', 0.0):.3f})")
         bar.advance()
 
 
