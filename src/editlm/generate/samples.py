@@ -52,6 +52,7 @@ def sample_benchmark(
                         "logprob": c.logprob,
                         "sample": k,
                         "finish": c.finish,
+                        "tokens": c.tokens,
                     }
                     for k, c in enumerate(completions)
                 ],
