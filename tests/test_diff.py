@@ -16,10 +16,14 @@ from editlm.edits.diff import (
     DiffError,
     DiffParseError,
     apply_diff,
+    apply_diff_report,
+    apply_patch,
     make_diff,
     parse_diff,
+    parse_patch,
     split_lines,
 )
+from editlm.edits.extract import extract_diff
 
 # Lines drawn from a small alphabet so that diffs share lines and hunks interleave, plus the
 # characters that break naive patchers: diff markers at line start, CR, tabs, backslashes.
@@ -215,12 +219,11 @@ def test_random_corruption_raises_diff_error_only(before: str, after: str, data:
 @pytest.mark.parametrize(
     ("diff", "error"),
     [
-        ("", DiffParseError),
-        ("   \n\n", DiffParseError),
         ("just some prose\n", DiffParseError),
         ("--- a\n+++ b\n", DiffParseError),
         ("@@ -1,1 +1,1 @@\n-nothing like this\n+x\n", DiffApplyError),
-        ("@@ -1 +1 @@\n def f():\n", DiffParseError),  # a hunk that changes nothing
+        ("@@ -1 +1 @@\n def g():\n", DiffApplyError),  # a no-op hunk is still checked
+        ("@@ -1,2 +1,3 @@\n def f():\n+    x = 0\n", DiffParseError),  # cut off
         ("@@ -99,0 +100 @@\n+appended\n", DiffApplyError),  # never appended at the end
         ("@@ @@\n+floating insertion\n", DiffApplyError),  # never inserted at the top
         ("@@ -1,1 +1,1 @@\n-def f():\ngarbage line without prefix\n+x\n", DiffParseError),
@@ -307,3 +310,296 @@ def test_no_newline_at_end_round_trip() -> None:
 def test_lintseq_style_diffs_have_no_headers_and_no_context() -> None:
     diff = make_diff("", "def f():\n    pass\n", context=0, headers=False)
     assert diff == "@@ -0,0 +1,2 @@\n+def f():\n+    pass\n"
+
+
+# --------------------------------------------------------------------------- the reading contract
+# (issue 11: a cut hunk raises, text after a counted hunk is kept aside, model wrappers are stripped)
+
+FILE = "def f(x):\n    a = 1\n    b = 2\n    return a + b\n"
+
+
+def test_truncated_final_hunk_raises_naming_the_hunk() -> None:
+    diff = "@@ -1,4 +1,5 @@\n def f(x):\n-    a = 1\n-    b = 2\n"
+    with pytest.raises(DiffParseError, match=r"hunk 1 \(@@ -1,4 \+1,5 @@\) is cut off"):
+        apply_diff(FILE, diff)
+    two = "@@ -1 +1 @@\n-def f(x):\n+def g(x):\n@@ -3,2 +3,2 @@\n-    b = 2\n"
+    with pytest.raises(DiffParseError, match=r"hunk 2 .* cut off"):
+        apply_diff(FILE, two)
+
+
+def test_every_cut_inside_the_last_hunk_raises() -> None:
+    for seed, context in [(3, 0), (3, 3), (5, 0), (5, 3)]:
+        before = STDLIB[seed]
+        after = _random_edit(before, random.Random(seed))
+        diff = make_diff(before, after, context)
+        body = diff.index("\n", diff.rindex("\n@@") + 1) + 1
+        refused = 0
+        for cut in range(body, len(diff)):
+            try:
+                result = apply_diff(before, diff[:cut], require_newline=True)
+            except DiffError:
+                refused += 1
+                continue
+            assert result == after, f"cut at {cut} of {len(diff)}"  # only the final newline was cut
+        assert refused >= len(diff) - body - 1
+        assert apply_diff(before, diff, require_newline=True) == after
+
+
+def test_lintseq_edits_end_without_a_newline() -> None:
+    """LintSeq's reference joins rows with "\n", so its edits end in a bare '+' row: accepted by
+    default, refused with require_newline (the one cut that the counts cannot see)."""
+    edit = "@@ -0,0 +1,2 @@\n+a = 1\n+b = 2"
+    assert apply_diff("", edit) == "a = 1\nb = 2\n"
+    with pytest.raises(DiffParseError, match="no line ending"):
+        apply_diff("", edit, require_newline=True)
+    with pytest.raises(DiffParseError, match="cut off"):
+        apply_diff("", edit[: edit.rindex("\n")])
+
+
+def test_text_after_a_counted_hunk_is_kept_aside() -> None:
+    good = "@@ -1,2 +1,2 @@\n def f(x):\n-    a = 1\n+    a = 3\n"
+    expected = FILE.replace("a = 1", "a = 3")
+    for junk in ("+ I also cleaned up\n", "- Fixed the bug\n", " and kept this\n", "\nHope this helps!\n"):
+        report = apply_diff_report(FILE, good + junk)
+        assert report.text == expected
+        assert report.trailing.strip() == junk.strip()
+    assert parse_diff(good + "+ prose\n")[0].trailing == ("+ prose",)
+
+
+def test_counted_hunk_followed_by_lines_that_continue_it_refuses() -> None:
+    too_small = "@@ -1,2 +1,2 @@\n def f(x):\n-    a = 1\n+    a = 3\n-    b = 2\n+    b = 4\n"
+    with pytest.raises(DiffApplyError, match="continue it in the file"):
+        apply_diff(FILE, too_small)
+
+
+def test_dropped_zero_count_is_read_by_both_starts() -> None:
+    # "@@ -2 +3 @@" with one '+' line: an insertion after line 2 (the new line is line 3).
+    assert split_lines(apply_diff(FILE, "@@ -2 +3 @@\n+    c = 0\n"))[2] == "    c = 0\n"
+    assert apply_diff(FILE, "@@ -2 +1 @@\n-    a = 1\n") == FILE.replace("    a = 1\n", "")
+    with pytest.raises(DiffParseError, match="cut off"):
+        apply_diff(FILE, "@@ -2 +2 @@\n-    a = 1\n")  # a one-line change cut after its '-' line
+
+
+def test_none_and_non_text_raise_diff_error() -> None:
+    for bad in (None, 3, ["@@"]):
+        with pytest.raises(DiffError):
+            apply_diff(FILE, bad)
+
+
+def test_identity() -> None:
+    for text in ("", "x", "a\nb\n", FILE, STDLIB[1]):
+        assert make_diff(text, text) == ""
+        assert apply_diff(text, make_diff(text, text)) == text
+        assert apply_diff(text, "  \n") == text
+
+
+def test_no_op_hunks_and_hunkless_diffs_are_valid() -> None:
+    assert apply_diff(FILE, "@@ -1 +1 @@\n def f(x):\n") == FILE
+    rename = "diff --git a/x.py b/y.py\nsimilarity index 100%\nrename from x.py\nrename to y.py\n"
+    assert apply_diff(FILE, rename) == FILE
+    mode = "diff --git a/x.py b/x.py\nold mode 100644\nnew mode 100755\n"
+    assert apply_diff(FILE, mode) == FILE
+    with pytest.raises(DiffParseError, match="cut off"):
+        apply_diff(FILE, "diff --git a/x.py b/x.py\n")
+    assert apply_diff(FILE, "@@ -0,2 +0,2 @@\n def f(x):\n-    a = 1\n+    a = 0\n") == FILE.replace(
+        "a = 1", "a = 0"
+    )
+
+
+CHANGE = "--- a/f.py\n+++ b/f.py\n@@ -1,3 +1,3 @@\n def f(x):\n-    a = 1\n+    a = 7\n     b = 2\n"
+CHANGED = FILE.replace("a = 1", "a = 7")
+
+
+@pytest.mark.parametrize(
+    "wrapped",
+    [
+        f"```diff\n{CHANGE}```\n",
+        f"Here is the fix:\n\n```diff\n{CHANGE}```\n\nThis sets a to 7. Let me know!\n",
+        f"~~~patch\n{CHANGE}~~~",
+        f"I changed one line.\n{CHANGE}\nThat is all.\n",
+        f"diff --git a/f.py b/f.py\nindex 83db48f..bf269f4 100644\n{CHANGE}",
+        "Index: f.py\n" + "=" * 67 + "\n--- f.py\t(revision 12)\n+++ f.py\t(working copy)\n" + CHANGE[22:],
+        "diff -r 9a8b7c6d5e4f f.py\n--- a/f.py\tThu Jan 01 00:00:00 1970 +0000\n+++ b/f.py\tThu Jan 01 00:00:00 1970 +0000\n"
+        + CHANGE[22:],
+        "diff -u f.py.orig f.py\n--- f.py.orig\t2024-05-01 10:00:00.000000000 +0200\n+++ f.py\t2024-05-01 10:01:00.000000000 +0200\n"
+        + CHANGE[22:],
+        "Index: f.py\n"
+        + "=" * 67
+        + "\nRCS file: /cvs/f.py,v\nretrieving revision 1.1\ndiff -u -r1.1 f.py\n"
+        + CHANGE,
+        "# HG changeset patch\n# User someone\n# Parent  0123\nfix\n\ndiff -r 0123 -r 4567 f.py\n" + CHANGE,
+        "From 1234 Mon Sep 17 00:00:00 2001\nSubject: [PATCH] fix\n\n---\n f.py | 2 +-\n\n"
+        f"diff --git a/f.py b/f.py\n{CHANGE}-- \n2.43.0\n",
+        CHANGE.replace("\n", "\r\n"),
+    ],
+)
+def test_model_wrappers_and_tool_headers_are_read(wrapped: str) -> None:
+    assert apply_diff(FILE, wrapped) == CHANGED
+    assert extract_diff(extract_diff(wrapped)) == extract_diff(wrapped)
+
+
+def test_cut_inside_a_fence_still_raises() -> None:
+    with pytest.raises(DiffParseError, match="cut off"):
+        apply_diff(FILE, "Sure:\n```diff\n" + CHANGE[: CHANGE.rindex("+")])
+
+
+def test_diff_model_extract_goes_through_the_one_extractor() -> None:
+    from editlm.edits.diff_model import extract_diff as sample_extract
+
+    assert apply_diff(FILE, sample_extract(f" ```diff\n{CHANGE}```\nDone.<|endoftext|>junk")) == CHANGED
+
+
+# --------------------------------------------------------------------------- placement
+
+
+def _numbered(n: int, repeat: dict[int, str] | None = None) -> str:
+    repeat = repeat or {}
+    return "".join(f"{repeat.get(i, f'line {i}')}\n" for i in range(1, n + 1))
+
+
+def test_learned_offset_applies_to_the_exact_check() -> None:
+    # 'dup' at lines 15 and 25; the file has 10 extra lines at the top that the diff does not know.
+    source = _numbered(40, {15: "dup", 25: "dup"})
+    diff = "@@ -2 +2 @@\n-line 12\n+LINE 12\n@@ -15 +15 @@\n-dup\n+DUP\n"
+    report = apply_diff_report(source, diff)
+    lines = split_lines(report.text)
+    assert lines[11] == "LINE 12\n" and lines[24] == "DUP\n" and lines[14] == "dup\n"
+    assert [p.how for p in report.placements] == ["shifted", "shifted"]
+    assert [p.offset for p in report.placements] == [10, 10]
+    assert "shifted by +10 lines, at line 12" in str(report.placements[0])
+
+
+@pytest.mark.parametrize(
+    "diff",
+    [
+        "@@ -30 +30 @@\n-line 30\n+X\n@@ -10 +10 @@\n-line 10\n+Y\n",  # out of order
+        "@@ -10 +10 @@\n-line 10\n+Y\n@@ -10 +10 @@\n-line 10\n+Y\n",  # duplicated
+        "@@ -10,0 +11 @@\n+new\n@@ -10,0 +12 @@\n+new\n",  # a pure insertion twice
+        "@@ -9,3 +9,3 @@\n line 9\n-line 10\n+Y\n line 11\n@@ -11,2 +11,2 @@\n line 11\n-line 12\n+Z\n",  # overlap
+    ],
+)
+def test_out_of_order_duplicated_or_overlapping_hunks_raise(diff: str) -> None:
+    with pytest.raises(DiffApplyError, match="out of order or repeated"):
+        apply_diff(_numbered(40), diff)
+
+
+def test_the_same_diff_twice_raises() -> None:
+    source = _numbered(40)
+    diff = make_diff(source, source.replace("line 7\n", "seven\n").replace("line 30\n", "thirty\n"))
+    with pytest.raises(DiffError):
+        apply_diff(source, diff + diff)
+
+
+def test_nearest_match_needs_a_clear_margin() -> None:
+    source = _numbered(40, {10: "dup", 19: "dup"})
+    # stated at 14: 'dup' at 10 is 4 away, at 19 is 5 away: no clear winner.
+    with pytest.raises(DiffApplyError, match="about equally well") as info:
+        apply_diff(source, "@@ -14 +14 @@\n-dup\n+DUP\n")
+    assert info.value.hunk == 1 and info.value.closest == (10, 10)
+    # stated at 11: 1 away against 8 away: clear.
+    assert split_lines(apply_diff(source, "@@ -11 +11 @@\n-dup\n+DUP\n"))[9] == "DUP\n"
+
+
+def test_plus_lines_keep_their_line_endings() -> None:
+    # A commit converting CRLF to LF, with whitespace drift in its context (tolerant placement).
+    source = "a\r\nb\r\nc\r\n"
+    diff = "@@ -1,3 +1,3 @@\n a  \r\n-b\r\n+b\n c\r\n"
+    report = apply_diff_report(source, diff)
+    assert report.text == "a\r\nb\nc\r\n"
+    assert report.placements[0].how == "whitespace"
+    # An LF copy of a diff for a CRLF file: the diff lost its endings, so the file's are kept.
+    assert apply_diff(source, "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n") == "a\r\nB\r\nc\r\n"
+
+
+def test_dev_null_creates_only_new_files() -> None:
+    diff = "--- /dev/null\n+++ b/new.py\n@@ -0,0 +1,2 @@\n+x = 1\n+y = 2\n"
+    assert apply_diff("", diff) == "x = 1\ny = 2\n"
+    with pytest.raises(DiffApplyError, match="/dev/null"):
+        apply_diff(FILE, diff)
+    deleted = "--- a/f.py\n+++ /dev/null\n@@ -1,4 +0,0 @@\n" + "".join("-" + r for r in split_lines(FILE))
+    assert apply_diff(FILE, deleted) == ""
+
+
+def test_failure_names_the_closest_region() -> None:
+    diff = "@@ -1,4 +1,4 @@\n def f(x):\n     a = 1\n-    b = 3\n+    b = 4\n     return a + b\n"
+    with pytest.raises(DiffApplyError, match=r"closest: lines 1-4 \(3 of 4 lines alike\)") as info:
+        apply_diff(FILE, diff)
+    assert info.value.closest == (1, 4)
+
+
+def test_pure_insertion_is_reported_as_unverified() -> None:
+    report = apply_diff_report(FILE, "@@ -4,0 +5 @@\n+# end\n")
+    assert report.text == FILE + "# end\n"
+    assert report.placements[0].how == "line-number"
+    assert "cannot be checked" in str(report.placements[0])
+    # after a hunk found 10 lines away, an insertion's own line number is not trusted
+    source = "\n" * 10 + FILE
+    with pytest.raises(DiffApplyError, match="cannot be trusted"):
+        apply_diff(source, "@@ -1,2 +1,2 @@\n def f(x):\n-    a = 1\n+    a = 2\n@@ -4,0 +5 @@\n+# end\n")
+
+
+# --------------------------------------------------------------------------- multi-file patches
+
+MULTI = (
+    "diff --git a/pkg/a.py b/pkg/a.py\nindex 1111111..2222222 100644\n--- a/pkg/a.py\n+++ b/pkg/a.py\n"
+    "@@ -1 +1 @@\n-a = 1\n+a = 2\n"
+    "diff --git a/pkg/b.py b/pkg/b.py\nindex 3333333..4444444 100644\n--- a/pkg/b.py\n+++ b/pkg/b.py\n"
+    "@@ -1 +1 @@\n-a = 1\n+b = 1\n"
+    "diff --git a/old.py b/new.py\nsimilarity index 90%\nrename from old.py\nrename to new.py\n"
+    "index 5555555..6666666 100644\n--- a/old.py\n+++ b/new.py\n@@ -1,2 +1,2 @@\n keep\n-x\n+y\n"
+    "diff --git a/gone.py b/gone.py\ndeleted file mode 100644\nindex 7777777..0000000\n--- a/gone.py\n"
+    "+++ /dev/null\n@@ -1 +0,0 @@\n-bye\n"
+    "diff --git a/added.py b/added.py\nnew file mode 100644\nindex 0000000..8888888\n--- /dev/null\n"
+    "+++ b/added.py\n@@ -0,0 +1 @@\n+hello\n"
+    "diff --git a/tool.sh b/tool.sh\nold mode 100644\nnew mode 100755\n"
+)
+FILES = {
+    "pkg/a.py": "a = 1\n",
+    "pkg/b.py": "a = 1\n",
+    "old.py": "keep\nx\n",
+    "gone.py": "bye\n",
+    "tool.sh": "ls\n",
+}
+
+
+def test_apply_patch_over_a_file_set() -> None:
+    result = apply_patch(FILES, MULTI)
+    assert result == {
+        "pkg/a.py": "a = 2\n",
+        "pkg/b.py": "b = 1\n",
+        "old.py": None,
+        "new.py": "keep\ny\n",
+        "gone.py": None,
+        "added.py": "hello\n",
+        "tool.sh": "ls\n",
+    }
+    assert FILES["pkg/a.py"] == "a = 1\n"  # the input is not changed
+
+
+def test_apply_diff_refuses_a_multi_file_diff_by_name() -> None:
+    with pytest.raises(DiffParseError, match=r"touches 6 files \(pkg/a.py, pkg/b.py, new.py"):
+        apply_diff("a = 1\n", MULTI)
+    # svn's Index: and git's diff --git are file boundaries even without ---/+++ pairs in between
+    svn = "Index: a\n====\n--- a\n+++ a\n@@ -1 +1 @@\n-a = 1\n+a = 2\nIndex: b\n====\n@@ -1 +1 @@\n-a = 1\n+a = 3\n"
+    assert len(parse_patch(svn)) == 2
+    with pytest.raises(DiffParseError, match="touches 2 files"):
+        apply_diff("a = 1\n", svn)
+
+
+@pytest.mark.parametrize(
+    ("files", "error"),
+    [
+        ({**FILES, "added.py": "exists\n"}, "already exists"),
+        ({k: v for k, v in FILES.items() if k != "pkg/b.py"}, "not in the file set"),
+        ({**FILES, "gone.py": "bye\nmore\n"}, "leave text"),
+    ],
+)
+def test_apply_patch_refuses_what_does_not_fit(files, error) -> None:
+    with pytest.raises(DiffApplyError, match=error):
+        apply_patch(files, MULTI)
+
+
+def test_apply_patch_refuses_a_file_touched_twice() -> None:
+    part = MULTI[: MULTI.index("diff --git a/pkg/b.py")]
+    with pytest.raises(DiffApplyError, match="twice"):
+        apply_patch(FILES, part + part)

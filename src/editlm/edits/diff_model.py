@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from editlm.edits import extract
+
 NAME_TAG, BEFORE_TAG, MESSAGE_TAG, DIFF_TAG = "<NME>", "<BEF>", "<MSG>", "<DFF>"
 ADDFILE = "ADDFILE"
 END_TOKENS = ("<|endoftext|>", "</s>", "<eos>")
@@ -86,7 +88,8 @@ def parse_diff_sample(text: str) -> DiffSample:
 
 def extract_diff(completion: str, stop: Iterable[str] = END_TOKENS) -> str:
     """The diff in a raw model completion of a :meth:`DiffSample.prompt`: up to the next sample
-    (``<NME>``) or end token, without the space after ``<DFF>``."""
+    (``<NME>``) or end token, without the space after ``<DFF>``, then through
+    :func:`editlm.edits.extract.extract_diff` (fences, prose, tool headers), like every caller."""
     cut = len(completion)
     for marker in (NAME_TAG, *stop):
         at = completion.find(marker)
@@ -95,4 +98,4 @@ def extract_diff(completion: str, stop: Iterable[str] = END_TOKENS) -> str:
     body = completion[:cut]
     if body.startswith(" "):
         body = body[1:]
-    return body
+    return extract.extract_diff(body)
