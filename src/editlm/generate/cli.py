@@ -73,3 +73,75 @@ def register(app: typer.Typer) -> None:
                 output, eng, benchmark, kind, n, params, limit=limit, on_task=lambda _: progress.advance(bar)
             )
         typer.echo(f"{summary['rows']} samples for {summary['inputs_written']} problems -> {output}")
+
+    @app.command("edit")
+    def edit(
+        file: Path = typer.Argument(..., help="The file to edit (any language the model knows)."),
+        message: str = typer.Option(..., "-m", "--message", help="What to change, as a commit message."),
+        model: Path = typer.Option(
+            ..., "--model", envvar="EDITLM_MODEL", help="A local diff-model directory."
+        ),
+        lines: str | None = typer.Option(None, "--lines", help="Only lines A-B (1-based), e.g. 10-24."),
+        n: int = typer.Option(4, "-n", help="Diffs to sample."),
+        apply: bool = typer.Option(False, "--apply", help="Write the chosen edit (a backup is kept)."),
+        pick: int | None = typer.Option(None, "--pick", help="With --apply: which proposal (1 = best)."),
+        engine: str = typer.Option("transformers", help="transformers, ctranslate2 or vllm."),
+        temperature: float | None = typer.Option(None, help="Default: 0 (greedy) for -n 1, else 0.8."),
+        top_p: float = typer.Option(0.95),
+        max_new_tokens: int = typer.Option(512),
+        seed: int = typer.Option(0),
+        device: str | None = typer.Option(None),
+    ) -> None:
+        """Propose edits of FILE with a diff model: shows each diff that applies (and, for Python,
+        parses) with where its hunks landed; --apply writes the chosen one atomically."""
+        from rich.console import Console
+        from rich.syntax import Syntax
+
+        from editlm.generate.edit import EditRequestError, parse_lines, propose, write_atomically
+        from editlm.generate.engines import EngineUnavailable, PromptTooLong, SamplingParams, load_engine
+
+        console = Console(highlight=False)
+        if not file.is_file():
+            raise typer.BadParameter(f"{file}: no such file", param_hint="FILE")
+        try:
+            source = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise typer.BadParameter(f"{file}: not UTF-8 text", param_hint="FILE") from None
+        temp = temperature if temperature is not None else (0.0 if n == 1 else 0.8)
+        try:
+            span = parse_lines(lines)
+            eng = load_engine(engine, model, device=device)
+            proposals = propose(
+                eng,
+                file.name,
+                source,
+                message,
+                n,
+                SamplingParams(temp, top_p, max_new_tokens, (), seed),
+                span,
+            )
+        except EngineUnavailable as exc:
+            raise typer.BadParameter(str(exc), param_hint="--engine") from None
+        except (EditRequestError, PromptTooLong) as exc:
+            raise typer.BadParameter(str(exc)) from None
+        good = [p for p in proposals if p.ok]
+        dropped = len(proposals) - len(good)
+        for k, p in enumerate(good, 1):
+            logprob = f"{p.logprob:.2f}" if p.logprob is not None else "-"
+            console.rule(f"proposal {k}  (logprob {logprob})")
+            console.print(Syntax(p.diff.rstrip("\n"), "diff", theme="ansi_dark", background_color="default"))
+            for line in p.placements:
+                console.print(f"  [dim]{line}[/dim]")
+        reasons = sorted({p.error for p in proposals if not p.ok})
+        console.print(
+            f"{len(good)} of {n} sampled diffs apply"
+            + (f"; {dropped} distinct dropped: " + "; ".join(r[:120] for r in reasons[:3]) if dropped else "")
+        )
+        if not good:
+            raise typer.Exit(1)
+        if apply:
+            choice = pick or 1
+            if not 1 <= choice <= len(good):
+                raise typer.BadParameter(f"--pick must be between 1 and {len(good)}", param_hint="--pick")
+            backup = write_atomically(file, good[choice - 1].program)
+            console.print(f"applied proposal {choice} to {file}" + (f" (backup: {backup})" if backup else ""))
