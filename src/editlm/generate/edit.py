@@ -105,20 +105,33 @@ def to_proposal(
     return Proposal(diff, applied.text, None, logprob, placements, applied.trailing, finish)
 
 
-def propose(
-    engine: Engine,
+@dataclass(frozen=True)
+class EditJob:
+    """What to ask the engine for one edit request."""
+
+    prompt: str
+    header: str | None
+    params: SamplingParams
+
+
+def edit_job(
     name: str,
-    source: str,
+    source: str | None,
     message: str,
-    n: int,
     params: SamplingParams,
     lines: tuple[int, int] | None = None,
-) -> list[Proposal]:
-    """``n`` sampled edits of ``source``, applicable ones first (by logprob), duplicates merged."""
-    header = hunk_header(source, lines) if lines else None
+    header: str | None = None,
+) -> EditJob:
+    if lines:
+        header = hunk_header(source or "", lines)
     prompt = edit_prompt(name, source, message, header)
-    params = SamplingParams(**{**params.__dict__, "stop": tuple(params.stop) or (NAME_TAG,)})
-    completions = engine.sample([prompt], n, params, predictions=[source])[0]
+    return EditJob(
+        prompt, header, SamplingParams(**{**params.__dict__, "stop": tuple(params.stop) or (NAME_TAG,)})
+    )
+
+
+def rank(name: str, source: str, header: str | None, completions) -> list[Proposal]:
+    """Completions made proposals: applicable ones first (by logprob), duplicates merged."""
     proposals = [to_proposal(name, source, c.text, header, c.logprob, c.finish) for c in completions]
     seen, unique = set(), []
     for p in proposals:
@@ -128,6 +141,21 @@ def propose(
             unique.append(p)
     score = lambda p: (p.ok, p.logprob if p.logprob is not None else float("-inf"))  # noqa: E731
     return sorted(unique, key=score, reverse=True)
+
+
+def propose(
+    engine: Engine,
+    name: str,
+    source: str,
+    message: str,
+    n: int,
+    params: SamplingParams,
+    lines: tuple[int, int] | None = None,
+) -> list[Proposal]:
+    """``n`` sampled edits of ``source``, ranked by :func:`rank`. The file is the prediction."""
+    job = edit_job(name, source, message, params, lines)
+    completions = engine.sample([job.prompt], n, job.params, predictions=[source])[0]
+    return rank(name, source, job.header, completions)
 
 
 def write_atomically(path: Path, text: str, backup: bool = True) -> Path | None:
