@@ -21,8 +21,9 @@ from editlm.generate.engines import Completion, PromptTooLong, SamplingParams
 
 class TransformersEngine:
     """Batches of samples of one or more prompts; each distinct prompt is prefilled once and its
-    KV cache shared by its samples. With a ``prediction`` each sample is decoded speculatively:
-    up to ``draft_tokens`` tokens copied from the prediction are verified in one forward pass."""
+    KV cache shared by its samples. With a ``prediction`` and at most ``speculate_up_to`` distinct
+    samples, each sample is decoded speculatively: up to ``draft_tokens`` tokens copied from the
+    prediction are verified in one forward pass (more samples are faster decoded as one batch)."""
 
     name = "transformers"
 
@@ -33,6 +34,7 @@ class TransformersEngine:
         batch_size: int = 16,
         dtype: str | None = None,
         draft_tokens: int = 10,
+        speculate_up_to: int = 4,
     ):
         import torch
 
@@ -44,6 +46,7 @@ class TransformersEngine:
         self.model = load_model(model_dir, dtype=torch_dtype, device=self.device).eval()
         self.batch_size = max(1, batch_size)
         self.draft_tokens = draft_tokens
+        self.speculate_up_to = speculate_up_to
         config = self.model.config
         eos = self.model.generation_config.eos_token_id
         eos = eos if eos is not None else self.tokenizer.eos_token_id
@@ -75,7 +78,8 @@ class TransformersEngine:
             plain = []
             for i, prompt in enumerate(prompts):
                 prediction = predictions[i] if predictions is not None else None
-                if prediction:
+                # speculation decodes one row at a time: for many samples a batch is faster
+                if prediction and copies <= self.speculate_up_to:
                     pred_ids = self.tokenizer(prediction, add_special_tokens=False)["input_ids"]
                     for k, done in enumerate(self._speculate(prompt, encoded[i], pred_ids, copies, params)):
                         out[i][k] = done
