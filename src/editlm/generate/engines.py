@@ -70,12 +70,14 @@ class TransformersEngine:
     def sample(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[Completion]]:
         import torch
 
+        from editlm.models.tokens import prompt_batch  # the BOS rule training uses
+
         jobs = [(i, prompt) for i, prompt in enumerate(prompts) for _ in range(n)]
         out: list[list[Completion]] = [[] for _ in prompts]
         torch.manual_seed(params.seed)
         for start in range(0, len(jobs), self.batch_size):
             batch = jobs[start : start + self.batch_size]
-            enc = self.tokenizer([p for _, p in batch], return_tensors="pt", padding=True).to(self.device)
+            enc = prompt_batch(self.tokenizer, [p for _, p in batch]).to(self.device)
             kwargs = dict(max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
             if params.greedy:
                 kwargs.update(do_sample=False)
@@ -116,8 +118,12 @@ class CTranslate2Engine:
         self._ct2 = ctranslate2
 
     def sample(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[Completion]]:
+        from editlm.models.tokens import encode_prompts  # the BOS rule training uses
+
         self._ct2.set_random_seed(params.seed)
-        tokens = [self.tokenizer.convert_ids_to_tokens(self.tokenizer(p)["input_ids"]) for p in prompts]
+        tokens = [
+            self.tokenizer.convert_ids_to_tokens(ids) for ids in encode_prompts(self.tokenizer, prompts)
+        ]
         batch = [t for t in tokens for _ in range(n)]
         results = self.generator.generate_batch(
             batch,
