@@ -259,16 +259,18 @@ def to_dataset(segments: Sequence[Segment]):
     )
 
 
-def pack_dataset(segments: Sequence[Segment], seq_len: int, report: DataReport | None = None):
-    """Best-fit-decreasing packing of segments into rows of at most ``seq_len`` tokens: TRL's
+def pack_dataset(segments, seq_len: int, report: DataReport | None = None):
+    """Best-fit-decreasing packing of segments (a list or a :func:`to_dataset` Dataset) into rows of at most ``seq_len`` tokens: TRL's
     ``pack_dataset(strategy="bfd")`` (the same algorithm editlm had by hand). Each row keeps its
     ``seq_lengths``, from which TRL's padding-free collator makes position ids that restart per sample
     (so no sample attends to another) and sets the first label of every sample to -100."""
+    from datasets import Dataset
     from trl.data_utils import pack_dataset as trl_pack
 
-    if any(len(ids) > seq_len for ids, _ in segments):
+    data = segments if isinstance(segments, Dataset) else to_dataset(segments)
+    if len(data) and max(len(ids) for ids in data["input_ids"]) > seq_len:
         raise ValueError("a segment is longer than seq_len; encode with seq_len first")
-    packed = trl_pack(to_dataset(segments), seq_len, strategy="bfd")
+    packed = trl_pack(data, seq_len, strategy="bfd")
     if report is not None:
         report.rows += len(packed)
     return packed

@@ -27,7 +27,7 @@ TRAINER_NOT_COMPARED = frozenset(
     {"report_to", "run_name", "logging_dir", "disable_tqdm", "push_to_hub", "hub_model_id"}
 )
 # What a run leaves in its output directory (deleted by overwrite).
-RUN_OUTPUTS = ("metrics.jsonl", "editlm_train.json", RUN_FILE, "runs")
+RUN_OUTPUTS = ("metrics.jsonl", "editlm_train.json", RUN_FILE, "runs", ".editlm-data")
 
 
 class RunMismatchError(ValueError):

@@ -37,6 +37,7 @@ from editlm.train.data import (
 log = logging.getLogger(__name__)
 SUMMARY_FILE = "editlm_train.json"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+DATA_CACHE = ".editlm-data"
 
 
 def pretrain(config: PretrainConfig, callbacks: list | None = None) -> Path:
@@ -45,18 +46,22 @@ def pretrain(config: PretrainConfig, callbacks: list | None = None) -> Path:
         raise DataError("pretraining needs a corpus: set data (a directory, JSONL/Parquet file or 'stdlib')")
     run = _prepare(config, "pretrain")
     tokenizer = run["tokenizer"]
-    texts = iter_texts(config.data, config.glob, config.text_field)
-    docs = [t for t in itertools.islice(texts, config.max_documents or None) if t.strip()]
-    if not docs:
-        raise DataError(f"{config.data}: the corpus is empty (no non-blank documents)")
-    if config.eval_data:
-        train_docs, eval_docs = docs, list(iter_texts(config.eval_data, config.glob, config.text_field))
-    else:
-        train_docs, eval_docs = split_eval(docs, config.eval_fraction, config.seed)
-    report, eval_report = DataReport(), DataReport()
-    segments = encode_documents(tokenizer, train_docs, seq_len=config.seq_len, report=report)
-    eval_segments = encode_documents(tokenizer, eval_docs, seq_len=config.seq_len, report=eval_report)
-    return _train(config, run, segments, eval_segments, report, "pretrain", callbacks)
+
+    def encode(report: DataReport, eval_report: DataReport):
+        texts = iter_texts(config.data, config.glob, config.text_field)
+        docs = [t for t in itertools.islice(texts, config.max_documents or None) if t.strip()]
+        if not docs:
+            raise DataError(f"{config.data}: the corpus is empty (no non-blank documents)")
+        if config.eval_data:
+            train_docs, eval_docs = docs, list(iter_texts(config.eval_data, config.glob, config.text_field))
+        else:
+            train_docs, eval_docs = split_eval(docs, config.eval_fraction, config.seed)
+        return (
+            encode_documents(tokenizer, train_docs, seq_len=config.seq_len, report=report),
+            encode_documents(tokenizer, eval_docs, seq_len=config.seq_len, report=eval_report),
+        )
+
+    return _train(config, run, encode, "pretrain", callbacks)
 
 
 def sft(config: SFTConfig, callbacks: list | None = None) -> Path:
@@ -68,29 +73,32 @@ def sft(config: SFTConfig, callbacks: list | None = None) -> Path:
     run = _prepare(config, "sft")
     tokenizer = run["tokenizer"]
     fields = (config.prompt_field, config.completion_field)
-    records = load_records(config.data, required=fields)
-    if config.eval_data:
-        train_records, eval_records = records, load_records(config.eval_data, required=fields)
-    else:
-        train_records, eval_records = split_eval(records, config.eval_fraction, config.seed)
-    report, eval_report = DataReport(), DataReport()
 
-    def encode(rows: list[dict], rep: DataReport):
-        return encode_sft(
-            tokenizer, rows, seq_len=config.seq_len, prompt_field=config.prompt_field,
-            completion_field=config.completion_field, full_loss=config.full_loss,
-            marker=config.loss_from_marker, overlong=config.overlong, report=rep,
-        )  # fmt: skip
+    def encode(report: DataReport, eval_report: DataReport):
+        records = load_records(config.data, required=fields)
+        if config.eval_data:
+            train_records, eval_records = records, load_records(config.eval_data, required=fields)
+        else:
+            train_records, eval_records = split_eval(records, config.eval_fraction, config.seed)
 
-    segments = encode(train_records, report)
-    if report.skipped_overlong:
-        log.warning(
-            "skipped %d of %d samples longer than seq_len=%d tokens (set overlong='truncate' to keep them)",
-            report.skipped_overlong, report.samples, config.seq_len,
-        )  # fmt: skip
-    if not segments:
-        raise DataError(f"{config.data}: no usable samples ({report.as_dict()})")
-    return _train(config, run, segments, encode(eval_records, eval_report), report, "sft", callbacks)
+        def encode_rows(rows: list[dict], rep: DataReport):
+            return encode_sft(
+                tokenizer, rows, seq_len=config.seq_len, prompt_field=config.prompt_field,
+                completion_field=config.completion_field, full_loss=config.full_loss,
+                marker=config.loss_from_marker, overlong=config.overlong, report=rep,
+            )  # fmt: skip
+
+        segments = encode_rows(train_records, report)
+        if report.skipped_overlong:
+            log.warning(
+                "skipped %d of %d samples longer than seq_len=%d tokens (set overlong='truncate' to keep them)",
+                report.skipped_overlong, report.samples, config.seq_len,
+            )  # fmt: skip
+        if not segments:
+            raise DataError(f"{config.data}: no usable samples ({report.as_dict()})")
+        return segments, encode_rows(eval_records, eval_report)
+
+    return _train(config, run, encode, "sft", callbacks)
 
 
 # ----------------------------------------------------------------------------------------- checks
@@ -111,11 +119,12 @@ def _prepare(config: TrainConfig, kind: str) -> dict[str, Any]:
         check_context(load_config(config.model), config.seq_len)
     tokenizer = _tokenizer(config)
     notes = ensure_special_tokens(tokenizer, add=True)
+    record = run_record(config, kind)
     resume = claim_output_dir(
-        Path(config.output_dir), run_record(config, kind), resume=config.resume, overwrite=config.overwrite,
+        Path(config.output_dir), record, resume=config.resume, overwrite=config.overwrite,
         main_process=_main_process(),
     )  # fmt: skip
-    return {"tokenizer": tokenizer, "notes": notes, "resume": resume}
+    return {"tokenizer": tokenizer, "notes": notes, "resume": resume, "record": record}
 
 
 def _main_process() -> bool:
@@ -257,6 +266,8 @@ def sft_arguments(config: TrainConfig, has_eval: bool, bf16: bool, **extra: Any)
             trainer[new] = trainer.pop(old)
     settings.update(trainer)
     settings.update(extra)
+    if settings["padding_free"] and not settings["packing"]:
+        settings["max_length"] = None  # samples are cut at seq_len already; TRL refuses a length here
     try:
         return TrlSFTConfig(**settings)
     except (TypeError, ValueError) as exc:
@@ -266,16 +277,47 @@ def sft_arguments(config: TrainConfig, has_eval: bool, bf16: bool, **extra: Any)
 # ----------------------------------------------------------------------------------------- training
 
 
-def _datasets(config: TrainConfig, segments, eval_segments, report: DataReport, eval_report: DataReport):
+def _encoded(config: TrainConfig, run: dict, encode) -> tuple[Any, Any, DataReport]:
+    """The tokenized train and eval sets, built once per run and kept in ``OUTPUT/.editlm-data``: a resumed
+    run, and every process but the first under ``accelerate launch``, load them instead of reading and
+    tokenizing the data again (the main process builds them first)."""
+    import hashlib
+
+    from accelerate import PartialState
+    from datasets import load_from_disk
+
+    key = hashlib.sha256(json.dumps(run["record"], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    cache = Path(config.output_dir) / DATA_CACHE / key
+    with PartialState().main_process_first():
+        if not (cache / "report.json").is_file():
+            report, eval_report = DataReport(), DataReport()
+            segments, eval_segments = encode(report, eval_report)
+            tmp = cache.with_name(f".{key}-{os.getpid()}")
+            to_dataset(segments).save_to_disk(tmp / "train")
+            if eval_segments:
+                to_dataset(eval_segments).save_to_disk(tmp / "eval")
+            _write_json(tmp / "report.json", asdict(report))
+            if cache.exists():  # another process finished first
+                import shutil
+
+                shutil.rmtree(tmp)
+            else:
+                os.replace(tmp, cache)
+        report = DataReport(**json.loads((cache / "report.json").read_text()))
+        train = load_from_disk(str(cache / "train"))
+        held = load_from_disk(str(cache / "eval")) if (cache / "eval").is_dir() else None
+    return train, held, report
+
+
+def _datasets(config: TrainConfig, train, held, report: DataReport):
     if config.packing:
-        return pack_dataset(segments, config.seq_len, report), (
-            pack_dataset(eval_segments, config.seq_len, eval_report) if eval_segments else None
+        return pack_dataset(train, config.seq_len, report), (
+            pack_dataset(held, config.seq_len) if held is not None else None
         )
-    return to_dataset(segments), (to_dataset(eval_segments) if eval_segments else None)
+    return train, held
 
 
-def _train(config: TrainConfig, run: dict, segments, eval_segments, report: DataReport, kind: str,
-           extra_callbacks=None) -> Path:  # fmt: skip
+def _train(config: TrainConfig, run: dict, encode, kind: str, extra_callbacks=None) -> Path:
     from transformers import PrinterCallback, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -292,10 +334,11 @@ def _train(config: TrainConfig, run: dict, segments, eval_segments, report: Data
         # Tiny weights and Adam updates drift into subnormal floats, which make CPU matmuls many times
         # slower; flushing them to zero costs nothing in accuracy.
         torch.set_flush_denormal(True)
+    train, held, report = _encoded(config, run, encode)
+    train_ds, eval_ds = _datasets(config, train, held, report)
     bf16 = use_bf16(config.bf16)
     model, save_dtype = _model(config, tokenizer, bf16)
     segmented = config.packing and not config.attn_implementation and use_segment_attention(model)
-    train_ds, eval_ds = _datasets(config, segments, eval_segments, report, DataReport())
     args = sft_arguments(config, has_eval=eval_ds is not None, bf16=bf16)
     callbacks = [JsonlMetrics(out / "metrics.jsonl"), *(extra_callbacks or [])]
     if config.progress:
@@ -330,6 +373,11 @@ def _train(config: TrainConfig, run: dict, segments, eval_segments, report: Data
             "saved_dtype": str(save_dtype).removeprefix("torch."),
         }  # fmt: skip
         _write_json(out / SUMMARY_FILE, summary)
+        import shutil
+
+        shutil.rmtree(
+            out / DATA_CACHE, ignore_errors=True
+        )  # the finished model directory holds the model only
     return out
 
 
