@@ -59,9 +59,9 @@ class CTranslate2Engine:
         self._ct2 = ctranslate2
         self.generator = self._new_generator()
         config = load_config(model_dir)
-        self.context = getattr(config, "max_position_embeddings", None) or getattr(
-            config, "n_positions", None
-        )
+        from editlm.models.tokens import context_length
+
+        self.context = context_length(config)
         eos = self.tokenizer.eos_token_id
         self.end_ids = [eos] if eos is not None else []
 
@@ -77,7 +77,9 @@ class CTranslate2Engine:
         params: SamplingParams,
         predictions: Sequence[str | None] | None = None,
     ) -> list[list[Completion]]:
-        tokens = [self._tokens(p, params) for p in prompts]
+        from editlm.models.tokens import encode_prompts  # the BOS rule training uses
+
+        tokens = [self._tokens(ids, params) for ids in encode_prompts(self.tokenizer, prompts)]
         if params.greedy:
             firsts = self._run(self.generator, tokens, params)
             return [[c] + [copy.deepcopy(c) for _ in range(n - 1)] for c in firsts]
@@ -87,8 +89,8 @@ class CTranslate2Engine:
             out.append(self._run(self._new_generator(), [toks] * n, params))  # fresh thread, fresh seed
         return out
 
-    def _tokens(self, prompt: str, params: SamplingParams) -> list[str]:
-        ids = self.tokenizer(prompt)["input_ids"] or self.end_ids[:1]
+    def _tokens(self, ids: list[int], params: SamplingParams) -> list[str]:
+        ids = ids or self.end_ids[:1]
         if self.context and len(ids) + params.max_new_tokens > self.context:
             raise PromptTooLong(
                 f"the prompt has {len(ids)} tokens and max_new_tokens is {params.max_new_tokens}, "

@@ -70,7 +70,9 @@ class TransformersEngine:
     ) -> list[list[Completion]]:
         import torch
 
-        encoded = [self._encode(p, params) for p in prompts]
+        from editlm.models.tokens import encode_prompts  # the BOS rule training uses
+
+        encoded = [self._check(ids, params) for ids in encode_prompts(self.tokenizer, prompts)]
         out: list[list[Completion | None]] = [[None] * n for _ in prompts]
         # greedy samples of one prompt are all the same: decode once, copy
         copies = 1 if params.greedy else n
@@ -96,8 +98,7 @@ class TransformersEngine:
         return out  # type: ignore[return-value]
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _encode(self, prompt: str, params: SamplingParams) -> list[int]:
-        ids = self.tokenizer(prompt)["input_ids"]
+    def _check(self, ids: list[int], params: SamplingParams) -> list[int]:
         if not ids:
             ids = [self.end_ids[0]] if self.end_ids else [0]
         if self.context and len(ids) + params.max_new_tokens > self.context:
