@@ -11,7 +11,7 @@ rewrite the function with a small change: ``<NME> file\\n<BEF> {function}\\n<MSG
 where the output copies the function. The same engine with and without the prediction (the
 function), greedy and sampled; tokens/s and the share of drafted tokens accepted. The outputs are
 checked to be identical. A model that only ever saw random weights copies nothing, so this part
-first trains a small model (about 6M parameters) to copy for ``--train-steps`` steps; its
+first trains a small model (about 3M parameters) to copy for ``--train-steps`` steps; its
 acceptance is that of a model that copies well, an upper bound for a diff model's changed lines.
 
     python benchmarks/sampling_speed.py [--quick]
@@ -131,7 +131,7 @@ def copy_text(name: str, function: str) -> tuple[str, str]:
     return f"<NME> {name}\n<BEF> {function}\n<MSG> Rewrite {name}\n<DFF> ", changed
 
 
-def train_copier(model_dir: Path, steps: int, seq: int = 384) -> None:
+def train_copier(model_dir: Path, steps: int, seq: int = 256) -> None:
     """Teach the model to copy: functions of the standard library, each as prompt + rewrite."""
     import torch
 
@@ -141,7 +141,7 @@ def train_copier(model_dir: Path, steps: int, seq: int = 384) -> None:
     model.train()
     texts = [p + t for p, t in (copy_text(n, f) for n, f in stdlib_functions(400, 8, 40))]
     rows = [ids[:seq] for ids in (tok(t)["input_ids"] for t in texts) if len(ids) >= 64]
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     rng = random.Random(0)
     start = clock()
     for step in range(steps):
@@ -154,7 +154,7 @@ def train_copier(model_dir: Path, steps: int, seq: int = 384) -> None:
         opt.step()
         opt.zero_grad()
         for group in opt.param_groups:
-            group["lr"] = 2e-3 * (1 - step / steps)
+            group["lr"] = 3e-3 * (1 - step / steps)
         if step % 100 == 0 or step == steps - 1:
             print(f"  copy training step {step}: loss {loss.item():.3f}")
     print(f"  trained {steps} steps in {since(start)[0]:.0f} s")
@@ -198,7 +198,7 @@ def main() -> None:
     args = parser.parse_args()
     new_tokens = 32 if args.quick else 64
     per_sample = args.per_sample or (2 if args.quick else 6)
-    steps = args.train_steps or (150 if args.quick else 600)
+    steps = args.train_steps or (200 if args.quick else 600)
     from editlm.evaluate.benchmarks import get_benchmark
     from editlm.models.tokenizer import stdlib_texts, train_tokenizer
 
@@ -210,8 +210,8 @@ def main() -> None:
         big = build_model(tmp / "m14", tmp / "tok", hidden_size=320, intermediate_size=960)
         params = SamplingParams(temperature=0.8, top_p=0.95, max_new_tokens=new_tokens, seed=0)
         a = {**hf_generate(big, prompts, 32, per_sample, params), **editlm_paths(big, prompts, 32, params)}
-        copier = build_model(tmp / "copier", tmp / "tok", hidden_size=256, intermediate_size=768,
-                             num_hidden_layers=4, max_position_embeddings=1024)  # fmt: skip
+        copier = build_model(tmp / "copier", tmp / "tok", hidden_size=192, intermediate_size=576,
+                             num_hidden_layers=3, num_attention_heads=4, max_position_embeddings=1024)  # fmt: skip
         train_copier(copier, steps)
         b = edits(copier, 4 if args.quick else 10, 128 if args.quick else 256)
 
@@ -222,7 +222,7 @@ def main() -> None:
         print(f"{label:<28}{r['tokens']:>8}{r['wall']:>9.1f}{r['cpu']:>9.1f}{rate(r):>9.0f}")
     fastest = max(("editlm transformers", "editlm ctranslate2 int8"), key=lambda k: rate(a[k]))
     print(
-        f"\n(b) rewrites of {4 if args.quick else 10} stdlib functions (30-80 lines), copy-trained 6M model"
+        f"\n(b) rewrites of {4 if args.quick else 10} stdlib functions (30-80 lines), copy-trained 3M model"
     )
     print(f"{'sampling':<22}{'mode':<12}{'tokens':>8}{'wall s':>9}{'tok/s':>9}{'accepted':>10}")
     for label, rows in b.items():

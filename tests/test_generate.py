@@ -227,13 +227,13 @@ def test_predictions_change_speed_not_output(tiny_model, one_torch_thread) -> No
     prompts = ["def add(a, b):\n    return", "<NME> a.py\n<BEF> x = 1\n<MSG> Fix\n<DFF>"]
     predictions = ["def add(a, b):\n    return " + "turn" * 20, "x = 1\n"]
     for params in (
-        SamplingParams(temperature=0, max_new_tokens=24),
-        SamplingParams(temperature=1.0, top_p=0.9, max_new_tokens=24, seed=2),
-        SamplingParams(temperature=0.7, max_new_tokens=24, seed=2, stop=("\n",)),
+        SamplingParams(temperature=0, max_new_tokens=16),
+        SamplingParams(temperature=1.0, top_p=0.9, max_new_tokens=16, seed=2),
+        SamplingParams(temperature=0.7, max_new_tokens=16, seed=2, stop=("\n",)),
     ):
-        plain = engine.sample(prompts, 3, params)
+        plain = engine.sample(prompts, 2, params)
         engine.stats.update(drafted=0, accepted=0)
-        fast = engine.sample(prompts, 3, params, predictions=predictions)
+        fast = engine.sample(prompts, 2, params, predictions=predictions)
         assert [[(c.text, c.tokens, c.finish) for c in cs] for cs in fast] == [
             [(c.text, c.tokens, c.finish) for c in cs] for cs in plain
         ]
@@ -439,3 +439,31 @@ def test_generate_cli_writes_samples(tiny_model, tmp_path) -> None:
     assert len(rows) == 4 and all("\n" not in r["diff"] for r in rows)
     bad = CliRunner().invoke(app, ["generate", str(tiny_model), "--engine", "vllm", "-o", str(out)])
     assert bad.exit_code != 0 and "vLLM" in bad.output
+
+
+def test_finish_matches_a_brute_force_scan(small_tokenizer_dir) -> None:
+    """The stop found from a decoded tail is the first one, at the first token that completes it,
+    on random token sequences (byte-level pieces that split characters included)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from editlm.models.loading import load_tokenizer
+
+    tok = load_tokenizer(small_tokenizer_dir)
+    vocab = [i for i in range(len(tok)) if i not in tok.all_special_ids]
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.sampled_from(vocab), min_size=1, max_size=30), st.data())
+    def check(ids, data):
+        full = tok.decode(ids)
+        start = data.draw(st.integers(0, max(len(full) - 1, 0)))
+        stop = full[start : start + data.draw(st.integers(1, 4))] or "x"
+        text, count, _, reason = finish(tok, ids, None, [tok.eos_token_id], (stop,), 100)
+        first = next((k for k in range(1, len(ids) + 1) if stop in tok.decode(ids[:k])), None)
+        if first is None:
+            assert (text, count, reason) == (full, len(ids), "stop")  # ran out of tokens, not of budget
+        else:
+            assert count == first and reason == "stop" and stop not in text
+            assert text == tok.decode(ids[:first]).split(stop)[0]
+
+    check()
