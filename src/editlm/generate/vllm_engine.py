@@ -15,6 +15,7 @@ no GPU is available where editlm is tested, so the tests check only its refusal 
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -95,7 +96,19 @@ class VLLMEngine:
         options = vllm_options(
             tensor_parallel_size, dtype, max_model_len, gpu_memory_utilization, draft_tokens
         )
-        self.llm = vllm.LLM(model=str(model_dir), **options)
+        try:
+            self.llm = vllm.LLM(model=str(model_dir), **options)
+        except TypeError as exc:  # a vLLM older than logprobs_mode
+            if "logprobs_mode" not in str(exc):
+                raise
+            warnings.warn(
+                "this vLLM has no logprobs_mode: its logprobs may be those of the temperature/top-p "
+                "processed distribution, not the raw model logprobs the other engines report",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            options.pop("logprobs_mode")
+            self.llm = vllm.LLM(model=str(model_dir), **options)
         self.end_ids = [self.llm.get_tokenizer().eos_token_id]
         self._vllm = vllm
 
