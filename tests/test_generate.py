@@ -1,15 +1,20 @@
-"""Generation: engines (transformers, CTranslate2, vLLM's refusal), benchmark sampling, MBR-exec, repair."""
+"""Generation: engines that agree with each other and with ``model.generate`` (several model families),
+seeds, stops, predicted outputs, the CTranslate2 conversion cache, benchmark sampling, MBR-exec, repair."""
 
 from __future__ import annotations
 
 import json
+import os
+import warnings
 
 import pytest
 
 from editlm.edits.diff import make_diff
+from editlm.generate.decoding import Drafter, finish
 from editlm.generate.engines import (
     Completion,
     EngineUnavailable,
+    PromptTooLong,
     SamplingParams,
     TransformersEngine,
     cut_at_stop,
@@ -18,6 +23,321 @@ from editlm.generate.engines import (
 from editlm.generate.repair import error_summary, repair_prompt, self_repair
 from editlm.generate.rerank import call_inputs, mbr_exec
 
+PROMPTS = ["def add(a, b):\n    return", "class Foo:\n", "import os\n"]
+# Each family's own config class, as transformers defines it (test-sized)
+FAMILIES = {
+    "gpt2": dict(n_embd=64, n_layer=2, n_head=4),
+    "gpt_neox": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
+    "qwen2": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    ),
+    "phi": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
+    "starcoder2": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    ),
+}
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EDITLM_CACHE", str(tmp_path_factory.getbasetemp() / "editlm-cache"))
+
+
+@pytest.fixture(scope="module")
+def family_models(tmp_path_factory, small_tokenizer_dir):
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from editlm.models.loading import load_tokenizer
+
+    tok = load_tokenizer(small_tokenizer_dir)
+    out = {}
+    for family, shape in FAMILIES.items():
+        config = AutoConfig.for_model(
+            family,
+            vocab_size=len(tok),
+            bos_token_id=tok.eos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+            **shape,
+        )
+        torch.manual_seed(0)
+        path = tmp_path_factory.mktemp(family) / "model"
+        AutoModelForCausalLM.from_config(config).save_pretrained(path)
+        tok.save_pretrained(path)
+        out[family] = path
+    return out
+
+
+@pytest.fixture(scope="module")
+def eos_model(tmp_path_factory, tiny_model):
+    """The tiny model with its end token made as likely as the token it repeats ("turn"): greedy
+    samples end on the end token after a few tokens."""
+    import torch
+
+    from editlm.models.loading import load_model, load_tokenizer, save_checkpoint
+
+    tok, model = load_tokenizer(tiny_model), load_model(tiny_model)
+    turn = tok.convert_tokens_to_ids("turn")
+    with torch.no_grad():
+        weight = model.get_output_embeddings().weight
+        weight[tok.eos_token_id] = weight[turn] * 1.5
+    return save_checkpoint(model, tok, tmp_path_factory.mktemp("eos") / "model")
+
+
+def _reference(model_dir, prompts, max_new_tokens):
+    """``model.generate`` greedy, and the raw log-probabilities of what it generated, from a plain
+    forward pass over prompt + output."""
+    import torch
+
+    from editlm.models.loading import load_model, load_tokenizer
+
+    tok, model = load_tokenizer(model_dir), load_model(model_dir).eval()
+    out = []
+    for prompt in prompts:
+        enc = tok(prompt, return_tensors="pt")
+        with torch.no_grad():
+            seq = model.generate(
+                **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id
+            )
+            new = seq[0, enc["input_ids"].shape[1] :].tolist()
+            if tok.eos_token_id in new:
+                new = new[: new.index(tok.eos_token_id) + 1]
+            out.append((new, _raw_logprob(model, enc["input_ids"][0].tolist(), new)))
+    return tok, out
+
+
+def _raw_logprob(model, prompt_ids, new_ids) -> float:
+    import torch
+
+    with torch.no_grad():
+        logp = model(torch.tensor([prompt_ids + new_ids])).logits[0].float().log_softmax(-1)
+    return sum(float(logp[len(prompt_ids) - 1 + i, t]) for i, t in enumerate(new_ids))
+
+
+def _check_against_reference(model_dir, completions, max_new_tokens):
+    tok, ref = _reference(model_dir, PROMPTS, max_new_tokens)
+    for (ids, logprob), got in zip(ref, completions, strict=True):
+        ended = bool(ids) and ids[-1] == tok.eos_token_id
+        assert got.text == tok.decode(ids[:-1] if ended else ids)
+        assert got.tokens == len(ids)
+        assert got.finish == ("stop" if ended else "length")
+        assert got.logprob == pytest.approx(logprob, abs=2e-3)
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2", "gpt_neox", "qwen2"])
+def test_engines_agree_with_generate_greedy(family, family_models, tiny_model, one_torch_thread) -> None:
+    model_dir = tiny_model if family == "llama" else family_models[family]
+    params = SamplingParams(temperature=0, max_new_tokens=12)
+    hf = TransformersEngine(model_dir, batch_size=2).sample(PROMPTS, 2, params)
+    ct2 = load_engine("ctranslate2", model_dir, compute_type="float32", fallback=False).sample(
+        PROMPTS, 1, params
+    )
+    _check_against_reference(model_dir, [c[0] for c in hf], 12)
+    _check_against_reference(model_dir, [c[0] for c in ct2], 12)
+    assert all(c[0].text == c[1].text for c in hf)  # greedy n > 1: the same sample n times
+
+
+def test_end_token_gives_finish_stop_and_its_logprob(eos_model, one_torch_thread) -> None:
+    params = SamplingParams(temperature=0, max_new_tokens=12)
+    hf = [c[0] for c in TransformersEngine(eos_model).sample(PROMPTS, 1, params)]
+    ct2 = [
+        c[0] for c in load_engine("ctranslate2", eos_model, compute_type="float32").sample(PROMPTS, 1, params)
+    ]
+    assert any(c.finish == "stop" and c.tokens < 12 for c in hf)  # the fixture does end samples
+    _check_against_reference(eos_model, hf, 12)
+    _check_against_reference(eos_model, ct2, 12)
+
+
+def test_stops_end_decoding_in_every_engine(family_models, one_torch_thread) -> None:
+    from editlm.models.loading import load_tokenizer
+
+    model_dir = family_models["qwen2"]
+    free = SamplingParams(temperature=0, max_new_tokens=16)
+    hf_engine = TransformersEngine(model_dir)
+    unstopped = [c[0] for c in hf_engine.sample(PROMPTS, 1, free)]
+    stop = unstopped[1].text[3:5]  # a stop sequence the free output contains, after its start
+    params = SamplingParams(temperature=0, max_new_tokens=16, stop=(stop,))
+    ct2 = load_engine("ctranslate2", model_dir, compute_type="float32", fallback=False)
+    tok = load_tokenizer(model_dir)
+    for engine in (hf_engine, ct2):
+        got = engine.sample(PROMPTS, 1, params)[1][0]
+        assert got.finish == "stop" and got.tokens < 16
+        assert got.text == unstopped[1].text[: unstopped[1].text.find(stop)]
+        # tokens and logprob describe exactly what was decoded up to the token that completed the stop
+        ids = tok(unstopped[1].text)["input_ids"]
+        ref = hf_engine.sample([PROMPTS[1]], 1, SamplingParams(temperature=0, max_new_tokens=got.tokens))[0][
+            0
+        ]
+        assert stop in tok.decode(tok(ref.text)["input_ids"]) or ref.text.find(stop) >= 0
+        assert got.logprob == pytest.approx(ref.logprob, abs=2e-3)
+        assert len(ids) >= got.tokens
+
+
+def test_transformers_sample_depends_only_on_prompt_index_and_seed(tiny_model, one_torch_thread) -> None:
+    params = SamplingParams(temperature=1.0, max_new_tokens=10, seed=5)
+    texts = lambda groups: [[c.text for c in cs] for cs in groups]  # noqa: E731
+    both = texts(TransformersEngine(tiny_model, batch_size=3).sample(["def f(x):", "import os\n"], 4, params))
+    alone = texts(TransformersEngine(tiny_model, batch_size=16).sample(["import os\n"], 4, params))
+    assert both[1] == alone[0] and len(set(both[0])) > 1
+    other = texts(
+        TransformersEngine(tiny_model).sample(["def f(x):"], 4, SamplingParams(1.0, 0.95, 10, (), 6))
+    )
+    assert other[0] != both[0]
+
+
+def test_sampled_logprob_is_the_raw_model_logprob(tiny_model, one_torch_thread) -> None:
+    from editlm.models.loading import load_model, load_tokenizer
+
+    tok, model = load_tokenizer(tiny_model), load_model(tiny_model).eval()
+    params = SamplingParams(temperature=0.5, top_p=0.8, max_new_tokens=8, seed=1)
+    for engine in (
+        TransformersEngine(tiny_model),
+        load_engine("ctranslate2", tiny_model, compute_type="float32"),
+    ):
+        for c in engine.sample(["def f(x):"], 3, params)[0]:
+            prompt_ids = tok("def f(x):")["input_ids"]
+            new = tok(c.text, add_special_tokens=False)["input_ids"]
+            if len(new) == c.tokens and tok.decode(new) == c.text:  # retokenisation is exact
+                assert c.logprob == pytest.approx(_raw_logprob(model, prompt_ids, new), abs=2e-3)
+
+
+def test_ctranslate2_sampling_is_seeded_per_prompt(tiny_model) -> None:
+    engine = load_engine("ctranslate2", tiny_model, compute_type="float32")
+    params = SamplingParams(temperature=1.0, max_new_tokens=8, seed=3)
+    first = engine.sample(["def f(x):", "import os\n"], 3, params)
+    again = engine.sample(["import os\n"], 3, params)
+    assert [c.text for c in first[1]] == [c.text for c in again[0]]
+    assert len({c.text for c in first[0]}) > 1
+    assert [c.text for c in engine.sample(["import os\n"], 3, SamplingParams(1.0, 0.95, 8, (), 4))[0]] != [
+        c.text for c in again[0]
+    ]
+
+
+def test_predictions_change_speed_not_output(tiny_model, one_torch_thread) -> None:
+    engine = TransformersEngine(tiny_model)
+    prompts = ["def add(a, b):\n    return", "<NME> a.py\n<BEF> x = 1\n<MSG> Fix\n<DFF>"]
+    predictions = ["def add(a, b):\n    return " + "turn" * 20, "x = 1\n"]
+    for params in (
+        SamplingParams(temperature=0, max_new_tokens=16),
+        SamplingParams(temperature=1.0, top_p=0.9, max_new_tokens=16, seed=2),
+        SamplingParams(temperature=0.7, max_new_tokens=16, seed=2, stop=("\n",)),
+    ):
+        plain = engine.sample(prompts, 2, params)
+        engine.stats.update(drafted=0, accepted=0)
+        fast = engine.sample(prompts, 2, params, predictions=predictions)
+        assert [[(c.text, c.tokens, c.finish) for c in cs] for cs in fast] == [
+            [(c.text, c.tokens, c.finish) for c in cs] for cs in plain
+        ]
+        assert [c.logprob for cs in fast for c in cs] == pytest.approx(
+            [c.logprob for cs in plain for c in cs], abs=1e-3
+        )
+        if params.greedy:  # the tiny model repeats "turn": the prediction's drafts are accepted
+            assert engine.stats["accepted"] > 5
+
+
+def test_drafter_follows_the_prediction() -> None:
+    drafter = Drafter([1, 2, 3, 4, 5, 1, 2, 9])
+    assert drafter.draft([7, 1, 2], 3) == [3, 4, 5]  # the first occurrence of (1, 2)
+    drafter.advance(1)  # 3 accepted, then something else was generated
+    assert drafter.draft([1, 2, 3, 8], 2) == []  # 8 never occurs
+    assert drafter.draft([5, 1], 2) == [2, 3] or drafter.draft([5, 1], 2) == [2, 9]
+    assert Drafter([]).draft([1], 3) == []
+
+
+def test_finish_rules(small_tokenizer_dir) -> None:
+    from editlm.models.loading import load_tokenizer
+
+    tok = load_tokenizer(small_tokenizer_dir)
+    ids = tok("return x\ndef g():", add_special_tokens=False)["input_ids"]
+    eos = tok.eos_token_id
+    assert finish(tok, ids + [eos, 5], [-1.0] * (len(ids) + 2), [eos], (), 50) == (
+        "return x\ndef g():",
+        len(ids) + 1,
+        -(len(ids) + 1.0),
+        "stop",
+    )
+    text, count, _, reason = finish(tok, ids, None, [eos], ("\ndef",), 50)
+    assert (text, reason) == ("return x", "stop") and count < len(ids)
+    assert finish(tok, ids, None, [eos], (), len(ids))[3] == "length"
+
+
+def test_prompt_too_long_is_typed(tiny_model) -> None:
+    with pytest.raises(PromptTooLong, match="context"):
+        TransformersEngine(tiny_model).sample(["x " * 600], 1, SamplingParams(max_new_tokens=8))
+
+
+def test_conversion_cache_is_keyed_by_weights_outside_the_model(tiny_model, tmp_path) -> None:
+    import shutil
+    import stat
+
+    import torch
+
+    from editlm.models.convert import ctranslate2_model
+    from editlm.models.loading import load_model, load_tokenizer, save_checkpoint
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model, model_dir)
+    before = sorted(os.listdir(model_dir))
+    for path in [model_dir, *model_dir.iterdir()]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    try:
+        first = ctranslate2_model(model_dir, "float32", cache_dir=tmp_path / "cache")
+        greedy = SamplingParams(temperature=0, max_new_tokens=8)
+        old = load_engine("ctranslate2", model_dir, compute_type="float32", cache_dir=tmp_path / "cache")
+        old_text = old.sample(["def f(x):"], 1, greedy)[0][0].text
+    finally:
+        for path in [model_dir, *model_dir.iterdir()]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    assert sorted(os.listdir(model_dir)) == before and not first.is_relative_to(model_dir)
+    assert ctranslate2_model(model_dir, "float32", cache_dir=tmp_path / "cache") == first  # cached
+    model, tok = load_model(model_dir), load_tokenizer(model_dir)  # "retrain" into the same directory
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(-1.0)
+    save_checkpoint(model, tok, model_dir)
+    second = ctranslate2_model(model_dir, "float32", cache_dir=tmp_path / "cache")
+    assert second != first
+    new = load_engine("ctranslate2", model_dir, compute_type="float32", cache_dir=tmp_path / "cache")
+    hf = TransformersEngine(model_dir).sample(["def f(x):"], 1, greedy)[0][0].text
+    assert new.sample(["def f(x):"], 1, greedy)[0][0].text == hf != old_text
+
+
+@pytest.mark.parametrize("family", ["phi", "starcoder2"])
+def test_unconvertible_family_falls_back_with_a_warning(family, family_models) -> None:
+    with pytest.raises(EngineUnavailable, match=family):
+        load_engine("ctranslate2", family_models[family], fallback=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        engine = load_engine("ctranslate2", family_models[family], compute_type="float32")
+    assert engine.name == "transformers"
+    assert any(family in str(w.message) and "falling back" in str(w.message) for w in caught)
+
+
+def test_vllm_requests_and_refusal(tiny_model) -> None:
+    from editlm.generate.vllm_engine import request_params, vllm_options
+
+    with pytest.raises(EngineUnavailable, match="vLLM|CUDA"):
+        load_engine("vllm", tiny_model)
+    with pytest.raises(ValueError, match="unknown engine"):
+        load_engine("nope", tiny_model)
+    greedy = request_params(SamplingParams(temperature=0, stop=("<NME>",)), "p", 0, [0])
+    assert greedy["n"] == 1 and greedy["temperature"] == 0 and greedy["skip_special_tokens"] is False
+    assert greedy["stop"] == ["<NME>"] and greedy["stop_token_ids"] == [0]
+    seeds = {request_params(SamplingParams(seed=1), "p", k, [0])["seed"] for k in range(4)}
+    assert len(seeds) == 4
+    options = vllm_options(tensor_parallel_size=2, dtype="bfloat16", max_model_len=2048, draft_tokens=8)
+    assert options["tensor_parallel_size"] == 2 and options["max_model_len"] == 2048
+    assert options["speculative_config"]["method"] == "ngram"
+
 
 def test_cut_at_stop() -> None:
     assert cut_at_stop("abc\ndef x", ("\ndef", "\nclass")) == ("abc", True)
@@ -25,39 +345,7 @@ def test_cut_at_stop() -> None:
     assert cut_at_stop("a<NME>b<NME>", ("<NME>",)) == ("a", True)
 
 
-def test_transformers_engine_sampling_is_seeded_and_shaped(tiny_model) -> None:
-    engine = TransformersEngine(tiny_model, batch_size=3)
-    params = SamplingParams(temperature=1.0, max_new_tokens=12, seed=5)
-    first = engine.sample(["def f(x):", "import os\n"], 4, params)
-    again = engine.sample(["def f(x):", "import os\n"], 4, params)
-    assert [len(c) for c in first] == [4, 4]
-    assert [[c.text for c in cs] for cs in first] == [[c.text for c in cs] for cs in again]
-    other = engine.sample(
-        ["def f(x):", "import os\n"], 4, SamplingParams(temperature=1.0, max_new_tokens=12, seed=6)
-    )
-    assert [[c.text for c in cs] for cs in first] != [[c.text for c in cs] for cs in other]
-    assert all(c.logprob is not None and c.logprob <= 0 for cs in first for c in cs)
-    greedy = engine.sample(["def f(x):"], 3, SamplingParams(temperature=0, max_new_tokens=12))[0]
-    assert len({c.text for c in greedy}) == 1
-
-
-def test_ctranslate2_matches_transformers_greedy(tiny_model) -> None:
-    params = SamplingParams(temperature=0, max_new_tokens=16)
-    prompts = ["def add(a, b):\n    return", "class Foo:\n"]
-    hf = TransformersEngine(tiny_model).sample(prompts, 1, params)
-    ct2 = load_engine("ctranslate2", tiny_model, compute_type="float32").sample(prompts, 1, params)
-    assert [c[0].text for c in ct2] == [c[0].text for c in hf]
-    assert (tiny_model / "ctranslate2-float32" / "model.bin").exists()
-
-
-def test_vllm_refuses_clearly_without_gpu(tiny_model) -> None:
-    with pytest.raises(EngineUnavailable, match="vLLM|CUDA"):
-        load_engine("vllm", tiny_model)
-    with pytest.raises(ValueError, match="unknown engine"):
-        load_engine("nope", tiny_model)
-
-
-def test_write_samples_resumes_per_task(tiny_model, tmp_path) -> None:
+def test_write_samples_resume_reproduces_one_run(tiny_model, tmp_path, one_torch_thread) -> None:
     from editlm.generate.samples import write_samples
     from editlm.io.tables import read_rows
 
@@ -66,10 +354,18 @@ def test_write_samples_resumes_per_task(tiny_model, tmp_path) -> None:
     out = tmp_path / "samples.jsonl"
     write_samples(out, engine, "parity", "diff", 2, params, limit=2)
     summary = write_samples(out, engine, "parity", "diff", 2, params, limit=4)
+    once = tmp_path / "once.jsonl"
+    write_samples(once, engine, "parity", "diff", 2, params, limit=4)
     rows = list(read_rows(out))
     assert summary["inputs_written"] == 4
-    assert len(rows) == 8 and all(set(r) >= {"task_id", "diff", "logprob", "sample"} for r in rows)
-    assert len({r["task_id"] for r in rows}) == 4
+    assert len(rows) == 8 and all(set(r) >= {"task_id", "diff", "logprob", "sample", "tokens"} for r in rows)
+    key = lambda r: (r["task_id"], r["sample"])  # noqa: E731
+    resumed, single = sorted(rows, key=key), sorted(read_rows(once), key=key)
+    assert [(r["task_id"], r["diff"], r["tokens"]) for r in resumed] == [
+        (r["task_id"], r["diff"], r["tokens"]) for r in single
+    ]
+    # the same tokens; the logprob only to float noise (other prompts share the batch's padding)
+    assert [r["logprob"] for r in resumed] == pytest.approx([r["logprob"] for r in single], abs=1e-4)
 
 
 def test_call_inputs_take_arguments_not_answers() -> None:
@@ -101,7 +397,7 @@ class _ScriptedEngine:
         self.texts = texts
         self.prompts = []
 
-    def sample(self, prompts, n, params):
+    def sample(self, prompts, n, params, predictions=None):
         self.prompts += prompts
         return [[Completion(t) for t in self.texts[:n]] for _ in prompts]
 
@@ -135,10 +431,39 @@ def test_generate_cli_writes_samples(tiny_model, tmp_path) -> None:
     out = tmp_path / "s.jsonl"
     result = CliRunner().invoke(
         app, ["generate", str(tiny_model), "-b", "parity", "--kind", "diff", "-n", "2", "-o", str(out),
-              "--limit", "2", "--max-new-tokens", "8"],
+              "--limit", "2", "--max-new-tokens", "8", "--engine", "ctranslate2", "--compute-type", "float32",
+              "--stop", "\n", "--batch-size", "3", "--device", "cpu", "--temperature", "0"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 4
+    assert len(rows) == 4 and all("\n" not in r["diff"] for r in rows)
     bad = CliRunner().invoke(app, ["generate", str(tiny_model), "--engine", "vllm", "-o", str(out)])
     assert bad.exit_code != 0 and "vLLM" in bad.output
+
+
+def test_finish_matches_a_brute_force_scan(small_tokenizer_dir) -> None:
+    """The stop found from a decoded tail is the first one, at the first token that completes it,
+    on random token sequences (byte-level pieces that split characters included)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from editlm.models.loading import load_tokenizer
+
+    tok = load_tokenizer(small_tokenizer_dir)
+    vocab = [i for i in range(len(tok)) if i not in tok.all_special_ids]
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.sampled_from(vocab), min_size=1, max_size=30), st.data())
+    def check(ids, data):
+        full = tok.decode(ids)
+        start = data.draw(st.integers(0, max(len(full) - 1, 0)))
+        stop = full[start : start + data.draw(st.integers(1, 4))] or "x"
+        text, count, _, reason = finish(tok, ids, None, [tok.eos_token_id], (stop,), 100)
+        first = next((k for k in range(1, len(ids) + 1) if stop in tok.decode(ids[:k])), None)
+        if first is None:
+            assert (text, count, reason) == (full, len(ids), "stop")  # ran out of tokens, not of budget
+        else:
+            assert count == first and reason == "stop" and stop not in text
+            assert text == tok.decode(ids[:first]).split(stop)[0]
+
+    check()

@@ -48,8 +48,14 @@ def test_precedence_recipe_then_set_then_keywords(tmp_path):
 
 
 def test_bad_settings_are_clear_errors(tmp_path):
-    with pytest.raises(ConfigError, match="unknown"):
+    with pytest.raises(ConfigError, match="set lr"):
         load_config(SFTConfig, sets=["learning_rate=1"])
+    with pytest.raises(ConfigError, match="unknown"):
+        load_config(SFTConfig, sets=["learning_rat=1"])
+    with pytest.raises(ConfigError, match="true or false"):
+        load_config(SFTConfig, sets=["torch_compile=maybe"])
+    with pytest.raises(ConfigError, match="fixed"):
+        load_config(SFTConfig, sets=["remove_unused_columns=true"])
     with pytest.raises(ConfigError, match="int"):
         load_config(SFTConfig, sets=["seq_len=many"])
     with pytest.raises(ConfigError, match="key=value"):
@@ -115,6 +121,49 @@ def test_cli_sft_runs_a_recipe_with_overrides(tmp_path):
     assert summary["config"]["full_loss"] is True and summary["config"]["max_steps"] == 3
     assert summary["config"]["model"] == "test"  # from the recipe
     assert summary["data"]["loss_tokens"] == summary["data"]["tokens"] - 6
+
+
+def test_any_trainer_setting_passes_through_to_trl_sft_config(tmp_path):
+    from transformers import TrainingArguments
+    from trl import SFTConfig as TrlSFTConfig
+
+    from editlm.train.run import sft_arguments
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(
+        "seq_len = 64\n[trainer]\nlr_scheduler_kwargs = {min_lr = 1e-6}\nsave_only_model = true\n"
+    )
+    sets = ["gradient_checkpointing=true", "report_to=wandb", "torch_compile=true", "load_best_model_at_end=true",
+            "metric_for_best_model=eval_loss", "deepspeed=ds_zero2.json", "fsdp=full_shard auto_wrap",
+            'gradient_checkpointing_kwargs={"use_reentrant": false}', "eval_on_start=true"]  # fmt: skip
+    config = load_config(SFTConfig, recipe, sets=sets)
+    assert config.seq_len == 64
+    assert config.trainer == {
+        "lr_scheduler_kwargs": {"min_lr": 1e-6}, "save_only_model": True, "gradient_checkpointing": True,
+        "report_to": "wandb", "torch_compile": True, "load_best_model_at_end": True,
+        "metric_for_best_model": "eval_loss", "deepspeed": "ds_zero2.json", "fsdp": "full_shard auto_wrap",
+        "gradient_checkpointing_kwargs": {"use_reentrant": False}, "eval_on_start": True,
+    }  # fmt: skip
+    # Built into the real trl.SFTConfig (DeepSpeed, FSDP and W&B need their packages and devices: left out).
+    config.trainer = {k: v for k, v in config.trainer.items() if k not in ("deepspeed", "fsdp", "report_to")}
+    config.output_dir = str(tmp_path / "out")
+    config.eval_steps = config.save_steps = 10
+    args = sft_arguments(config, has_eval=True, bf16=False)
+    assert isinstance(args, TrlSFTConfig) and isinstance(args, TrainingArguments)
+    assert args.activation_checkpointing is True and args.activation_checkpointing_kwargs == {
+        "use_reentrant": False
+    }
+    assert args.torch_compile and args.load_best_model_at_end and args.eval_on_start and args.save_only_model
+    assert args.lr_scheduler_kwargs == {"min_lr": 1e-6} and args.max_length == 64
+    assert (args.learning_rate, args.per_device_train_batch_size) == (config.lr, config.batch_size)
+    # A value TrainingArguments itself rejects is a ConfigError too.
+    config.trainer = {"load_best_model_at_end": True}
+    config.save_steps = 7
+    with pytest.raises(ConfigError, match="trl.SFTConfig"):
+        sft_arguments(config, has_eval=True, bf16=False)
+    # Defaults: no activation checkpointing (TRL would turn it on), no bf16 off the GPU.
+    default = sft_arguments(load_config(SFTConfig, sets=[f"output_dir={tmp_path / 'o2'}"]), False, bf16=False)
+    assert default.activation_checkpointing is False and default.bf16 is False
 
 
 def test_bf16_degrades_to_fp32_without_a_gpu(monkeypatch):

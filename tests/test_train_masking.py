@@ -17,14 +17,24 @@ from editlm.train.data import (
     IGNORE,
     DataError,
     DataReport,
-    PackedCollator,
-    chunk_stream,
+    collator,
     encode_documents,
     encode_sft,
     load_records,
     mask_labels,
     pack,
 )
+
+
+def samples_of(row: dict) -> list[tuple[list[int], list[int]]]:
+    """The samples of a packed row, cut at its ``seq_lengths``."""
+    out, at = [], 0
+    for n in row["seq_lengths"]:
+        out.append((row["input_ids"][at : at + n], row["labels"][at : at + n]))
+        at += n
+    assert at == len(row["input_ids"])
+    return out
+
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -134,7 +144,7 @@ def test_completion_only_gradient_matches_a_hand_computation(tok, model):
     sample = diff_sample(2)
     record = {"prompt": sample.prompt(), "completion": sample.completion(), "loss_start": sample.loss_start}
     (ids, labels), = encode_sft(tok, [record], seq_len=512)  # fmt: skip
-    batch = PackedCollator(tok.pad_token_id)(pack([(ids, labels)], 512))
+    batch = collator(tok.pad_token_id)(pack([(ids, labels)], 512))
     model.zero_grad()
     loss = model(**batch).loss
     loss.backward()
@@ -148,29 +158,33 @@ def test_completion_only_gradient_matches_a_hand_computation(tok, model):
     model.zero_grad()
 
 
-def test_loss_on_labelled_positions_only_equals_the_full_logits_loss(tok, model):
-    from editlm.train.trainer import masked_lm_loss, sparse_head_parts
+def test_trl_fused_head_on_labelled_positions_equals_the_full_logits_loss(tok, model):
+    """TRL's fused LM head (projects only positions with a label) gives the stock loss and gradients."""
+    import copy
+
+    from trl.trainer.utils import add_fused_lm_head
 
     records = [
         {"prompt": diff_sample(i).prompt(), "completion": diff_sample(i).completion()} for i in range(6)
     ]
-    batch = PackedCollator(tok.pad_token_id)(pack(encode_sft(tok, records, seq_len=256), 256))
-    assert batch["input_ids"].shape[0] > 1
-    parts = sparse_head_parts(model)
-    assert parts is not None
+    batch = collator(tok.pad_token_id)(pack(encode_sft(tok, records, seq_len=256), 256))
+    fused = copy.deepcopy(model)
+    add_fused_lm_head(fused)
+    n = int((batch["labels"][:, 1:] != IGNORE).sum())
     grads = []
-    for compute in (lambda: model(**batch).loss, lambda: masked_lm_loss(*parts, batch)):
-        model.zero_grad()
+    for m, compute in (
+        (model, lambda: model(**batch, use_cache=False).loss),  # a KV cache would ignore the packing
+        (fused, lambda: -fused(**batch, fused_lm_head=True).log_probs.sum() / n),
+    ):
+        m.zero_grad()
         loss = compute()
         loss.backward()
-        grads.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+        grads.append((loss.detach(), {k: p.grad.clone() for k, p in m.named_parameters()}))
     (a, ga), (b, gb) = grads
     assert torch.allclose(a, b, atol=1e-6)
     for name in ga:
         assert torch.allclose(ga[name], gb[name], atol=1e-7, rtol=1e-4), name
     model.zero_grad()
-    n = int((batch["labels"][:, 1:] != IGNORE).sum())
-    assert torch.allclose(masked_lm_loss(*parts, batch, num_items=2 * n), a / 2, atol=1e-6)
 
 
 def test_prompt_side_targets_get_no_gradient(tok, model):
@@ -214,62 +228,57 @@ def test_packing_keeps_every_sample_and_its_masks(tok):
     segments = encode_sft(tok, records, seq_len=256, report=report)
     rows = pack(segments, 256, report)
     assert len(rows) < len(segments)
-    seen = []
-    for row in rows:
-        assert len(row["input_ids"]) == len(row["labels"]) == len(row["position_ids"]) <= 256
-        starts = [i for i, p in enumerate(row["position_ids"]) if p == 0] + [len(row["input_ids"])]
-        for a, b in zip(starts, starts[1:], strict=False):
-            assert row["position_ids"][a:b] == list(range(b - a))
-            seen.append((row["input_ids"][a:b], row["labels"][a:b]))
+    seen = [sample for row in rows for sample in samples_of(row)]
+    assert all(len(row["input_ids"]) == len(row["labels"]) <= 256 for row in rows)
     assert sorted(seen) == sorted((list(ids), list(labels)) for ids, labels in segments)
     # Best fit never leaves two rows that are both at most half full (they would have been one).
     assert sum(1 for row in rows if len(row["input_ids"]) <= 128) <= 1
-    assert report.rows == len(rows) and report.tokens == sum(len(r["input_ids"]) for r in rows)
+    assert report.rows == len(rows)
 
 
 def test_packed_rows_do_not_attend_across_samples(tok, model):
-    """The loss and logits of a packed batch equal those of each sample run alone."""
+    """The loss and logits of a padding-free packed batch equal those of each sample run alone."""
     records = [
         {"prompt": diff_sample(i).prompt(), "completion": diff_sample(i).completion()} for i in range(5)
     ]
     segments = encode_sft(tok, records, seq_len=512)
     rows = pack(segments, 512)
     assert len(rows) == 1 and len(rows[0]["input_ids"]) < 512
-    rows.append(pack(segments[:1], 512)[0])  # a short second row, so the collator pads
-    batch = PackedCollator(tok.pad_token_id)(rows)
+    rows.append(pack(segments[:1], 512)[0])  # a second row: the batch is both rows end to end
+    batch = collator(tok.pad_token_id)(rows)
+    assert batch["input_ids"].shape[0] == 1 and "attention_mask" not in batch
     with torch.no_grad():
-        packed = model(**batch)  # the collator turns the KV cache off, which packing needs
-        total, count = 0.0, 0
-        for ids, labels in [*segments, segments[0]]:
+        packed = model(**batch, use_cache=False)
+        total, count, at = 0.0, 0, 0
+        in_row_order = [sample for row in rows for sample in samples_of(row)]
+        assert sorted(in_row_order) == sorted([*segments, segments[0]])
+        for ids, labels in in_row_order:
             alone = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels]))
+            assert torch.allclose(packed.logits[0, at : at + len(ids)], alone.logits[0], atol=1e-4)
             n = sum(1 for t in labels[1:] if t != IGNORE)
-            total, count = total + alone.loss.item() * n, count + n
-        row = rows[0]["input_ids"]
-        starts = [i for i, p in enumerate(rows[0]["position_ids"]) if p == 0] + [len(row)]
-        assert len(starts) == 6
-        for a, b in zip(starts, starts[1:], strict=False):  # the first row holds all five samples
-            alone = model(input_ids=torch.tensor([row[a:b]])).logits[0]
-            assert torch.allclose(packed.logits[0, a:b], alone, atol=1e-4)
+            total, count, at = total + alone.loss.item() * n, count + n, at + len(ids)
     assert packed.loss.item() == pytest.approx(total / count, rel=1e-5)
 
 
-def test_pretraining_stream_cuts_rows_at_seq_len(tok):
+def test_pretraining_documents_are_cut_at_seq_len(tok):
     docs = ["def a():\n    return 1\n" * 30, "x = 2\n", "import os\n" * 50]
     report = DataReport()
     segments = encode_documents(tok, docs, seq_len=64, report=report)
-    rows = chunk_stream(segments, 64, report)
-    flat = [t for row in rows for t in row["input_ids"]]
-    assert flat == [t for ids, _ in segments for t in ids]
-    assert all(len(row["input_ids"]) == 64 for row in rows[:-1])
-    assert flat.count(tok.eos_token_id) == 3
-    for row in rows:
-        for i, p in enumerate(row["position_ids"]):
-            if p == 0:
-                assert row["labels"][i] == IGNORE
+    flat = [t for ids, _ in segments for t in ids]
+    assert flat == [
+        t for d in docs for t in tok(d, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    ]
+    assert all(len(ids) <= 64 for ids, _ in segments) and sum(len(i) == 64 for i, _ in segments) > 3
+    for ids, labels in segments:
+        assert labels[0] == IGNORE and labels[1:] == ids[1:]
+    rows = pack(segments, 64)
+    assert sorted(s for row in rows for s in samples_of(row)) == sorted(
+        (list(i), list(lab)) for i, lab in segments
+    )
 
 
 def test_segment_attention_matches_the_block_masked_model(tok, model):
-    """editlm's per-sample attention (training) gives the logits, loss and gradients of the stock mask."""
+    """editlm's per-sample attention gives the logits, loss and gradients of the stock block mask."""
     import copy
 
     from editlm.train.trainer import SEGMENT_ATTENTION, use_segment_attention
@@ -278,23 +287,22 @@ def test_segment_attention_matches_the_block_masked_model(tok, model):
         {"prompt": diff_sample(i).prompt(), "completion": diff_sample(i).completion()} for i in range(7)
     ]
     rows = pack(encode_sft(tok, records, seq_len=300), 300)
-    batch = PackedCollator(tok.pad_token_id)(rows)
-    assert batch["input_ids"].shape[0] > 1 and (batch["labels"] == IGNORE).any()
+    batch = collator(tok.pad_token_id)(rows)
+    assert len(rows) > 1 and (batch["labels"] == IGNORE).any()
     fast = copy.deepcopy(model)
     assert use_segment_attention(fast) and fast.config._attn_implementation == SEGMENT_ATTENTION
     results = []
     for m in (model, fast):
         m.train()
         m.zero_grad()
-        out = m(**batch)
+        out = m(**batch, use_cache=False)
         out.loss.backward()
         results.append(
             (out.logits.detach(), out.loss.detach(), {n: p.grad.clone() for n, p in m.named_parameters()})
         )
         m.eval()
     (la, a, ga), (lb, b, gb) = results
-    real = batch["labels"] != IGNORE  # pad positions may differ; every labelled position must not
-    assert torch.allclose(la[real], lb[real], atol=1e-5)
+    assert torch.allclose(la, lb, atol=1e-5)
     assert torch.allclose(a, b, atol=1e-6)
     for name in ga:
         assert torch.allclose(ga[name], gb[name], atol=1e-6, rtol=1e-4), name

@@ -42,7 +42,13 @@ def sample_benchmark(
     for start in range(0, len(problems), batch_prompts):
         chunk = problems[start : start + batch_prompts]
         prompts = [bench.prompt(p, kind) for p in chunk]
-        for problem, completions in zip(chunk, engine.sample(prompts, n, params), strict=True):
+        # a diff copies the file before (its context and - lines): the prediction engines speculate from
+        predictions = [getattr(p, "source", None) if kind == "diff" else None for p in chunk]
+        if any(predictions):
+            results = engine.sample(prompts, n, params, predictions=predictions)
+        else:
+            results = engine.sample(prompts, n, params)
+        for problem, completions in zip(chunk, results, strict=True):
             yield (
                 problem.task_id,
                 [
@@ -52,6 +58,7 @@ def sample_benchmark(
                         "logprob": c.logprob,
                         "sample": k,
                         "finish": c.finish,
+                        "tokens": c.tokens,
                     }
                     for k, c in enumerate(completions)
                 ],

@@ -40,12 +40,26 @@ def load_config(path: str | os.PathLike):
     return config
 
 
-def load_model(path: str | os.PathLike, dtype=None, device: str | None = None):
-    """Load any local Hugging Face causal LM directory; raise NotACausalLMError when it is not one."""
+def checkpoint_dtype(config):
+    """The dtype a checkpoint's weights are stored in (its config's ``dtype``; float32 when unset)."""
+    import torch
+
+    value = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    if isinstance(value, str):
+        value = getattr(torch, value, None)
+    return value if isinstance(value, torch.dtype) else torch.float32
+
+
+def load_model(path: str | os.PathLike, dtype=None, device: str | None = None, **kwargs):
+    """Load any local Hugging Face causal LM directory; raise NotACausalLMError when it is not one.
+
+    ``dtype`` None keeps transformers' default (the checkpoint's own dtype in transformers 5); training
+    passes ``torch.float32`` so that master weights and optimizer state are fp32 whatever the checkpoint."""
     from transformers import AutoModelForCausalLM
 
     config = load_config(path)
-    kwargs = {} if dtype is None else {"dtype": dtype}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
     try:
         model = AutoModelForCausalLM.from_pretrained(path, config=config, local_files_only=True, **kwargs)
     except (OSError, ValueError) as exc:

@@ -33,12 +33,14 @@ class DataReport:
     tokens: int = 0
     loss_tokens: int = 0
     rows: int = 0
-    row_tokens: int = 0
+    # Counted on the training batches by CountingCollator: positions fed to the model, and real tokens.
+    positions: int = 0
+    batch_tokens: int = 0
 
     @property
     def fill(self) -> float:
-        """Share of row positions holding real tokens (1.0: no padding)."""
-        return self.tokens / self.row_tokens if self.row_tokens else 0.0
+        """Share of the positions in training batches that held real tokens (1.0: padding-free)."""
+        return self.batch_tokens / self.positions if self.positions else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "fill": round(self.fill, 4)}
@@ -145,6 +147,19 @@ def sft_loss_start(prompt: str, record: dict[str, Any], full_loss: bool, marker:
     return len(prompt)
 
 
+def _ends(tokenizer) -> tuple[list[int], list[int]]:
+    """([eos], BOS prefix): every sample ends with EOS and starts as the tokenizer's post-processor starts
+    a text (editlm.models.tokens.special_prefix, the same rule generation uses)."""
+    from editlm.models.tokens import SpecialTokenError, special_prefix
+
+    if tokenizer.eos_token_id is None:
+        raise SpecialTokenError(
+            "the tokenizer has no EOS token, so samples would not end; "
+            "editlm.models.tokens.ensure_special_tokens adds one"
+        )
+    return [tokenizer.eos_token_id], special_prefix(tokenizer)
+
+
 def encode_sft(
     tokenizer,
     records: Iterable[dict[str, Any]],
@@ -163,7 +178,7 @@ def encode_sft(
     if overlong not in ("skip", "truncate"):
         raise ValueError(f"overlong must be 'skip' or 'truncate', not {overlong!r}")
     report = report if report is not None else DataReport()
-    eos = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
+    eos, prefix = _ends(tokenizer)
     segments: list[Segment] = []
     records = list(records)
     for start in range(0, len(records), batch):
@@ -178,8 +193,9 @@ def encode_sft(
             encoded["input_ids"], encoded["offset_mapping"], starts, strict=True
         ):
             report.samples += 1
+            ids, offsets = prefix + list(ids), [(0, 0)] * len(prefix) + list(offsets)
             labels = mask_labels(ids, offsets, loss_start) + eos
-            ids = list(ids) + eos
+            ids = ids + eos
             if len(ids) > seq_len:
                 if overlong == "skip":
                     report.skipped_overlong += 1
@@ -201,13 +217,13 @@ def encode_documents(
 ) -> list[Segment]:
     """Tokenize documents (plus end-of-text) for pretraining, cut into pieces of at most ``seq_len``."""
     report = report if report is not None else DataReport()
-    eos = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
+    eos, prefix = _ends(tokenizer)
     segments: list[Segment] = []
     pending: list[str] = []
 
     def flush() -> None:
         for ids in tokenizer(pending, add_special_tokens=False)["input_ids"]:
-            ids = list(ids) + eos
+            ids = prefix + list(ids) + eos
             report.samples += 1
             report.used += 1
             for at in range(0, len(ids), seq_len):
@@ -233,109 +249,59 @@ def encode_documents(
 # ----------------------------------------------------------------------------------------- packing
 
 
-def pack(segments: Sequence[Segment], seq_len: int, report: DataReport | None = None) -> list[dict]:
-    """Best-fit-decreasing bin packing of segments into rows of at most ``seq_len`` tokens.
+def to_dataset(segments: Sequence[Segment]):
+    """Segments as a ``datasets.Dataset`` with ``input_ids`` and ``labels`` (what TRL's SFTTrainer takes
+    as already-processed data)."""
+    from datasets import Dataset
 
-    Each row carries ``position_ids`` that restart at 0 for every segment: transformers turns that into
-    a block-diagonal causal mask (no attention across samples) when no attention_mask is passed.
-    Written by hand because no library packs with best fit over token lengths; numpy keeps it fast.
-    """
-    import numpy as np
+    return Dataset.from_dict(
+        {"input_ids": [list(ids) for ids, _ in segments], "labels": [list(lab) for _, lab in segments]}
+    )
 
-    if any(len(ids) > seq_len for ids, _ in segments):
+
+def pack_dataset(segments, seq_len: int, report: DataReport | None = None):
+    """Best-fit-decreasing packing of segments (a list or a :func:`to_dataset` Dataset) into rows of at most ``seq_len`` tokens: TRL's
+    ``pack_dataset(strategy="bfd")`` (the same algorithm editlm had by hand). Each row keeps its
+    ``seq_lengths``, from which TRL's padding-free collator makes position ids that restart per sample
+    (so no sample attends to another) and sets the first label of every sample to -100."""
+    from datasets import Dataset
+    from trl.data_utils import pack_dataset as trl_pack
+
+    data = segments if isinstance(segments, Dataset) else to_dataset(segments)
+    if len(data) and max(len(ids) for ids in data["input_ids"]) > seq_len:
         raise ValueError("a segment is longer than seq_len; encode with seq_len first")
-    order = sorted(range(len(segments)), key=lambda i: (-len(segments[i][0]), i))
-    bins: list[list[int]] = []
-    # by_space[r]: bins with exactly r free positions (stack); count[r] > 0 finds the best fit fast.
-    by_space: list[list[int]] = [[] for _ in range(seq_len + 1)]
-    count = np.zeros(seq_len + 1, dtype=np.int64)
-    for index in order:
-        size = len(segments[index][0])
-        fits = np.flatnonzero(count[size:])
-        if len(fits):
-            space = size + int(fits[0])
-            slot = by_space[space].pop()
-            count[space] -= 1
-        else:
-            slot, space = len(bins), seq_len
-            bins.append([])
-        bins[slot].append(index)
-        by_space[space - size].append(slot)
-        count[space - size] += 1
-    rows = [_row([segments[i] for i in members]) for members in bins]
+    packed = trl_pack(data, seq_len, strategy="bfd")
     if report is not None:
-        report.rows += len(rows)
-        report.row_tokens += len(rows) * seq_len
-    return rows
+        report.rows += len(packed)
+    return packed
 
 
-def unpacked(segments: Sequence[Segment], report: DataReport | None = None) -> list[dict]:
-    """One segment per row (padding is left to the collator)."""
-    rows = [_row([segment]) for segment in segments]
-    if report is not None:
-        report.rows += len(rows)
-        report.row_tokens += sum(len(r["input_ids"]) for r in rows)
-    return rows
+def pack(segments: Sequence[Segment], seq_len: int, report: DataReport | None = None) -> list[dict]:
+    """:func:`pack_dataset` as a list of row dicts (``input_ids``, ``labels``, ``seq_lengths``)."""
+    return pack_dataset(segments, seq_len, report).to_list()
 
 
-def chunk_stream(segments: Sequence[Segment], seq_len: int, report: DataReport | None = None) -> list[dict]:
-    """Pretraining rows: segments laid end to end and cut at exactly ``seq_len`` (GPT-style), each
-    piece keeping its own position ids so attention stays inside its document."""
-    rows: list[dict] = []
-    current: list[Segment] = []
-    used = 0
-    for ids, labels in segments:
-        at = 0
-        while at < len(ids):
-            take = min(len(ids) - at, seq_len - used)
-            piece_labels = list(labels[at : at + take])
-            if at > 0:
-                piece_labels[0] = IGNORE
-            current.append((ids[at : at + take], piece_labels))
-            used += take
-            at += take
-            if used == seq_len:
-                rows.append(_row(current))
-                current, used = [], 0
-    if current:
-        rows.append(_row(current))
-    if report is not None:
-        report.rows += len(rows)
-        report.row_tokens += len(rows) * seq_len
-    return rows
+def collator(pad_token_id: int, padding_free: bool = True):
+    """TRL's collator: padding-free (a batch is one row of its samples end to end, position ids restarting
+    per sample, ``cu_seq_lens`` for varlen kernels) or padded with an attention mask."""
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    return DataCollatorForLanguageModeling(pad_token_id=pad_token_id, padding_free=padding_free)
 
 
-def _row(segments: Sequence[Segment]) -> dict:
-    input_ids: list[int] = []
-    labels: list[int] = []
-    position_ids: list[int] = []
-    for ids, seg_labels in segments:
-        input_ids.extend(ids)
-        labels.extend(seg_labels)
-        position_ids.extend(range(len(ids)))
-    return {"input_ids": input_ids, "labels": labels, "position_ids": position_ids}
+class CountingCollator:
+    """Wraps a collator and counts real tokens and batch positions, so the report's ``fill`` is measured
+    on the batches the model saw (padding included), not assumed."""
 
+    def __init__(self, inner, report: DataReport):
+        self.inner, self.report = inner, report
 
-class PackedCollator:
-    """Pads rows to the longest in the batch. Padding is a segment of its own (positions from 0,
-    labels -100), so it is masked like any other sample; no attention_mask is returned, which makes
-    transformers build the block-diagonal mask from ``position_ids`` (which it does only without a
-    KV cache, hence ``use_cache=False`` in every batch)."""
-
-    def __init__(self, pad_token_id: int):
-        self.pad_token_id = pad_token_id
-
-    def __call__(self, rows: list[dict]) -> dict:
-        import torch
-
-        width = max(len(r["input_ids"]) for r in rows)
-        batch = {"input_ids": [], "labels": [], "position_ids": []}
-        for r in rows:
-            gap = width - len(r["input_ids"])
-            batch["input_ids"].append(list(r["input_ids"]) + [self.pad_token_id] * gap)
-            batch["labels"].append(list(r["labels"]) + [IGNORE] * gap)
-            batch["position_ids"].append(list(r["position_ids"]) + list(range(gap)))
-        out: dict = {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
-        # With a KV cache transformers ignores the packing in position_ids; training never needs one.
-        out["use_cache"] = False
-        return out
+    def __call__(self, examples):
+        batch = self.inner(examples)
+        ids = batch["input_ids"]
+        self.report.positions += int(ids.numel())
+        mask = batch.get("attention_mask")
+        self.report.batch_tokens += (
+            int(mask.sum()) if mask is not None else sum(len(e["input_ids"]) for e in examples)
+        )
+        return batch

@@ -1,21 +1,29 @@
-"""The transformers Trainer, with logits computed only where the loss is taken.
+"""The trainer: TRL's ``SFTTrainer``, plus editlm's per-sample attention for packed rows.
 
-With the prompt masked, most positions of an SFT batch carry no loss; the LM head and its softmax over
-the whole vocabulary are a large share of a small model's work, so running them only on the loss
-positions trains faster with exactly the same loss and gradients. Anything unusual (multi-process
-wrappers, final-logit soft-capping, models not in the list) takes the stock path.
+TRL does the rest of what editlm used to hand-write: best-fit packing (``pack_dataset``), the
+padding-free collator (position ids that restart per sample, ``cu_seq_lens``), completion-only labels,
+token-level loss averaging over gradient accumulation, and a fused LM head that projects only the
+positions whose label is not -100 (the same saving as editlm's old "logits on loss positions" path).
+
+What editlm keeps: :func:`segment_attention`. Under TRL's padding-free batches, transformers' SDPA path
+attends over the whole flattened batch under a block-diagonal mask, paying for every cross-sample pair
+it then throws away; here each sample is its own causal SDPA call. Measured by
+``benchmarks/train_speed.py`` (see its docstring and the README for the figures and the command).
+Written by hand because variable-length attention in the libraries (flash-attn) needs a GPU; with
+``attn_implementation="flash_attention_2"`` on a GPU the library's kernel is used instead.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from transformers import Trainer
+from trl import SFTTrainer
 
-from editlm.train.data import IGNORE
+SEGMENT_ATTENTION = "editlm_segments"
 
-# Architectures whose logits are exactly ``lm_head(last_hidden_state)``.
-PLAIN_HEAD_MODELS = frozenset(
+# Families whose attention goes through transformers' attention interface with (batch, heads, length,
+# dim) tensors, and whose training with segment attention is tested in tests/test_train_families.py.
+SEGMENT_FAMILIES = frozenset(
     {
         "llama",
         "mistral",
@@ -25,115 +33,97 @@ PLAIN_HEAD_MODELS = frozenset(
         "gpt2",
         "gpt_bigcode",
         "gpt_neox",
+        "codegen",
+        "phi",
+        "phi3",
         "olmo",
         "olmo2",
-        "phi3",
     }
 )
 
 
-def sparse_head_parts(model):
-    """(decoder, lm_head) when logits are a plain projection of the decoder's last hidden state, else None."""
-    if hasattr(model, "get_base_model"):  # PEFT: LoRA layers live inside the base model's modules
-        model = model.get_base_model()
-    config = getattr(model, "config", None)
-    if config is None or config.model_type not in PLAIN_HEAD_MODELS:
-        return None
-    if any(
-        getattr(config, name, None) for name in ("final_logit_softcapping", "logit_scale", "logits_scaling")
-    ):
-        return None
-    decoder = getattr(model, getattr(model, "base_model_prefix", ""), None)
-    head = model.get_output_embeddings()
-    if not isinstance(decoder, torch.nn.Module) or head is None:
-        return None
-    return decoder, head
+class EditlmTrainer(SFTTrainer):
+    """TRL's ``SFTTrainer`` on editlm's already tokenized, loss-masked (and packed) rows."""
 
 
-def masked_lm_loss(decoder, head, inputs: dict, num_items: int | torch.Tensor | None = None) -> torch.Tensor:
-    """Next-token cross-entropy summed over positions whose label is not -100, divided by ``num_items``
-    (default: their count); the LM head runs on those positions only."""
-    labels = inputs["labels"]
-    rest = {k: v for k, v in inputs.items() if k != "labels"}
-    hidden = decoder(**rest).last_hidden_state
-    targets = labels[:, 1:]
-    keep = targets != IGNORE
-    logits = head(hidden[:, :-1][keep]).float()
-    total = F.cross_entropy(logits, targets[keep], reduction="sum")
-    denominator = num_items if num_items is not None else keep.sum().clamp(min=1)
-    return total / denominator
+def _window_mask(length: int, window: int, device) -> torch.Tensor:
+    """Causal attention limited to the last ``window`` positions (transformers' convention: query i sees
+    key j when ``i - window < j <= i``)."""
+    i = torch.arange(length, device=device)
+    offset = i[:, None] - i[None, :]
+    return (offset >= 0) & (offset < window)
 
 
-class MaskedLMTrainer(Trainer):
-    """``Trainer`` whose training loss computes logits only on labelled positions (same value)."""
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        parts = None
-        single = self.accelerator.num_processes == 1 and self.accelerator.unwrap_model(model) is model
-        if single and not return_outputs and "labels" in inputs:
-            parts = sparse_head_parts(model)
-        if parts is None:
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        if not self.model_accepts_loss_kwargs:
-            num_items_in_batch = None  # the stock path would average per batch too
-        return masked_lm_loss(*parts, inputs, num_items_in_batch)
-
-
-SEGMENT_ATTENTION = "editlm_segments"
-
-
-def segment_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
-    """Causal attention within each packed sample only, in training.
-
-    A packed row holds several samples; the stock path attends over the whole row under a block-diagonal
-    mask, paying for every cross-sample pair it then throws away (most of the row on a small model).
-    Here each sample is its own causal ``scaled_dot_product_attention`` call, found from where the
-    ``position_ids`` restart. Outside training (eval, generation) it is exactly the stock SDPA path.
-    Written by hand because variable-length attention in the libraries (flash-attn) needs a GPU.
-    """
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
+def _cuts(query: torch.Tensor, kwargs: dict) -> list[list[int]]:
+    """Per batch row, the sample boundaries: from TRL's ``cu_seq_lens_q`` (padding-free batch of one row)
+    or from where the position ids restart."""
+    batch, _, length, _ = query.shape
+    cu = kwargs.get("cu_seq_lens_q")
+    if cu is not None and batch == 1 and int(cu[-1]) == length:
+        return [[int(c) for c in cu.tolist()]]
     position_ids = kwargs.get("position_ids")
-    if not module.training or position_ids is None or query.shape[2] != key.shape[2]:
-        return sdpa_attention_forward(
-            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
-        )
-    batch, heads, length, _ = query.shape
+    if position_ids is None:
+        return [[0, length] for _ in range(batch)]
     if position_ids.shape[0] != batch:
         position_ids = position_ids.expand(batch, -1)
     restarts = (torch.diff(position_ids, dim=-1) != 1).cpu()
-    gqa = key.shape[1] != heads
+    return [[0, *(torch.nonzero(restarts[b]).flatten() + 1).tolist(), length] for b in range(batch)]
+
+
+def segment_attention(
+    module, query, key, value, attention_mask, dropout=0.0, scaling=None, sliding_window=None, **kwargs
+):
+    """Causal attention within each packed sample only (and within the layer's sliding window, if any).
+
+    Used where there is no padding mask (padding-free or packed batches: the mask function below gives
+    None there); anything else (padded batches, generation with a cache) is the stock SDPA path."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if attention_mask is not None or query.shape[2] != key.shape[2]:
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
+    window = sliding_window or None
+    gqa = key.shape[1] != query.shape[1]
+    dropout = dropout if module.training else 0.0
     rows = []
-    for b in range(batch):
-        cuts = [0, *(torch.nonzero(restarts[b]).flatten() + 1).tolist(), length]
-        pieces = [
-            F.scaled_dot_product_attention(
-                query[b : b + 1, :, s:e],
-                key[b : b + 1, :, s:e],
-                value[b : b + 1, :, s:e],
-                is_causal=True,
-                scale=scaling,
-                dropout_p=dropout,
-                enable_gqa=gqa,
+    for b, cuts in enumerate(_cuts(query, kwargs)):
+        pieces = []
+        for s, e in zip(cuts, cuts[1:], strict=False):
+            if e <= s:
+                continue
+            banded = window is not None and e - s > window
+            pieces.append(
+                F.scaled_dot_product_attention(
+                    query[b : b + 1, :, s:e], key[b : b + 1, :, s:e], value[b : b + 1, :, s:e],
+                    attn_mask=_window_mask(e - s, window, query.device) if banded else None,
+                    is_causal=not banded, scale=scaling, dropout_p=dropout, enable_gqa=gqa,
+                )
             )  # fmt: skip
-            for s, e in zip(cuts, cuts[1:], strict=False)
-        ]
         rows.append(torch.cat(pieces, dim=2))
     return torch.cat(rows, dim=0).transpose(1, 2).contiguous(), None
 
 
+def segment_mask(*args, attention_mask=None, **kwargs):
+    """The mask for :func:`segment_attention`: none when there is no padding mask (the attention finds the
+    samples itself, so the (tokens x tokens) block-diagonal mask is never built), else SDPA's mask."""
+    from transformers.masking_utils import sdpa_mask
+
+    if attention_mask is None:
+        return None
+    return sdpa_mask(*args, attention_mask=attention_mask, **kwargs)
+
+
 def use_segment_attention(model) -> bool:
-    """Switch a plain-head model to :func:`segment_attention` for training; False where it does not apply."""
+    """Switch a model of a supported family to :func:`segment_attention`; False where it does not apply."""
     from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    from transformers.masking_utils import AttentionMaskInterface
 
     target = model.get_base_model() if hasattr(model, "get_base_model") else model
-    if getattr(target.config, "model_type", None) not in PLAIN_HEAD_MODELS or target.config.model_type in (
-        "gpt2", "gpt_bigcode", "gpt_neox",  # their attention takes no position_ids
-    ):  # fmt: skip
+    if getattr(target.config, "model_type", None) not in SEGMENT_FAMILIES:
         return False
     AttentionInterface.register(SEGMENT_ATTENTION, segment_attention)
-    AttentionMaskInterface.register(SEGMENT_ATTENTION, sdpa_mask)
+    AttentionMaskInterface.register(SEGMENT_ATTENTION, segment_mask)
     try:
         target.set_attn_implementation(SEGMENT_ATTENTION)
     except (ValueError, ImportError, AttributeError):
