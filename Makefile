@@ -8,7 +8,7 @@ STAMP := $(VENV)/.editlm-installed
 SANDBOX_USER ?= editlm-sandbox-test
 SANDBOX_TESTS := tests/test_sandbox.py tests/test_sandbox_hostile.py tests/test_channel.py
 
-.PHONY: install quickstart test test-unprivileged sandbox-tools bench
+.PHONY: install quickstart test test-unprivileged sandbox-tools page-tools bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,7 +29,13 @@ sandbox-tools:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap acl) >/dev/null \
 		|| echo "warning: could not install bubblewrap/acl; their tests will be skipped"; fi
 
-test: $(STAMP) sandbox-tools
+# headless Chromium for the page test (a person's use of the page at /), from Debian's packages.
+page-tools:
+	@if [ "$$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+		|| echo "warning: could not install chromium; the page test will be skipped"; fi
+
+test: $(STAMP) sandbox-tools page-tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest -n 2 -q
