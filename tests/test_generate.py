@@ -467,3 +467,28 @@ def test_finish_matches_a_brute_force_scan(small_tokenizer_dir) -> None:
             assert text == tok.decode(ids[:first]).split(stop)[0]
 
     check()
+
+
+def test_a_prompt_longer_than_the_context_fails_alone():
+    """One benchmark prompt that does not fit the model is that problem's failure with the reason,
+    not the end of the whole benchmark's sampling."""
+    from editlm.generate.engines import PromptTooLong, SamplingParams
+    from editlm.generate.samples import sample_benchmark
+
+    class Engine:
+        name = "fake"
+
+        def sample(self, prompts, n, params, predictions=None):
+            if any(len(p) > 400 for p in prompts):
+                raise PromptTooLong("the prompt has too many tokens for the model's context")
+            return [
+                [type("C", (), {"text": "x", "logprob": 0.0, "finish": "stop", "tokens": 1})()] * n
+                for _ in prompts
+            ]
+
+    rows = dict(sample_benchmark(Engine(), "humaneval", "completion", 2, SamplingParams(), limit=8))
+    assert len(rows) == 8
+    failed = [t for t, r in rows.items() if "error" in r[0]]
+    assert failed and len(failed) < 8
+    assert all(len(rows[t]) == 2 and "not sampled" in rows[t][0]["error"] for t in failed)
+    assert all(r[0]["completion"] == "x" for t, r in rows.items() if t not in failed)

@@ -44,11 +44,14 @@ def sample_benchmark(
         prompts = [bench.prompt(p, kind) for p in chunk]
         # a diff copies the file before (its context and - lines): the prediction engines speculate from
         predictions = [getattr(p, "source", None) if kind == "diff" else None for p in chunk]
-        if any(predictions):
-            results = engine.sample(prompts, n, params, predictions=predictions)
-        else:
-            results = engine.sample(prompts, n, params)
-        for problem, completions in zip(chunk, results, strict=True):
+        for problem, completions in zip(chunk, _sample(engine, prompts, n, params, predictions), strict=True):
+            if isinstance(completions, Exception):  # this prompt alone cannot be sampled: say why, per sample
+                reason = f"not sampled: {completions}"
+                yield (
+                    problem.task_id,
+                    [{"task_id": problem.task_id, "error": reason, "sample": k} for k in range(n)],
+                )
+                continue
             yield (
                 problem.task_id,
                 [
@@ -63,6 +66,30 @@ def sample_benchmark(
                     for k, c in enumerate(completions)
                 ],
             )
+
+
+def _sample(engine: Engine, prompts: list[str], n: int, params: SamplingParams, predictions: list) -> list:
+    """The engine's samples for each prompt; a prompt longer than the model's context is that prompt's
+    failure (an exception in its place), not the whole benchmark's."""
+    from editlm.generate.engines import PromptTooLong
+
+    def run(batch: list[str], preds: list) -> list:
+        if any(preds):
+            return engine.sample(batch, n, params, predictions=preds)
+        return engine.sample(batch, n, params)
+
+    try:
+        return run(prompts, predictions)
+    except PromptTooLong as exc:
+        if len(prompts) == 1:
+            return [exc]
+    out: list = []
+    for prompt, prediction in zip(prompts, predictions, strict=True):
+        try:
+            out += run([prompt], [prediction])
+        except PromptTooLong as exc:
+            out.append(exc)
+    return out
 
 
 def write_samples(

@@ -118,7 +118,7 @@ def seq2seq(config: Seq2SeqConfig, callbacks: list | None = None) -> Path:
 
     from editlm.models.loading import load_tokenizer, save_checkpoint
     from editlm.train.callbacks import JsonlMetrics, RichProgress
-    from editlm.train.run import _write_json, training_arguments
+    from editlm.train.run import _write_json, sft_arguments, use_bf16
 
     if not config.data:
         raise DataError("seq2seq training needs data: JSONL/Parquet rows (e.g. from editlm directional)")
@@ -152,7 +152,11 @@ def seq2seq(config: Seq2SeqConfig, callbacks: list | None = None) -> Path:
         extra.append(RichProgress(f"seq2seq {out.name}"))
     trainer = Trainer(
         model=model,
-        args=training_arguments(config, has_eval=bool(eval_rows), include_num_input_tokens_seen="no"),
+        # the trainer's arguments as every editlm job builds them (TRL's SFTConfig is a
+        # TrainingArguments; its SFT-only fields are not read by the plain Trainer)
+        args=sft_arguments(
+            config, has_eval=bool(eval_rows), bf16=use_bf16(config.bf16), include_num_input_tokens_seen="no"
+        ),
         train_dataset=rows,
         eval_dataset=eval_rows or None,
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
