@@ -121,6 +121,16 @@ def test_cli_sft_runs_a_recipe_with_overrides(tmp_path):
     assert summary["config"]["full_loss"] is True and summary["config"]["max_steps"] == 3
     assert summary["config"]["model"] == "test"  # from the recipe
     assert summary["data"]["loss_tokens"] == summary["data"]["tokens"] - 6
+    # The same output directory with other settings: refused, unless --overwrite.
+    torch.set_num_threads(1)
+    try:
+        refused = runner.invoke(app, [*args, "--lr", "0.5"])
+        assert refused.exit_code == 2 and "other settings" in refused.output and "lr" in refused.output
+        again = runner.invoke(app, [*args, "--lr", "0.5", "--overwrite"])
+    finally:
+        torch.set_num_threads(threads)
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "out" / "editlm_train.json").read_text())["config"]["lr"] == 0.5
 
 
 def test_any_trainer_setting_passes_through_to_trl_sft_config(tmp_path):

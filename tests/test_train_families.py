@@ -375,3 +375,30 @@ def test_measured_fill_counts_the_padding(tmp_path, checkpoints):
     assert 0.3 < fill < 1.0  # samples of different lengths, padded to the longest of each batch
     packed = sft(sft_config(tmp_path, checkpoints("gpt2"), data, max_steps=2, output_dir=str(tmp_path / "p")))
     assert json.loads((packed / "editlm_train.json").read_text())["data"]["fill"] == 1.0  # padding-free
+
+
+def test_a_resumed_run_does_not_read_or_tokenize_the_data_again(checkpoints, tmp_path, monkeypatch):
+    from transformers import TrainerCallback
+
+    import editlm.train.run as run_module
+
+    class Interrupt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise KeyboardInterrupt
+
+    data = write_data(tmp_path / "d.jsonl", records(6))
+    config = sft_config(tmp_path, checkpoints("phi"), data, max_steps=3, save_steps=1, batch_size=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_module.sft(config, callbacks=[Interrupt()])
+    assert list((tmp_path / "out" / ".editlm-data").iterdir())
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the data was read again")
+
+    monkeypatch.setattr(run_module, "load_records", refuse)
+    monkeypatch.setattr(run_module, "encode_sft", refuse)
+    out = run_module.sft(config)
+    summary = json.loads((out / "editlm_train.json").read_text())
+    assert summary["metrics"]["train_runtime"] > 0 and summary["data"]["used"] == 6
+    assert not (out / ".editlm-data").exists()  # the finished directory holds the model only

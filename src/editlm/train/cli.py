@@ -20,6 +20,9 @@ SEQ_LEN = typer.Option(None, "--seq-len", help="Context length of a training row
 BATCH = typer.Option(None, "--batch-size", help="Rows per device per step.")
 LR = typer.Option(None, "--lr", help="Peak learning rate.")
 SEED = typer.Option(None, "--seed", help="Seed for initialisation, data order and held-out split.")
+OVERWRITE = typer.Option(
+    None, "--overwrite", help="Start afresh in an output directory that holds another run."
+)
 
 
 def _fail(exc: Exception) -> None:
@@ -32,10 +35,13 @@ def _fail(exc: Exception) -> None:
 def _known_errors() -> tuple[type[Exception], ...]:
     from editlm.models.loading import NotACausalLMError
     from editlm.models.tokenizer import EmptyCorpusError
+    from editlm.models.tokens import ContextLengthError, SpecialTokenError
     from editlm.train.config import ConfigError
     from editlm.train.data import DataError
+    from editlm.train.resume import RunMismatchError
 
-    return (NotACausalLMError, EmptyCorpusError, ConfigError, DataError)
+    return (NotACausalLMError, EmptyCorpusError, ConfigError, DataError, ContextLengthError, SpecialTokenError,
+            RunMismatchError)  # fmt: skip
 
 
 def _explicit(**options) -> dict:
@@ -79,7 +85,7 @@ def register(app: typer.Typer) -> None:
     def pretrain_cmd(
         recipe: str = RECIPE, sets: list[str] = SETS, output: str = OUTPUT, model: str = MODEL,
         tokenizer: str = TOKENIZER, data: str = DATA, max_steps: int = MAX_STEPS, seq_len: int = SEQ_LEN,
-        batch_size: int = BATCH, lr: float = LR, seed: int = SEED,
+        batch_size: int = BATCH, lr: float = LR, seed: int = SEED, overwrite: bool = OVERWRITE,
     ) -> None:  # fmt: skip
         """Causal LM pretraining on a code corpus (packed rows, warmup + cosine, held-out loss)."""
         from editlm.train.config import PretrainConfig, load_config
@@ -87,7 +93,8 @@ def register(app: typer.Typer) -> None:
 
         try:
             overrides = _explicit(output=output, model=model, tokenizer=tokenizer, data=data,
-                                  max_steps=max_steps, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed)  # fmt: skip
+                                  max_steps=max_steps, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
+                                  overwrite=overwrite)  # fmt: skip
             out = pretrain(load_config(PretrainConfig, recipe, overrides, sets))
         except _known_errors() as exc:
             _fail(exc)
@@ -97,7 +104,7 @@ def register(app: typer.Typer) -> None:
     def sft_cmd(
         recipe: str = RECIPE, sets: list[str] = SETS, output: str = OUTPUT, model: str = MODEL,
         tokenizer: str = TOKENIZER, data: str = DATA, max_steps: int = MAX_STEPS, seq_len: int = SEQ_LEN,
-        batch_size: int = BATCH, lr: float = LR, seed: int = SEED,
+        batch_size: int = BATCH, lr: float = LR, seed: int = SEED, overwrite: bool = OVERWRITE,
         full_loss: bool = typer.Option(
             None, "--full-loss/--completion-loss", help="Loss on every token (ablation) or on the completion only."
         ),
@@ -110,7 +117,7 @@ def register(app: typer.Typer) -> None:
         try:
             overrides = _explicit(output=output, model=model, tokenizer=tokenizer, data=data,
                                   max_steps=max_steps, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
-                                  full_loss=full_loss, lora_r=lora_r)  # fmt: skip
+                                  full_loss=full_loss, lora_r=lora_r, overwrite=overwrite)  # fmt: skip
             out = sft(load_config(SFTConfig, recipe, overrides, sets))
         except _known_errors() as exc:
             _fail(exc)
