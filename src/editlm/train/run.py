@@ -114,7 +114,8 @@ def _prepare(config: TrainConfig, kind: str) -> dict[str, Any]:
 
     if config.torch_dtype not in DTYPES:
         raise ConfigError(f"torch_dtype must be one of {', '.join(DTYPES)}, not {config.torch_dtype!r}")
-    use_bf16(config.bf16)  # a bad value is an error now, not after tokenizing
+    if config.bf16 not in ("auto", "true", "false"):  # an error now, not after tokenizing
+        raise ConfigError(f"bf16 must be 'auto', 'true' or 'false', not {config.bf16!r}")
     if config.model not in PRESETS:
         check_context(load_config(config.model), config.seq_len)
     tokenizer = _tokenizer(config)
@@ -146,7 +147,7 @@ def use_bf16(setting: str) -> bool:
     import torch
 
     if setting not in ("auto", "true", "false"):
-        raise ValueError(f"bf16 must be 'auto', 'true' or 'false', not {setting!r}")
+        raise ConfigError(f"bf16 must be 'auto', 'true' or 'false', not {setting!r}")
     if setting == "false":
         return False
     supported = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
