@@ -92,7 +92,7 @@ def family_tokenizer(family: str, **drop: bool):
         tok.post_processor = processors.Sequence([
             processors.ByteLevel(trim_offsets=False),
             processors.TemplateProcessing(single=f"{bos} $A{end}", pair=f"{bos} $A {bos} $B{end}",
-                                          special_tokens=[(t, tok.token_to_id(t)) for t in {bos, spec["eos"]}]),
+                                          special_tokens=[(t, tok.token_to_id(t)) for t in {bos, spec.get("eos")} if t]),
         ])  # fmt: skip
     names = {"bos": "bos_token", "eos": "eos_token", "unk": "unk_token", "pad": "pad_token"}
     return PreTrainedTokenizerFast(tokenizer_object=tok, **{names[k]: v for k, v in spec.items()})
