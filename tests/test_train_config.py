@@ -171,6 +171,13 @@ def test_any_trainer_setting_passes_through_to_trl_sft_config(tmp_path):
     config.save_steps = 7
     with pytest.raises(ConfigError, match="trl.SFTConfig"):
         sft_arguments(config, has_eval=True, bf16=False)
+    # Plain TrainingArguments with the same settings, for the non-SFT trainers (seq2seq).
+    from editlm.train.run import training_arguments
+
+    config.trainer, config.save_steps = {"gradient_checkpointing": True}, 10
+    plain = training_arguments(config, has_eval=False, include_num_input_tokens_seen="no")
+    assert type(plain) is TrainingArguments and plain.activation_checkpointing is True
+    assert (plain.learning_rate, plain.include_num_input_tokens_seen) == (config.lr, "no")
     # Defaults: no activation checkpointing (TRL would turn it on), no bf16 off the GPU.
     default = sft_arguments(load_config(SFTConfig, sets=[f"output_dir={tmp_path / 'o2'}"]), False, bf16=False)
     assert default.activation_checkpointing is False and default.bf16 is False

@@ -275,6 +275,25 @@ def sft_arguments(config: TrainConfig, has_eval: bool, bf16: bool, **extra: Any)
         raise ConfigError(f"trainer settings rejected by trl.SFTConfig: {exc}") from exc
 
 
+def training_arguments(config: TrainConfig, has_eval: bool, **extra: Any):
+    """Plain transformers ``TrainingArguments`` with the same settings, for trainers other than SFT
+    (``editlm train seq2seq``): the SFT-only fields are left out."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    sft = sft_arguments(config, has_eval, bf16=use_bf16(config.bf16), **extra)
+    names = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+    values = {f.name: getattr(sft, f.name) for f in dataclasses.fields(sft) if f.init and f.name in names}
+    values["gradient_checkpointing"] = values["gradient_checkpointing_kwargs"] = (
+        None  # the new names hold them
+    )
+    try:
+        return TrainingArguments(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"trainer settings rejected by TrainingArguments: {exc}") from exc
+
+
 # ----------------------------------------------------------------------------------------- training
 
 
