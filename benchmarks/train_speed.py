@@ -193,6 +193,7 @@ def main() -> None:
                 if done.returncode:
                     raise SystemExit(f"run {name!r} failed:\n{done.stderr[-3000:]}")
                 result = json.loads(done.stdout.strip().splitlines()[-1])
+                print(json.dumps(result), file=sys.stderr, flush=True)  # each run as it ends
                 if result["tokens_per_s"] > best.get(name, {}).get("tokens_per_s", 0):
                     best[name] = result
     load = os.getloadavg()[0]

@@ -105,3 +105,17 @@ def test_ctranslate2_conversion_decodes_like_transformers(tmp_path, checkpoint, 
     assert result[0].sequences_ids[0] == reference
     with pytest.raises(NotACausalLMError):
         to_ctranslate2(tmp_path / "nothing", tmp_path / "ct2b")
+
+
+def test_checkpoint_dtype_and_pad_stand_in(tmp_path, tok):
+    from transformers import LlamaConfig, PreTrainedTokenizerFast
+
+    from editlm.models.loading import checkpoint_dtype
+
+    assert checkpoint_dtype(LlamaConfig(dtype="bfloat16")) == torch.bfloat16
+    assert checkpoint_dtype(LlamaConfig()) == torch.float32
+    # A tokenizer with an unknown token but neither EOS nor pad pads with its unk (a token the model has).
+    bare = PreTrainedTokenizerFast(tokenizer_object=tok.backend_tokenizer, unk_token="<|diff|>")
+    bare.save_pretrained(tmp_path / "bare")
+    loaded = load_tokenizer(tmp_path / "bare")
+    assert loaded.eos_token is None and loaded.pad_token == "<|diff|>"

@@ -121,6 +121,16 @@ def test_cli_sft_runs_a_recipe_with_overrides(tmp_path):
     assert summary["config"]["full_loss"] is True and summary["config"]["max_steps"] == 3
     assert summary["config"]["model"] == "test"  # from the recipe
     assert summary["data"]["loss_tokens"] == summary["data"]["tokens"] - 6
+    # The same output directory with other settings: refused, unless --overwrite.
+    torch.set_num_threads(1)
+    try:
+        refused = runner.invoke(app, [*args, "--lr", "0.5"])
+        assert refused.exit_code == 2 and "other settings" in refused.output and "lr" in refused.output
+        again = runner.invoke(app, [*args, "--lr", "0.5", "--overwrite"])
+    finally:
+        torch.set_num_threads(threads)
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "out" / "editlm_train.json").read_text())["config"]["lr"] == 0.5
 
 
 def test_any_trainer_setting_passes_through_to_trl_sft_config(tmp_path):
@@ -161,6 +171,13 @@ def test_any_trainer_setting_passes_through_to_trl_sft_config(tmp_path):
     config.save_steps = 7
     with pytest.raises(ConfigError, match="trl.SFTConfig"):
         sft_arguments(config, has_eval=True, bf16=False)
+    # Plain TrainingArguments with the same settings, for the non-SFT trainers (seq2seq).
+    from editlm.train.run import training_arguments
+
+    config.trainer, config.save_steps = {"gradient_checkpointing": True}, 10
+    plain = training_arguments(config, has_eval=False, include_num_input_tokens_seen="no")
+    assert type(plain) is TrainingArguments and plain.activation_checkpointing is True
+    assert (plain.learning_rate, plain.include_num_input_tokens_seen) == (config.lr, "no")
     # Defaults: no activation checkpointing (TRL would turn it on), no bf16 off the GPU.
     default = sft_arguments(load_config(SFTConfig, sets=[f"output_dir={tmp_path / 'o2'}"]), False, bf16=False)
     assert default.activation_checkpointing is False and default.bf16 is False

@@ -23,6 +23,8 @@ TOKENS = {
     "starcoder": dict(bos=ENDOFTEXT, eos=ENDOFTEXT, unk=ENDOFTEXT),
     "starcoder2": dict(bos=ENDOFTEXT, eos=ENDOFTEXT, unk=ENDOFTEXT),
     "codellama": dict(bos="<s>", eos="</s>", unk="<unk>", bos_prefix=True),
+    # A Llama tokenizer saved with add_eos_token=True: its post-processor also appends </s>.
+    "codellama-add-eos": dict(bos="<s>", eos="</s>", unk="<unk>", bos_prefix=True, eos_suffix=True),
     "deepseek": dict(bos="<｜begin▁of▁sentence｜>", eos="<｜end▁of▁sentence｜>", pad="<｜end▁of▁sentence｜>",
                      bos_prefix=True),
     "qwen2": dict(eos=ENDOFTEXT, pad=ENDOFTEXT),
@@ -30,7 +32,7 @@ TOKENS = {
     "codegen": dict(bos=ENDOFTEXT, eos=ENDOFTEXT, unk=ENDOFTEXT),
     "phi": dict(bos=ENDOFTEXT, eos=ENDOFTEXT, unk=ENDOFTEXT),
 }  # fmt: skip
-FAMILIES = list(TOKENS)
+FAMILIES = [f for f in TOKENS if f != "codellama-add-eos"]
 CONTEXT = 96
 WINDOW = 12  # sliding window of the Starcoder2 and Qwen2 models: shorter than most samples
 
@@ -48,6 +50,7 @@ def model_config(family: str, vocab: int):
         "starcoder": lambda: t.GPTBigCodeConfig(**gpt, multi_query=True),
         "starcoder2": lambda: t.Starcoder2Config(**llama, sliding_window=WINDOW),
         "codellama": lambda: t.LlamaConfig(**llama),
+        "codellama-add-eos": lambda: t.LlamaConfig(**llama),
         "deepseek": lambda: t.LlamaConfig(**{**llama, "num_key_value_heads": 4}),
         "qwen2": lambda: t.Qwen2Config(**llama, use_sliding_window=True, sliding_window=WINDOW, max_window_layers=1),
         "pythia": lambda: t.GPTNeoXConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -81,14 +84,15 @@ def family_tokenizer(family: str, **drop: bool):
 
     spec = {k: v for k, v in TOKENS[family].items() if drop.get(k, True)}
     bos_prefix = spec.pop("bos_prefix", False)
+    eos_suffix = spec.pop("eos_suffix", False)
     tok = Tokenizer.from_str(_base_bpe())
     tok.add_special_tokens([AddedToken(t, special=True) for t in dict.fromkeys(spec.values())])
     if bos_prefix:
-        bos = spec["bos"]
+        bos, end = spec["bos"], f" {spec['eos']}" if eos_suffix else ""
         tok.post_processor = processors.Sequence([
             processors.ByteLevel(trim_offsets=False),
-            processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
-                                          special_tokens=[(bos, tok.token_to_id(bos))]),
+            processors.TemplateProcessing(single=f"{bos} $A{end}", pair=f"{bos} $A {bos} $B{end}",
+                                          special_tokens=[(t, tok.token_to_id(t)) for t in {bos, spec.get("eos")} if t]),
         ])  # fmt: skip
     names = {"bos": "bos_token", "eos": "eos_token", "unk": "unk_token", "pad": "pad_token"}
     return PreTrainedTokenizerFast(tokenizer_object=tok, **{names[k]: v for k, v in spec.items()})
@@ -184,8 +188,8 @@ def test_packed_and_padded_loss_equal_an_independent_computation(family):
         assert trl_loss(segmented, packed).item() == pytest.approx(expected.item(), rel=1e-4)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_bos_is_the_same_in_training_and_sampling(family, checkpoints, monkeypatch):
+@pytest.mark.parametrize("family", [*FAMILIES, "codellama-add-eos"])
+def test_bos_is_the_same_in_training_and_sampling(family, checkpoints):
     from editlm.generate.engines import SamplingParams, TransformersEngine
     from editlm.models.loading import load_tokenizer
     from editlm.models.tokens import encode_prompts, special_prefix
@@ -196,15 +200,19 @@ def test_bos_is_the_same_in_training_and_sampling(family, checkpoints, monkeypat
     own = tok(prompt)["input_ids"]  # the tokenizer's post-processor, as the family ships it
     bos = [tok.bos_token_id] if TOKENS[family].get("bos_prefix") else []
     assert special_prefix(tok) == bos and own[: len(bos)] == bos
+    if TOKENS[family].get("eos_suffix"):
+        assert own[-1] == tok.eos_token_id  # which a prompt must not carry
     (ids, _), = encode_sft(tok, [{"prompt": prompt, "completion": " x"}], seq_len=CONTEXT)  # fmt: skip
     prompt_ids = encode_prompts(tok, [prompt])[0]
     assert ids[: len(prompt_ids)] == prompt_ids == bos + tok(prompt, add_special_tokens=False)["input_ids"]
     engine = TransformersEngine(checkpoints(family), device="cpu")
-    seen = []
-    prefill = engine._prefill  # the engine's one forward pass over the prompts' ids
-    monkeypatch.setattr(engine, "_prefill", lambda prompts: seen.append(prompts) or prefill(prompts))
-    engine.sample([prompt, prompt[:20]], 1, SamplingParams(temperature=0, max_new_tokens=1))
-    assert list(seen[0][0]) == prompt_ids
+    seen = []  # what the model is first run on (the prompt's prefill), however the engine decodes
+    engine.model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append((args[0] if args else kwargs["input_ids"]).tolist()),
+        with_kwargs=True,
+    )
+    engine.sample([prompt], 1, SamplingParams(temperature=0, max_new_tokens=1))
+    assert seen[0][0] == prompt_ids
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -375,3 +383,30 @@ def test_measured_fill_counts_the_padding(tmp_path, checkpoints):
     assert 0.3 < fill < 1.0  # samples of different lengths, padded to the longest of each batch
     packed = sft(sft_config(tmp_path, checkpoints("gpt2"), data, max_steps=2, output_dir=str(tmp_path / "p")))
     assert json.loads((packed / "editlm_train.json").read_text())["data"]["fill"] == 1.0  # padding-free
+
+
+def test_a_resumed_run_does_not_read_or_tokenize_the_data_again(checkpoints, tmp_path, monkeypatch):
+    from transformers import TrainerCallback
+
+    import editlm.train.run as run_module
+
+    class Interrupt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise KeyboardInterrupt
+
+    data = write_data(tmp_path / "d.jsonl", records(6))
+    config = sft_config(tmp_path, checkpoints("phi"), data, max_steps=3, save_steps=1, batch_size=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_module.sft(config, callbacks=[Interrupt()])
+    assert list((tmp_path / "out" / ".editlm-data").iterdir())
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the data was read again")
+
+    monkeypatch.setattr(run_module, "load_records", refuse)
+    monkeypatch.setattr(run_module, "encode_sft", refuse)
+    out = run_module.sft(config)
+    summary = json.loads((out / "editlm_train.json").read_text())
+    assert summary["metrics"]["train_runtime"] > 0 and summary["data"]["used"] == 6
+    assert not (out / ".editlm-data").exists()  # the finished directory holds the model only

@@ -81,8 +81,12 @@ def load_tokenizer(path: str | os.PathLike):
     except (OSError, ValueError, KeyError) as exc:
         raise NotACausalLMError(f"{path}: the tokenizer could not be loaded: {exc}") from exc
     if tokenizer.pad_token is None:
-        # Batching needs a pad token; the end-of-text token is the usual stand-in.
-        tokenizer.pad_token = tokenizer.eos_token
+        # Batching needs a pad token; the end-of-text token is the usual stand-in (then unk, then bos: a
+        # token the model already has; padded positions are masked). With none of them, training adds
+        # the tokens it needs (editlm.models.tokens.ensure_special_tokens).
+        stand_in = tokenizer.eos_token or tokenizer.unk_token or tokenizer.bos_token
+        if stand_in is not None:
+            tokenizer.pad_token = stand_in
     return tokenizer
 
 

@@ -27,6 +27,9 @@ MAX_TIME = typer.Option(
 )
 GRAD_ACCUM = typer.Option(None, "--grad-accum", help="Batches accumulated per optimizer step.")
 WARMUP = typer.Option(None, "--warmup", help="Learning-rate warmup steps.")
+OVERWRITE = typer.Option(
+    None, "--overwrite", help="Start afresh in an output directory that holds another run."
+)
 
 
 def _fail(exc: Exception) -> None:
@@ -39,10 +42,13 @@ def _fail(exc: Exception) -> None:
 def _known_errors() -> tuple[type[Exception], ...]:
     from editlm.models.loading import NotACausalLMError
     from editlm.models.tokenizer import EmptyCorpusError
+    from editlm.models.tokens import ContextLengthError, SpecialTokenError
     from editlm.train.config import ConfigError
     from editlm.train.data import DataError
+    from editlm.train.resume import RunMismatchError
 
-    return (NotACausalLMError, EmptyCorpusError, ConfigError, DataError)
+    return (NotACausalLMError, EmptyCorpusError, ConfigError, DataError, ContextLengthError, SpecialTokenError,
+            RunMismatchError)  # fmt: skip
 
 
 DECONTAMINATE = typer.Option(
@@ -122,6 +128,7 @@ def register(app: typer.Typer) -> None:
         tokenizer: str = TOKENIZER, data: str = DATA, max_steps: int = MAX_STEPS, seq_len: int = SEQ_LEN,
         batch_size: int = BATCH, lr: float = LR, seed: int = SEED, max_time: float = MAX_TIME,
         grad_accum: int = GRAD_ACCUM, warmup: int = WARMUP, decontaminate: bool = DECONTAMINATE,
+        overwrite: bool = OVERWRITE,
     ) -> None:  # fmt: skip
         """Causal LM pretraining on a code corpus (packed rows, warmup + cosine, held-out loss)."""
         from editlm.train.config import PretrainConfig, load_config
@@ -130,7 +137,8 @@ def register(app: typer.Typer) -> None:
         try:
             overrides = _explicit(output=output, model=model, tokenizer=tokenizer, data=data,
                                   max_steps=max_steps, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
-                                  max_time=max_time, grad_accum=grad_accum, warmup_steps=warmup)  # fmt: skip
+                                  max_time=max_time, grad_accum=grad_accum, warmup_steps=warmup,
+                                  overwrite=overwrite)  # fmt: skip
             cfg = load_config(PretrainConfig, recipe, overrides, sets)
             out = pretrain(_benchmark_overlap(cfg, [cfg.text_field], decontaminate))
         except _known_errors() as exc:
@@ -142,7 +150,7 @@ def register(app: typer.Typer) -> None:
         recipe: str = RECIPE, sets: list[str] = SETS, output: str = OUTPUT, model: str = MODEL,
         tokenizer: str = TOKENIZER, data: str = DATA, max_steps: int = MAX_STEPS, seq_len: int = SEQ_LEN,
         batch_size: int = BATCH, lr: float = LR, seed: int = SEED, max_time: float = MAX_TIME,
-        grad_accum: int = GRAD_ACCUM, warmup: int = WARMUP,
+        grad_accum: int = GRAD_ACCUM, warmup: int = WARMUP, overwrite: bool = OVERWRITE,
         full_loss: bool = typer.Option(
             None, "--full-loss/--completion-loss", help="Loss on every token (ablation) or on the completion only."
         ),
@@ -157,7 +165,7 @@ def register(app: typer.Typer) -> None:
             overrides = _explicit(output=output, model=model, tokenizer=tokenizer, data=data,
                                   max_steps=max_steps, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
                                   full_loss=full_loss, lora_r=lora_r, max_time=max_time, grad_accum=grad_accum,
-                                  warmup_steps=warmup)  # fmt: skip
+                                  warmup_steps=warmup, overwrite=overwrite)  # fmt: skip
             cfg = load_config(SFTConfig, recipe, overrides, sets)
             out = sft(_benchmark_overlap(cfg, [cfg.prompt_field, cfg.completion_field], decontaminate))
         except _known_errors() as exc:

@@ -114,7 +114,8 @@ def _prepare(config: TrainConfig, kind: str) -> dict[str, Any]:
 
     if config.torch_dtype not in DTYPES:
         raise ConfigError(f"torch_dtype must be one of {', '.join(DTYPES)}, not {config.torch_dtype!r}")
-    use_bf16(config.bf16)  # a bad value is an error now, not after tokenizing
+    if config.bf16 not in ("auto", "true", "false"):  # an error now, not after tokenizing
+        raise ConfigError(f"bf16 must be 'auto', 'true' or 'false', not {config.bf16!r}")
     if config.model not in PRESETS:
         check_context(load_config(config.model), config.seq_len)
     tokenizer = _tokenizer(config)
@@ -146,7 +147,7 @@ def use_bf16(setting: str) -> bool:
     import torch
 
     if setting not in ("auto", "true", "false"):
-        raise ValueError(f"bf16 must be 'auto', 'true' or 'false', not {setting!r}")
+        raise ConfigError(f"bf16 must be 'auto', 'true' or 'false', not {setting!r}")
     if setting == "false":
         return False
     supported = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -272,6 +273,25 @@ def sft_arguments(config: TrainConfig, has_eval: bool, bf16: bool, **extra: Any)
         return TrlSFTConfig(**settings)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"trainer settings rejected by trl.SFTConfig: {exc}") from exc
+
+
+def training_arguments(config: TrainConfig, has_eval: bool, **extra: Any):
+    """Plain transformers ``TrainingArguments`` with the same settings, for trainers other than SFT
+    (``editlm train seq2seq``): the SFT-only fields are left out."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    sft = sft_arguments(config, has_eval, bf16=use_bf16(config.bf16), **extra)
+    names = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+    values = {f.name: getattr(sft, f.name) for f in dataclasses.fields(sft) if f.init and f.name in names}
+    values["gradient_checkpointing"] = values["gradient_checkpointing_kwargs"] = (
+        None  # the new names hold them
+    )
+    try:
+        return TrainingArguments(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"trainer settings rejected by TrainingArguments: {exc}") from exc
 
 
 # ----------------------------------------------------------------------------------------- training
