@@ -5,6 +5,10 @@ resumes instead of redoing the work; and the quickstart's own parts (data split,
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -26,11 +30,20 @@ TINY_DIFF = ["--set", "programs=30", "--set", "max_lines=8", "--set", "vocab_siz
              "--pretrain-steps", "2", "--sft-steps", "3", "--parity-n", "1", "--bugfix-problems", "1"]  # fmt: skip
 
 
-def test_diff_quickstart_runs_every_stage_and_resumes(tmp_path, one_torch_thread) -> None:
+def _editlm(args: list[str]) -> subprocess.CompletedProcess:
+    """The command as a user runs it: a fresh interpreter (no engines, threads or state left over by
+    other tests in this worker), one torch thread as under ``pytest -n 2``."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    done = subprocess.run([sys.executable, "-m", "editlm.cli", *args], capture_output=True, text=True, env=env)
+    done.output = done.stdout + done.stderr
+    return done
+
+
+def test_diff_quickstart_runs_every_stage_and_resumes(tmp_path) -> None:
     out = tmp_path / "run"
     args = ["quickstart", "-o", str(out), "--seed", "1", *TINY_DIFF]
-    first = CliRunner().invoke(app, args)
-    assert first.exit_code == 0, first.output
+    first = _editlm(args)
+    assert first.returncode == 0, first.output
     for name in ("programs.jsonl", "bugs-train.jsonl", "bugs-heldout.jsonl", "decontamination.json",
                  "tokenizer/tokenizer.json", "pretrained/config.json", "diff-model/model.safetensors",
                  "snapshots/snapshots.json", "heldout.json", "eval/parity/summary.json",
@@ -53,8 +66,8 @@ def test_diff_quickstart_runs_every_stage_and_resumes(tmp_path, one_torch_thread
     train_rows = [json.loads(line) for line in (out / "bugs-train.jsonl").read_text().splitlines()]
     assert held and not held & {r["source_id"] for r in train_rows}
 
-    again = CliRunner().invoke(app, args)
-    assert again.exit_code == 0, again.output
+    again = _editlm(args)
+    assert again.returncode == 0, again.output
     assert "[done]" not in again.output and again.output.count("[skip]") >= 12
 
 
