@@ -34,7 +34,9 @@ def _editlm(args: list[str]) -> subprocess.CompletedProcess:
     """The command as a user runs it: a fresh interpreter (no engines, threads or state left over by
     other tests in this worker), one torch thread as under ``pytest -n 2``."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    done = subprocess.run([sys.executable, "-m", "editlm.cli", *args], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "editlm.cli", *args], capture_output=True, text=True, env=env
+    )
     done.output = done.stdout + done.stderr
     return done
 
