@@ -492,3 +492,22 @@ def test_a_prompt_longer_than_the_context_fails_alone():
     assert failed and len(failed) < 8
     assert all(len(rows[t]) == 2 and "not sampled" in rows[t][0]["error"] for t in failed)
     assert all(r[0]["completion"] == "x" for t, r in rows.items() if t not in failed)
+
+
+def test_ctranslate2_callback_does_not_keep_the_engine_alive(tiny_model) -> None:
+    """The stop callback holds no reference to the engine: CTranslate2 lets go of the callback in its
+    own worker thread, and were that the engine's last reference, the engine's Generator would be
+    freed there, join itself and abort the process (seen in the quickstart, one engine a checkpoint)."""
+    engine = load_engine("ctranslate2", tiny_model, compute_type="float32")
+    real, seen = engine.generator, []
+
+    class Recording:
+        def generate_batch(self, *args, **kwargs):
+            seen.append(kwargs["callback"])
+            return real.generate_batch(*args, **kwargs)
+
+    engine.generator = Recording()
+    engine.sample(["def f(x):"], 1, SamplingParams(temperature=0, max_new_tokens=6, stop=("\n",)))
+    (callback,) = seen
+    held = [cell.cell_contents for cell in callback.__closure__ or ()]
+    assert callback is not None and not any(obj is engine for obj in held)

@@ -102,10 +102,16 @@ class CTranslate2Engine:
         ids: list[list[int]] = [[] for _ in batch]
         logprobs: list[list[float]] = [[] for _ in batch]
 
+        # The callback must not hold the engine: CTranslate2 lets go of it in its own worker thread,
+        # after generate_batch has returned, and if that is the engine's last reference the engine's
+        # Generator is destroyed there and joins its own thread ("Resource deadlock avoided": the
+        # process aborts). Seen in the quickstart, which drops one engine per checkpoint.
+        tokenizer, stops = self.tokenizer, params.stop
+
         def step(result) -> bool:
             ids[result.batch_id].append(result.token_id)
             logprobs[result.batch_id].append(result.log_prob)
-            return stop_hit(self.tokenizer, ids[result.batch_id], params.stop)
+            return stop_hit(tokenizer, ids[result.batch_id], stops)
 
         # The callback (needed only for stop sequences) runs Python in CTranslate2's worker thread;
         # a garbage collection there can free another Generator, whose destructor then joins its
