@@ -11,6 +11,8 @@ distance, validity, diversity), ``report`` (Markdown + PNG).
 
 from __future__ import annotations
 
+from editlm._lazy import lazy_exports
+
 _EXPORTS = {
     "evaluate_samples": "editlm.evaluate.run",
     "evaluate_file": "editlm.evaluate.run",
@@ -23,12 +25,4 @@ _EXPORTS = {
     "list_benchmarks": "editlm.evaluate.benchmarks",
     "write_report": "editlm.evaluate.report",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'editlm.evaluate' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from editlm._lazy import lazy_exports
+
 # The public names, one a line, loaded on first use so that the commands (and ``editlm --help``) stay light.
 _EXPORTS = {
     "read_rows": "editlm.io.tables",
@@ -16,12 +18,4 @@ _EXPORTS = {
     "map_unordered": "editlm.io.parallel",
     "default_workers": "editlm.io.parallel",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

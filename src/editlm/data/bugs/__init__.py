@@ -5,6 +5,8 @@ tests fail, judged in the sandbox), ``cli`` (``editlm bugs``, ``editlm bugfix-be
 
 from __future__ import annotations
 
+from editlm._lazy import lazy_exports
+
 # The public names, one a line, loaded on first use so that the commands (and ``editlm --help``) stay light.
 _EXPORTS = {
     "Program": "editlm.data.bugs.inject",
@@ -20,12 +22,4 @@ _EXPORTS = {
     "build_rows": "editlm.data.bugs.benchmark",
     "humaneval_sources": "editlm.data.bugs.benchmark",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -6,6 +6,8 @@ corpus``), ``real_code`` (programs from the installed packages, for tests and be
 
 from __future__ import annotations
 
+from editlm._lazy import lazy_exports
+
 # The public names, one a line, loaded on first use so that the commands (and ``editlm --help``) stay light.
 _EXPORTS = {
     "sample_edit_sequence": "editlm.data.lintseq.sampler",
@@ -25,12 +27,4 @@ _EXPORTS = {
     "lintseq_records": "editlm.data.lintseq.job",
     "run_lintseq": "editlm.data.lintseq.job",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

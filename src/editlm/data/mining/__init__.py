@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from editlm._lazy import lazy_exports
+
 # The public names, one a line, loaded on first use so that the commands (and ``editlm --help``) stay light.
 _EXPORTS = {
     "iter_records": "editlm.data.mining.commits",
@@ -19,12 +21,4 @@ _EXPORTS = {
     "language_of": "editlm.data.mining.languages",
     "run_mining": "editlm.data.mining.job",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

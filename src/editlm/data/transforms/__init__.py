@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from editlm._lazy import lazy_exports
+
 # The public names, one a line, loaded on first use so that the commands (and ``editlm --help``) stay light.
 _EXPORTS = {
     "directional_examples": "editlm.data.transforms.directional",
@@ -16,12 +18,4 @@ _EXPORTS = {
     "ContaminationIndex": "editlm.data.transforms.contamination",
     "default_index": "editlm.data.transforms.contamination",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

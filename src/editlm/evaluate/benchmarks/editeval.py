@@ -21,8 +21,8 @@ import ast
 import builtins
 import warnings
 
-from editlm.evaluate.benchmarks import Benchmark, Problem, SampleError, register_benchmark
-from editlm.evaluate.benchmarks.shipped import exclusions, jsonl
+from editlm.evaluate.benchmarks import Problem, SampleError, register_benchmark
+from editlm.evaluate.benchmarks.shipped import ShippedBenchmark, jsonl
 
 DATA = "edit_eval.jsonl"
 SLOT = "{{Code}}"
@@ -153,19 +153,13 @@ def load() -> tuple[list[Problem], dict[str, str]]:
     return problems, left_out
 
 
-class EditEval(Benchmark):
+class EditEval(ShippedBenchmark):
     name = "editeval"
     description = "EditEval (InstructCoder): 194 instruction-driven code edits with tests"
     timeout = 10.0
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.excluded = dict(exclusions(self.name))
-
-    def load_problems(self) -> list[Problem]:
-        problems, left_out = load()
-        self.excluded.update(left_out)
-        return [p for p in problems if p.task_id not in self.excluded]
+    def load(self) -> tuple[list[Problem], dict[str, str]]:
+        return load()
 
     def harness(self, problem: Problem) -> str:
         functions = problem.meta.get("functions", [])

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 
-from editlm.evaluate.benchmarks import Benchmark, Problem, register_benchmark
+from editlm.evaluate.benchmarks import Problem, register_benchmark
 from editlm.evaluate.benchmarks.bugfix import plain_prompt
-from editlm.evaluate.benchmarks.shipped import exclusions, jsonl
+from editlm.evaluate.benchmarks.shipped import ShippedBenchmark, jsonl
 
 DATA = "humanevalpack-python.jsonl"
 MESSAGE = "Fix bug"
@@ -59,19 +59,14 @@ def problem_from_row(row: dict) -> Problem:
     )
 
 
-class HumanEvalFix(Benchmark):
+class HumanEvalFix(ShippedBenchmark):
     name = "humanevalfix"
     description = "HumanEvalFix (Python): 164 human-written bugs in HumanEval solutions"
     timeout = 10.0  # upstream's Python timeout
     published = PUBLISHED
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.excluded = dict(exclusions(self.name))
-
-    def load_problems(self) -> list[Problem]:
-        problems = [problem_from_row(row) for row in jsonl(self.name, DATA)]
-        return [p for p in problems if p.task_id not in self.excluded]
+    def load(self) -> tuple[list[Problem], dict[str, str]]:
+        return [problem_from_row(row) for row in jsonl(self.name, DATA)], {}
 
     def response_prompt(self, problem: Problem) -> str:
         return f"{problem.instruction}\n\n```python\n{problem.meta['tests_shown']}\n```\n"

@@ -26,9 +26,9 @@ from __future__ import annotations
 import ast
 import json
 
-from editlm.evaluate.benchmarks import Benchmark, Problem, register_benchmark
+from editlm.evaluate.benchmarks import Problem, register_benchmark
 from editlm.evaluate.benchmarks.bugfix import plain_prompt
-from editlm.evaluate.benchmarks.shipped import exclusions, files, text
+from editlm.evaluate.benchmarks.shipped import ShippedBenchmark, files, text
 
 MESSAGE = "Fix bug"
 GENERATORS = ("flatten", "kheapsort")
@@ -214,19 +214,13 @@ def load() -> tuple[list[Problem], dict[str, str]]:
     return problems, left_out
 
 
-class QuixBugs(Benchmark):
+class QuixBugs(ShippedBenchmark):
     name = "quixbugs"
     description = "QuixBugs (Python): 40 classic algorithms with one-line bugs"
     timeout = 10.0
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.excluded = dict(exclusions(self.name))
-
-    def load_problems(self) -> list[Problem]:
-        problems, left_out = load()
-        self.excluded.update(left_out)
-        return [p for p in problems if p.task_id not in self.excluded]
+    def load(self) -> tuple[list[Problem], dict[str, str]]:
+        return load()
 
     def harness(self, problem: Problem) -> str:
         function = problem.meta["function"]

@@ -13,7 +13,7 @@ import json
 from functools import cache
 from importlib import resources
 
-from editlm.evaluate.benchmarks import BenchmarkError
+from editlm.evaluate.benchmarks import Benchmark, BenchmarkError, Problem
 
 # sha256 over the sorted "path\0sha256(file)\n" lines of each folder (see :func:`digest`).
 PINS = {
@@ -90,3 +90,17 @@ def exclusions(name: str) -> dict[str, str]:
     if not path.is_file():
         return {}
     return dict(json.loads(path.read_text(encoding="utf-8")).get(name, {}))
+
+
+class ShippedBenchmark(Benchmark):
+    """A benchmark read from the shipped data. Subclasses implement :meth:`load`; what is not scored
+    (named in the exclusions file, or left out by a rule of ``load``) is in ``excluded`` with its reason."""
+
+    def load(self) -> tuple[list[Problem], dict[str, str]]:
+        """``(problems, {task_id: reason})``: every upstream item, and those a rule leaves out."""
+        raise NotImplementedError
+
+    def load_problems(self) -> list[Problem]:
+        problems, left_out = self.load()
+        self.excluded = {**exclusions(self.name), **left_out}
+        return [p for p in problems if p.task_id not in self.excluded]
