@@ -318,3 +318,23 @@ def test_multiline_nodes_keep_their_layout():
     assert source.replace("+ b", "- b") in ops and source.replace("a <=", "a >") in ops
     for buggy in ops:
         assert len(changed_lines(source, buggy)) == 2  # one line changed, indentation intact
+
+
+def test_bugs_command_renamed_copies_and_context(tmp_path):
+    from editlm.cli import app
+
+    source = tmp_path / "code.jsonl"
+    program = "def scale(values, factor):\n    out = []\n    for v in values:\n        out.append(v * factor)\n    return out\n"
+    source.write_text(json.dumps({"content": program}) + "\n")
+    out = tmp_path / "bugs.jsonl"
+    args = ["bugs", str(source), "-o", str(out), "--renamings", "3", "--context", "0", "-w", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    afters = {r["after"] for r in written}
+    assert program in afters and len(afters) == 4  # the program and three renamed copies
+    for row in written:
+        assert apply_diff(row["before"], row["diff"]) == row["after"]
+        assert not any(line.startswith(" ") for line in row["diff"].splitlines())  # no context lines
+    bad = CliRunner().invoke(app, [*args[:-2], "--renamings", "-1", "--overwrite"])
+    assert bad.exit_code == 2 and "--renamings" in bad.output

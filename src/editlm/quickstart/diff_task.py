@@ -57,6 +57,9 @@ class DiffQuickstart:
     templates: tuple[str, ...] = TEMPLATES
     context: int = 0
     final_newline: str = "mixed"
+    # renamed copies of each program, each with its own bugs (editlm.data.bugs.rename): the model
+    # cannot recall a fixed line it saw under other names, so it must copy the prompt's
+    renamings: int = 0
     vocab_size: int = 1024
     model: str = "tiny"
     seq_len: int = 1024
@@ -81,6 +84,8 @@ class DiffQuickstart:
     max_new_tokens: int = 256
     bugfix_problems: int = 20
     humanevalfix: bool = True
+    # false: stop after the held-out split (a settings search that never sees a benchmark)
+    benchmarks: bool = True
     engine: str = "ctranslate2"
     # torch threads for training (0: torch's default, one per core); 1 on a machine shared with
     # other jobs, where two OpenMP threads that wait on each other spin away most of their CPU time
@@ -134,15 +139,17 @@ def split_programs(rows: list[dict], fraction: float, seed: int) -> tuple[list[d
 
 
 def bug_samples(
-    programs: list[dict], settings: DiffQuickstart, decontaminate: bool = True
+    programs: list[dict], settings: DiffQuickstart, decontaminate: bool = True, names: tuple[str, ...] = ()
 ) -> tuple[list, dict]:
-    """Bug-fix rows for ``programs`` (``editlm bugs``' per-row job) and the skips by reason."""
+    """Bug-fix rows for ``programs`` (``editlm bugs``' per-row job) and the skips by reason;
+    renamed copies draw their local names from ``names``."""
     from editlm.data.bugs.job import BugJob, bug_rows
 
     job = BugJob(
         counts=tuple(settings.counts), per_count=settings.per_count, kinds=tuple(settings.kinds),
         templates=tuple(settings.templates), seed=settings.seed, decontaminate=decontaminate,
-        context=settings.context, final_newline=settings.final_newline,
+        context=settings.context, final_newline=settings.final_newline, renamings=settings.renamings,
+        names=tuple(names),
     )  # fmt: skip
     rows, skips = [], {}
     for row in programs:
@@ -276,9 +283,15 @@ def run_diff_quickstart(out: Path, settings: DiffQuickstart, say=print) -> dict:
     bugs_train, bugs_held = out / "bugs-train.jsonl", out / "bugs-heldout.jsonl"
 
     def make_bugs() -> None:
+        from editlm.data.bugs.rename import name_pool
+
         programs = list(read_rows(programs_path))
-        train, skips = bug_samples([r for r in programs if r["split"] == "train"], settings)
-        held, held_skips = bug_samples([r for r in programs if r["split"] == "heldout"], settings)
+        # new local names as the training programs use them (the held-out programs' names left out)
+        names = tuple(name_pool(r["program"] for r in programs if r["split"] == "train"))
+        train, skips = bug_samples([r for r in programs if r["split"] == "train"], settings, names=names)
+        held, held_skips = bug_samples(
+            [r for r in programs if r["split"] == "heldout"], settings, names=names
+        )
         write_rows(bugs_held, held)
         write_json(out / "bugs.summary.json", {"train_rows": len(train), "heldout_rows": len(held),
                                                "skips": skips, "heldout_skips": held_skips})  # fmt: skip
@@ -352,6 +365,8 @@ def run_diff_quickstart(out: Path, settings: DiffQuickstart, say=print) -> dict:
         write_json(heldout_path, scores)
 
     stages.run("held-out bugs: exact-fix rate by checkpoint (greedy)", heldout_path, heldout)
+    if not settings.benchmarks:
+        return {"heldout": json.loads(heldout_path.read_text())}
 
     from editlm.evaluate.cli import add_failure_kinds
     from editlm.evaluate.run import evaluate_file

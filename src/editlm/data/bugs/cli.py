@@ -48,6 +48,13 @@ def register(app: typer.Typer) -> None:
             "Fix {bug_class}", "--message", help="Commit message; {bug_class} and {n} are filled in."
         ),
         max_chars: int = typer.Option(100_000, "--max-chars", help="Skip longer programs."),
+        context: int = typer.Option(3, "--context", help="Context lines around each change in the diff."),
+        renamings: int = typer.Option(
+            0,
+            "--renamings",
+            help="Also this many copies of each program with its local names renamed "
+            "at random (short names), each with its own bugs: recalling a fixed line no longer pays.",
+        ),
         seed: int = SEED,
         workers: int = WORKERS,
         scheduler: str = SCHEDULER,
@@ -67,6 +74,10 @@ def register(app: typer.Typer) -> None:
 
         if per_count < 1:
             raise typer.BadParameter("must be >= 1", param_hint="--per-program")
+        if context < 0:
+            raise typer.BadParameter("must be >= 0", param_hint="--context")
+        if renamings < 0:
+            raise typer.BadParameter("must be >= 0", param_hint="--renamings")
         try:
             template.format(bug_class="x", n=1, bugs=1)
         except (KeyError, IndexError, ValueError):
@@ -82,6 +93,8 @@ def register(app: typer.Typer) -> None:
             max_chars=max_chars,
             decontaminate=decontaminate,
             exclude=tuple(str(p) for p in exclude or ()),
+            context=context,
+            renamings=renamings,
         )
         check_exclude(job.exclude, decontaminate)
         column = text_column(input_path, column)
@@ -96,7 +109,7 @@ def register(app: typer.Typer) -> None:
             limit=limit, id_column=id_column, label="bugs", settings=job, overwrite=overwrite,
             extra_summary={
                 "seed": seed, "bugs": list(job.counts), "classes": list(job.kinds), "per_program": per_count,
-                "message": template,
+                "message": template, "context": context, "renamings": renamings,
             },
         )  # fmt: skip
 

@@ -43,12 +43,18 @@ class BugJob:
     templates: tuple[str, ...] = ()
     context: int = 3
     final_newline: str = "keep"
+    # renamed copies of each program (``editlm.data.bugs.rename``), each with its own bugs, drawing new
+    # local names from ``names`` (default: short names): copying then pays where recall does not
+    renamings: int = 0
+    names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.final_newline not in FINAL_NEWLINE:
             raise ValueError(f"final_newline must be one of {FINAL_NEWLINE}, not {self.final_newline!r}")
         if self.context < 0:
             raise ValueError("context must be >= 0")
+        if self.renamings < 0:
+            raise ValueError("renamings must be >= 0")
 
 
 def final_newline_rule(source: str, rule: str, rng: random.Random) -> str:
@@ -72,12 +78,30 @@ def bug_rows(key, source, name: str, job: BugJob) -> tuple[list[dict], str | Non
     rng = random.Random(f"{job.seed}:{key}")
     source = final_newline_rule(source, job.final_newline, rng)
     try:
-        program = Program(source, job.kinds)
+        first = Program(source, job.kinds)
     except BugError:
         return [], "not valid Python"
-    bugs = sample_bugs(program, rng, job.counts, job.per_count, job.kinds)
+    variants = [source]
+    if job.renamings:
+        from editlm.data.bugs.rename import rename_locals
+
+        pool = list(job.names) or None
+        variants += [rename_locals(source, rng, pool) for _ in range(job.renamings)]
     rows = []
-    for number, bug in enumerate(bugs):
+    drawn = 0
+    for variant in dict.fromkeys(variants):  # a program with nothing to rename gives one variant
+        program = first if variant is source else Program(variant, job.kinds)
+        bugs = sample_bugs(program, rng, job.counts, job.per_count, job.kinds)
+        drawn += len(bugs)
+        rows += _rows_of(key, len(rows), name, bugs, job, rng)
+    if not rows:
+        return [], "no bug site" if not drawn else "format error"
+    return rows, None
+
+
+def _rows_of(key, first: int, name: str, bugs, job: BugJob, rng: random.Random) -> list[dict]:
+    rows = []
+    for number, bug in enumerate(bugs, start=first):
         template = rng.choice(job.templates) if job.templates else job.template
         try:
             diff = (
@@ -107,9 +131,7 @@ def bug_rows(key, source, name: str, job: BugJob) -> tuple[list[dict], str | Non
                 "details": list(bug.details),
             }
         )
-    if not rows:
-        return [], "no bug site" if not bugs else "format error"
-    return rows, None
+    return rows
 
 
 def bug_worker(item: tuple) -> tuple:
