@@ -211,7 +211,8 @@ def write_diff_report(out: Path) -> Path:
         f"{settings.get('max_lines')} lines ({data.get('tokens', '-')} tokens, {data.get('loss_tokens', '-')} with loss); "
         f"held out: {bugs.get('heldout_rows', '-')} samples from {100 * settings.get('heldout_fraction', 0):.0f}% of the programs",
         f"- bug classes: {', '.join(settings.get('kinds', []))}; bugs per sample: {settings.get('counts')}; "
-        f"diff context: {settings.get('context')} lines; final newline: {settings.get('final_newline')}",
+        f"diff context: {settings.get('context')} lines; final newline: {settings.get('final_newline')}; "
+        f"renamed copies of each program: {settings.get('renamings', 0)}",
         f"- decontamination: {contamination.get('rows_checked', '-')} training rows checked against "
         f"{contamination.get('protected_programs', '-')} protected programs (4-Parity, HumanEval; {contamination.get('ngram')}-gram "
         f"overlap >= {contamination.get('threshold')}): {contamination.get('contaminated_rows', '-')} contaminated",
