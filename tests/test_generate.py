@@ -251,6 +251,9 @@ def test_drafter_follows_the_prediction() -> None:
     assert drafter.draft([1, 2, 3, 8], 2) == []  # 8 never occurs
     assert drafter.draft([5, 1], 2) == [2, 3] or drafter.draft([5, 1], 2) == [2, 9]
     assert Drafter([]).draft([1], 3) == []
+    # no match in the prediction: the context's own latest earlier occurrence is continued
+    assert Drafter([1, 2]).draft([5, 6, 7, 8, 5, 6], 3) == [7, 8, 5]
+    assert Drafter([1, 2]).draft([5, 6, 7], 3) == []
 
 
 def test_finish_rules(small_tokenizer_dir) -> None:

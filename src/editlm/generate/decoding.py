@@ -120,7 +120,9 @@ def finish(
 class Drafter:
     """Prompt-lookup drafts from a prediction: the tokens that followed the longest recent n-gram
     (3, 2 then 1 tokens) where it last occurred in the prediction, preferring the continuation of
-    the previous match so that a long copied region is proposed in order."""
+    the previous match so that a long copied region is proposed in order. Where the prediction has
+    no match, the context itself (prompt and output so far) is searched the same way, as
+    transformers' prompt lookup does: output that repeats itself or the prompt is drafted too."""
 
     def __init__(self, prediction_ids: Sequence[int], max_ngram: int = 3):
         self.pred = list(prediction_ids)
@@ -130,7 +132,7 @@ class Drafter:
             for end in range(g, len(self.pred)):
                 self.index.setdefault(tuple(self.pred[end - g : end]), []).append(end)
         self.cursor = -1  # index in the prediction of the token expected after the last accepted draft
-        self.start = -1
+        self.start: int | None = -1  # where the last draft began in the prediction (None: in the context)
 
     def draft(self, context: Sequence[int], k: int) -> list[int]:
         if k <= 0 or not self.pred:
@@ -146,10 +148,21 @@ class Drafter:
                     start = after[0] if after else ends[0]
                     break
             if start is None:
-                return []
+                self.start = None
+                return self._from_context(context, k)
         self.start = start
         return self.pred[start : start + k]
 
+    def _from_context(self, context: Sequence[int], k: int) -> list[int]:
+        context = list(context)
+        for g in range(min(self.max_ngram, len(context) - 1), 0, -1):
+            tail = context[-g:]
+            for start in range(len(context) - g - 1, -1, -1):  # the latest earlier occurrence
+                if context[start : start + g] == tail:
+                    return context[start + g : start + g + k]
+        return []
+
     def advance(self, accepted: int) -> None:
         """``accepted`` tokens of the last draft were taken."""
-        self.cursor = self.start + accepted
+        if self.start is not None:
+            self.cursor = self.start + accepted

@@ -237,8 +237,7 @@ class TransformersEngine:
                 if extra > 0:
                     cache.crop(-extra)  # transformers 5 takes only a count to drop here
                 budget = params.max_new_tokens - len(generated) - 1
-                drafts = drafter.draft(generated[-drafter.max_ngram :] if len(generated) >= drafter.max_ngram
-                                       else (prompt_ids + generated)[-drafter.max_ngram :], min(width, budget))  # fmt: skip
+                drafts = drafter.draft(prompt_ids + generated, min(width, budget))
                 self.stats["drafted"] += len(drafts)
                 feed = [generated[-1], *drafts]
                 ids = torch.tensor([feed], device=self.device)
