@@ -251,6 +251,9 @@ def test_drafter_follows_the_prediction() -> None:
     assert drafter.draft([1, 2, 3, 8], 2) == []  # 8 never occurs
     assert drafter.draft([5, 1], 2) == [2, 3] or drafter.draft([5, 1], 2) == [2, 9]
     assert Drafter([]).draft([1], 3) == []
+    # no match in the prediction: the context's own latest earlier occurrence is continued
+    assert Drafter([1, 2]).draft([5, 6, 7, 8, 5, 6], 3) == [7, 8, 5]
+    assert Drafter([1, 2]).draft([5, 6, 7], 3) == []
 
 
 def test_finish_rules(small_tokenizer_dir) -> None:
@@ -511,3 +514,79 @@ def test_ctranslate2_callback_does_not_keep_the_engine_alive(tiny_model) -> None
     (callback,) = seen
     held = [cell.cell_contents for cell in callback.__closure__ or ()]
     assert callback is not None and not any(obj is engine for obj in held)
+
+
+def test_keyed_sampling_draws_from_the_nucleus() -> None:
+    """Inverse-CDF draws keyed by (key, step) follow softmax(logits / T) over the top-p nucleus,
+    whether the randomness varies by key (samples) or by step (one sample's positions)."""
+    import torch
+
+    from editlm.generate.decoding import choose_tokens
+
+    logits = torch.tensor([2.0, 1.0, 0.5, -1.0, 0.0, -3.0, 1.5, 0.2])
+    n = 20000
+    for temperature, top_p in ((1.0, 1.0), (0.7, 0.9), (1.3, 0.6)):
+        probs = (logits / temperature).softmax(-1).double()
+        ordered, order = probs.sort(descending=True)
+        kept = order[(ordered.cumsum(-1) - ordered) < top_p]
+        expected = torch.zeros_like(probs)
+        expected[kept] = probs[kept] / probs[kept].sum()
+        for keys, steps in ((range(n), [0] * n), ([7] * n, range(n))):
+            tokens = choose_tokens(logits.expand(n, -1), temperature, top_p, list(keys), list(steps))
+            freq = torch.bincount(tokens, minlength=len(logits)).double() / n
+            assert freq[expected == 0].sum() == 0
+            assert (freq - expected).abs().max() < 4 * (0.25 / n) ** 0.5
+    # a row's draw does not depend on the other rows of the batch
+    batch = torch.randn(5, 50)
+    alone = [int(choose_tokens(batch[i : i + 1], 0.9, 0.95, [i], [3])[0]) for i in range(5)]
+    assert choose_tokens(batch, 0.9, 0.95, list(range(5)), [3] * 5).tolist() == alone
+
+
+def _damage(text: str, data) -> str:
+    """What a prediction looks like next to the real output: spans deleted, replaced, inserted."""
+    from hypothesis import strategies as st
+
+    for _ in range(data.draw(st.integers(0, 4))):
+        at = data.draw(st.integers(0, len(text)))
+        cut = data.draw(st.integers(0, 6))
+        text = text[:at] + data.draw(st.text("turn ab(x):\n", max_size=6)) + text[at + cut :]
+    return text
+
+
+@pytest.mark.parametrize("draft_tokens", [1, 3, 32])
+def test_speculation_with_damaged_predictions_keeps_the_output(tiny_model, one_torch_thread, draft_tokens):
+    """Drafts from a prediction that is the real output with damage (wrong, missing or extra text)
+    are partly accepted, partly rejected and cropped from the cache: the output stays the plain
+    decoder's, greedy and sampled, token for token."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    engine = TransformersEngine(tiny_model, draft_tokens=draft_tokens, min_draft_tokens=1)
+    prompt = "def add(a, b):\n    return"
+    cases = [SamplingParams(temperature=0, max_new_tokens=20), SamplingParams(0.8, 0.9, 20, (), 3)]
+    plain = [engine.sample([prompt], 2, params)[0] for params in cases]
+
+    @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def check(data):
+        which = data.draw(st.integers(0, 1))
+        prediction = _damage(prompt + plain[which][0].text, data)
+        fast = engine.sample([prompt], 2, cases[which], predictions=[prediction])[0]
+        assert [(c.text, c.tokens, c.finish) for c in fast] == [
+            (c.text, c.tokens, c.finish) for c in plain[which]
+        ]
+        assert [c.logprob for c in fast] == pytest.approx([c.logprob for c in plain[which]], abs=1e-3)
+
+    check()
+
+
+def test_a_prediction_that_is_the_output_takes_few_passes(tiny_model, one_torch_thread) -> None:
+    """With the output as the prediction, drafts are accepted whole and widen: far fewer forward
+    passes than tokens."""
+    engine = TransformersEngine(tiny_model, draft_tokens=16)
+    prompt, params = "def add(a, b):\n    return", SamplingParams(temperature=0, max_new_tokens=48)
+    out = engine.sample([prompt], 1, params)[0][0]
+    engine.stats.update(drafted=0, accepted=0, forward=0)
+    again = engine.sample([prompt], 1, params, predictions=[prompt + out.text])[0][0]
+    assert again.text == out.text and out.tokens == 48
+    assert engine.stats["accepted"] >= 40 and engine.stats["forward"] <= 10

@@ -11,12 +11,12 @@ What a :class:`~editlm.generate.engines.Completion` says, in every engine:
   break the same way on every engine);
 - ``finish``: ``"stop"`` (end token or stop sequence) or ``"length"`` (``max_new_tokens`` reached).
 
-Seeded sampling (transformers engine): a sample is drawn with the Gumbel-max trick,
-``argmax(logits / T + G)`` over the top-p nucleus, where the Gumbel noise ``G`` is a pure function
-of (seed, prompt, sample index, step). So a sample depends on nothing else: not on the other prompts
-of a batch, the batch size, a resume, or speculation (a draft token is accepted exactly when it is
-the token the plain decoder would have chosen, so outputs are identical, not only equally
-distributed). Gumbel-max draws exactly from the softmax over the nucleus.
+Seeded sampling (transformers engine): a token is drawn by inverse CDF from softmax(logits / T)
+over the top-p nucleus, with a uniform that is a pure function of (seed, prompt, sample index,
+step). So a sample depends on nothing else: not on the other prompts of a batch, the batch size, a
+resume, or speculation (a draft token is accepted exactly when it is the token the plain decoder
+would have drawn, so outputs are identical, not only equally distributed; this is the speculative
+acceptance rule with a shared random stream, and its output is distributed as plain sampling).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import hashlib
 from collections.abc import Sequence
 
 _MASK63 = (1 << 63) - 1
+_MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 
 
@@ -39,35 +40,42 @@ def prompt_seed(seed: int, prompt: str) -> int:
     return sample_key(seed, prompt, -1) & 0x7FFFFFFF
 
 
-def gumbel_noise(keys: Sequence[int], steps: Sequence[int], vocab: int, device="cpu"):
-    """Gumbel(0, 1) noise of shape (len(keys), vocab); row r depends only on (keys[r], steps[r])."""
-    import torch
+def _splitmix64(z: int) -> int:
+    z = (z + _GOLDEN) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
 
-    rows = []
-    gen = torch.Generator(device="cpu")
-    for key, step in zip(keys, steps, strict=True):
-        gen.manual_seed((key ^ ((step + 1) * _GOLDEN)) & _MASK63)
-        rows.append(torch.rand(vocab, generator=gen, dtype=torch.float64))
-    u = torch.stack(rows).clamp_(1e-300, 1.0 - 1e-16)
-    return (-torch.log(-torch.log(u))).to(device=device, dtype=torch.float32)
+
+def uniforms(keys: Sequence[int], steps: Sequence[int]) -> list[float]:
+    """One uniform in (0, 1) per row, a pure function of (keys[r], steps[r]) (53 bits of SplitMix64)."""
+    return [
+        ((_splitmix64((key ^ ((step + 1) * _GOLDEN)) & _MASK63) >> 11) + 0.5) * 2.0**-53
+        for key, step in zip(keys, steps, strict=True)
+    ]
 
 
 def choose_tokens(logits, temperature: float, top_p: float, keys: Sequence[int], steps: Sequence[int]):
-    """The next token of each row of raw ``logits`` (rows, vocab): argmax for greedy, else a
-    Gumbel-max draw from softmax(logits / temperature) restricted to the top-p nucleus."""
+    """The next token of each row of raw ``logits`` (rows, vocab): argmax for greedy, else an
+    inverse-CDF draw from softmax(logits / temperature) restricted to the top-p nucleus, with the
+    row's uniform from :func:`uniforms`.
+
+    Written by hand because a sample must depend only on its own key: torch's samplers draw from one
+    generator for the whole batch. One uniform per row (not one per vocabulary entry, as Gumbel-max
+    needs) keeps the cost of keyed sampling at a cumsum and a binary search per row."""
     import torch
 
     if temperature <= 0:
         return logits.argmax(-1)
-    scaled = logits.float() / temperature
+    probs = (logits.double() / temperature).softmax(-1)
     if top_p < 1.0:
-        sorted_logits, order = scaled.sort(-1, descending=True)
-        probs = sorted_logits.softmax(-1)
+        probs, order = probs.sort(dim=-1, descending=True, stable=True)
         # keep the smallest prefix whose mass reaches top_p (the first token always stays)
-        drop_sorted = (probs.cumsum(-1) - probs) >= top_p
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        scaled = scaled.masked_fill(drop, float("-inf"))
-    return (scaled + gumbel_noise(keys, steps, scaled.shape[-1], scaled.device)).argmax(-1)
+        probs = probs.masked_fill((probs.cumsum(-1) - probs) >= top_p, 0.0)
+    cdf = probs.cumsum(-1)
+    u = torch.tensor(uniforms(keys, steps), dtype=cdf.dtype, device=cdf.device)[:, None]
+    index = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=cdf.shape[-1] - 1)
+    return (order.gather(-1, index) if top_p < 1.0 else index)[:, 0]
 
 
 def stop_hit(tokenizer, ids: Sequence[int], stops: Sequence[str]) -> bool:
@@ -112,7 +120,9 @@ def finish(
 class Drafter:
     """Prompt-lookup drafts from a prediction: the tokens that followed the longest recent n-gram
     (3, 2 then 1 tokens) where it last occurred in the prediction, preferring the continuation of
-    the previous match so that a long copied region is proposed in order."""
+    the previous match so that a long copied region is proposed in order. Where the prediction has
+    no match, the context itself (prompt and output so far) is searched the same way, as
+    transformers' prompt lookup does: output that repeats itself or the prompt is drafted too."""
 
     def __init__(self, prediction_ids: Sequence[int], max_ngram: int = 3):
         self.pred = list(prediction_ids)
@@ -122,7 +132,7 @@ class Drafter:
             for end in range(g, len(self.pred)):
                 self.index.setdefault(tuple(self.pred[end - g : end]), []).append(end)
         self.cursor = -1  # index in the prediction of the token expected after the last accepted draft
-        self.start = -1
+        self.start: int | None = -1  # where the last draft began in the prediction (None: in the context)
 
     def draft(self, context: Sequence[int], k: int) -> list[int]:
         if k <= 0 or not self.pred:
@@ -138,10 +148,21 @@ class Drafter:
                     start = after[0] if after else ends[0]
                     break
             if start is None:
-                return []
+                self.start = None
+                return self._from_context(context, k)
         self.start = start
         return self.pred[start : start + k]
 
+    def _from_context(self, context: Sequence[int], k: int) -> list[int]:
+        context = list(context)
+        for g in range(min(self.max_ngram, len(context) - 1), 0, -1):
+            tail = context[-g:]
+            for start in range(len(context) - g - 1, -1, -1):  # the latest earlier occurrence
+                if context[start : start + g] == tail:
+                    return context[start + g : start + g + k]
+        return []
+
     def advance(self, accepted: int) -> None:
         """``accepted`` tokens of the last draft were taken."""
-        self.cursor = self.start + accepted
+        if self.start is not None:
+            self.cursor = self.start + accepted

@@ -33,8 +33,9 @@ class TransformersEngine:
         device: str | None = None,
         batch_size: int = 16,
         dtype: str | None = None,
-        draft_tokens: int = 10,
+        draft_tokens: int = 32,
         speculate_up_to: int = 4,
+        min_draft_tokens: int = 4,
     ):
         import torch
 
@@ -46,6 +47,7 @@ class TransformersEngine:
         self.model = load_model(model_dir, dtype=torch_dtype, device=self.device).eval()
         self.batch_size = max(1, batch_size)
         self.draft_tokens = draft_tokens
+        self.min_draft_tokens = min_draft_tokens
         self.speculate_up_to = speculate_up_to
         config = self.model.config
         eos = self.model.generation_config.eos_token_id
@@ -174,54 +176,68 @@ class TransformersEngine:
         self, prompt: str, prompt_ids: list[int], pred_ids: list[int], copies: int, params: SamplingParams
     ):
         """Samples of one prompt decoded one at a time with drafts from the prediction, all from one
-        prefill of the prompt. Yields each Completion."""
+        prefill of the prompt. Yields each Completion.
+
+        Each step feeds the last token and up to ``width`` drafted tokens in one forward pass over the
+        KV cache, draws the token at every fed position with the plain decoder's rule, keeps the drafts
+        up to the first one that differs from the drawn token (plus the drawn token there), and crops
+        the rejected drafts from the cache. ``width`` adapts: doubled (up to ``draft_tokens``) after a
+        draft accepted whole, halved after a rejection."""
         import torch
 
         logits0, cache0, _ = self._prefill([prompt_ids])
-        logits0 = logits0[0]
         ends = set(self.end_ids)
+        low = min(self.min_draft_tokens, self.draft_tokens)
         for k in range(copies):
             key = sample_key(params.seed, prompt, k)
             cache = copy.deepcopy(cache0) if k + 1 < copies else cache0
             drafter = Drafter(pred_ids)
             generated: list[int] = []
             logprobs: list[float] = []
-            past = len(prompt_ids)  # tokens in the cache
-            pending = logits0[None]  # logits for the next position(s)
+            pending = logits0  # (positions, vocab): logits for the fed positions
             drafts: list[int] = []
-            done = False
-            while not done:
-                raw = pending.log_softmax(-1)
-                steps = list(range(len(generated), len(generated) + len(pending)))
-                tokens = choose_tokens(pending, params.temperature, params.top_p, [key] * len(steps), steps)
+            width = self.draft_tokens
+            while True:
+                at = len(generated)
+                tokens = choose_tokens(
+                    pending,
+                    params.temperature,
+                    params.top_p,
+                    [key] * len(pending),
+                    range(at, at + len(pending)),
+                ).tolist()
                 accepted = 0
-                for j in range(len(pending)):
-                    token = int(tokens[j])
+                while accepted < len(drafts) and tokens[accepted] == drafts[accepted]:
+                    accepted += 1
+                take = tokens[: accepted + 1]
+                chosen = pending[: len(take)].log_softmax(-1)
+                chosen = chosen.gather(-1, torch.tensor(take, device=chosen.device)[:, None])[:, 0].tolist()
+                done = False
+                for token, logprob in zip(take, chosen, strict=True):
                     generated.append(token)
-                    logprobs.append(float(raw[j, token]))
+                    logprobs.append(logprob)
                     if (
                         token in ends
                         or len(generated) >= params.max_new_tokens
-                        or stop_hit(self.tokenizer, generated, params.stop)
+                        or (params.stop and stop_hit(self.tokenizer, generated, params.stop))
                     ):
                         done = True
                         break
-                    if j < len(drafts) and token == drafts[j]:
-                        accepted += 1
-                        continue
-                    break
                 if drafts:
                     self.stats["accepted"] += accepted
                     drafter.advance(accepted)
+                    width = (
+                        min(width * 2, self.draft_tokens) if accepted == len(drafts) else max(low, width // 2)
+                    )
                 if done:
                     break
-                # the cache holds the prompt and every generated token but the last; rejected drafts go
-                keep = past + 1 + accepted if drafts else past + 1
-                if drafts and cache.get_seq_length() > keep:
-                    cache.crop(keep - cache.get_seq_length())
-                past = cache.get_seq_length()
+                # the cache holds the prompt and every generated token but the last: crop rejected drafts
+                past = len(prompt_ids) + len(generated) - 1
+                extra = cache.get_seq_length() - past
+                if extra > 0:
+                    cache.crop(-extra)  # transformers 5 takes only a count to drop here
                 budget = params.max_new_tokens - len(generated) - 1
-                drafts = drafter.draft(prompt_ids + generated, min(self.draft_tokens, budget))
+                drafts = drafter.draft(prompt_ids + generated, min(width, budget))
                 self.stats["drafted"] += len(drafts)
                 feed = [generated[-1], *drafts]
                 ids = torch.tensor([feed], device=self.device)
