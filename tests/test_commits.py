@@ -572,7 +572,7 @@ def test_rows_carry_the_fine_tuning_split(mined) -> None:
         assert row["prompt"].endswith("<DFF>") and row["completion"].startswith(" ")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(before=_texts(), after=_texts(), data=st.data())
 def test_row_check_accepts_git_hunks_and_refuses_damaged_ones(before, after, data):
     from editlm.data.mining.commits import hunks_apply
@@ -584,9 +584,12 @@ def test_row_check_accepts_git_hunks_and_refuses_damaged_ones(before, after, dat
     assert hunks_apply(before, hunks, after)
     lines = hunks.split("\n")
     k = data.draw(st.integers(0, len(lines) - 2))
-    damage = data.draw(st.sampled_from(["flip", "drop", "count", "duplicate"]))
+    damage = data.draw(st.sampled_from(["flip", "drop", "count", "duplicate", "shift"]))
     line = lines[k]
-    if damage == "flip":
+    if damage == "shift":  # the hunk placed a line earlier or later, on both sides
+        step = data.draw(st.sampled_from([-1, 1]))
+        lines[k] = re.sub(r"([-+])(\d+)", lambda m: f"{m[1]}{max(0, int(m[2]) + step)}", line, count=2)
+    elif damage == "flip":
         lines[k] = line[:1] + "X" + line[1:]
     elif damage == "drop":
         del lines[k]

@@ -188,6 +188,7 @@ class RepoCache:
 
     def __init__(self) -> None:
         self._by_blob: dict = {}
+        self._by_commit: dict[str, str | None] = {}  # parent id -> licence, from a mined child
         self._abbrev = None
         self._shallow: frozenset[str] | None = None
         self._blobs: OrderedDict[str, bytes] = OrderedDict()  # recent blobs, newest last
@@ -215,6 +216,20 @@ class RepoCache:
                 self._blob_bytes -= self._blobs.popitem(last=False)[1].size
         return blob
 
+    def license_of(self, repo, commit, changes: list[gitdiff.Change]) -> str | None:
+        """The licence at ``commit``. A commit that changes no licence file at the top of the tree has
+        its first parent's licence files, so that parent (mined later, newest first) reuses the
+        answer instead of reading its tree again."""
+        hex_id = str(commit.id)
+        found = self._by_commit.pop(hex_id, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = self.license_at(repo, commit.tree)
+        if commit.parent_ids and not any(_touches_license(c) for c in changes):
+            if len(self._by_commit) > 100_000:
+                self._by_commit.clear()
+            self._by_commit[str(commit.parent_ids[0])] = found
+        return found
+
     def license_at(self, repo, tree) -> str | None:
         files = []
         for entry in tree:
@@ -241,6 +256,20 @@ class RepoCache:
 
 
 LicenseCache = RepoCache  # the name of earlier versions
+_UNKNOWN = object()
+
+
+def _touches_license(change: gitdiff.Change) -> bool:
+    """Whether a change adds, removes or edits a licence file at the top of the tree."""
+    for side in (change.old, change.new):
+        if side is not None and b"/" not in side.raw:
+            try:
+                name = side.raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return True  # cannot tell: read the tree
+            if mining_licenses.is_license_file(name):
+                return True
+    return False
 
 
 def shallow_boundary(repo) -> frozenset[str]:
@@ -310,7 +339,7 @@ def iter_commit(repo, commit_id: str, options: MiningOptions, name: str, cache: 
     changes = gitdiff.pair_renames(
         changes, functools.partial(_read_or_empty, repo), final_line=GIT_FINAL_LINE
     )
-    license_id = cache.license_at(repo, tree)
+    license_id = cache.license_of(repo, commit, changes)
     same_path = sum(c.status in ("M", "T") for c in changes)
     reason = mining_filters.commit_reason(rules, license_id, same_path)
     if reason:
@@ -524,9 +553,9 @@ def hunks_apply(before: str | bytes, hunks: str | bytes, after: str | bytes) -> 
 
     The row check, made cheap: rather than applying the diff line by line
     (``editlm.edits.diff.apply_diff``, a general applier with fuzz and offsets, cost a third of the
-    mining time) it rebuilds ``after`` from the unchanged runs of ``before`` (slices) and the hunks'
+    mining time) it compares ``after``, in place, with the unchanged runs of ``before`` and the hunks'
     new lines, placing each hunk at the line its header names by searching for the hunk's old lines
-    (:func:`_locate`), and compares the result with ``after`` once. Nothing splits the files into lines.
+    (:func:`_locate`). Nothing splits the files into lines.
     """
     if isinstance(hunks, bytes):
         newline, marker, header = b"\n", b"\\", _HUNK_HEADER_BYTES
@@ -539,10 +568,10 @@ def hunks_apply(before: str | bytes, hunks: str | bytes, after: str | bytes) -> 
     lines = hunks.split(newline)
     if lines and not lines[-1]:
         lines.pop()
-    pieces = []
-    po = pa = pb = i = 0  # offset and line of before not yet used, next line of after
+    po = pa = pb = i = done = 0  # offset and line of before not yet used, next line of after, its offset
     total = len(lines)
     ended = False  # a side's last line without newline was seen: no hunk may follow
+    at_sign = header.pattern[:2]
     while i < total:
         match = header.match(lines[i])
         if not match or ended:
@@ -556,7 +585,7 @@ def hunks_apply(before: str | bytes, hunks: str | bytes, after: str | bytes) -> 
         i += 1
         old_lines, new_lines = [], []
         old_open = new_open = True  # False once that side's last line lacked its newline
-        while i < total and not lines[i].startswith(header.pattern[:2]):
+        while i < total and not lines[i].startswith(at_sign):
             line = lines[i]
             marked = i + 1 < total and lines[i + 1].startswith(marker)
             body = line[1:] if marked else line[1:] + newline
@@ -580,8 +609,10 @@ def hunks_apply(before: str | bytes, hunks: str | bytes, after: str | bytes) -> 
         at = _locate(old, block, po, sa - pa, newline)
         if at < 0:
             return False
-        pieces.append(old[po:at])
-        pieces.extend(new_lines)
+        for piece in (old[po:at], newline[:0].join(new_lines)):  # after is never rebuilt whole
+            if not new.startswith(piece, done):
+                return False
+            done += len(piece)
         po, pa, pb = at + len(block), sa + old_len, sb + new_len
         if not old_open and po != len(old):
             return False  # "no newline at end of file" on a line that is not the last
@@ -589,8 +620,7 @@ def hunks_apply(before: str | bytes, hunks: str | bytes, after: str | bytes) -> 
             ended = True
             if po != len(old):
                 return False  # after's last line, yet before goes on unchanged
-    pieces.append(old[po:])
-    return newline[:0].join(pieces) == new
+    return len(new) - done == len(old) - po and new.endswith(old[po:])
 
 
 def is_binary(data: bytes) -> bool:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import posixpath
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -329,8 +330,11 @@ def plain_abbrev(hex_id: str) -> str:
 _ESCAPES = {7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r", 34: '"', 92: "\\"}
 
 
+_QUOTED = re.compile(rb'[\x00-\x1f\x7f-\xff"\\]')  # what quote_c_style escapes
+
+
 def _needs_quote(raw: bytes) -> bool:
-    return any(c < 0x20 or c >= 0x7F or c in (34, 92) for c in raw)
+    return _QUOTED.search(raw) is not None
 
 
 def _escape(raw: bytes) -> str:
