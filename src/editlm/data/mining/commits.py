@@ -479,7 +479,8 @@ def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
     base = ctx.base
     try:
         as_sample = DiffSample(path, before, base["message"], sample_hunks)
-        sample = as_sample.text()
+        prompt, completion = as_sample.prompt(), as_sample.completion()
+        sample = prompt + completion  # DiffSample.text(), without building the prompt twice
     except FormatError:
         return path, "file: cannot be written as a sample"
     limit = options.token_limit
@@ -497,8 +498,8 @@ def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
         after=after,
         diff=full,
         sample=sample,
-        prompt=as_sample.prompt(),
-        completion=as_sample.completion(),
+        prompt=prompt,
+        completion=completion,
         crop_start=crop_start,
     )
     return path, {column: row[column] for column in COLUMNS}
