@@ -305,7 +305,6 @@ def iter_commit(repo, commit_id: str, options: MiningOptions, name: str, cache: 
     """One commit as a stream: ``("file", (old path, path), record or drop reason)`` per changed file,
     then ``("commit", commit id, drop reason or None)``. A job writes each record as it comes, so a
     commit touching thousands of files never sits in memory whole."""
-    from pygit2.enums import DiffOption
 
     commit = repo[commit_id]
     hex_id = str(commit.id)
@@ -326,13 +325,7 @@ def iter_commit(repo, commit_id: str, options: MiningOptions, name: str, cache: 
     if reason:  # before any diff: the strict presets drop most commits on their message alone
         yield "commit", hex_id, reason
         return
-    tree = commit.tree
-    flags = DiffOption.INCLUDE_TYPECHANGE
-    if parents:
-        diff = repo[parents[0]].tree.diff_to_tree(tree, flags)
-    else:
-        diff = tree.diff_to_tree(flags=flags, swap=True)  # the root commit adds every file
-    changes = [_change(delta, i) for i, delta in enumerate(diff.deltas)]
+    changes = tree_changes(repo, commit)
     if not changes:
         yield "commit", hex_id, "commit: empty"
         return
@@ -370,6 +363,19 @@ def iter_commit(repo, commit_id: str, options: MiningOptions, name: str, cache: 
         old = change.old.raw.decode("utf-8", errors="replace") if change.old is not None else ""
         yield "file", (old, path), row
     yield "commit", hex_id, None
+
+
+def tree_changes(repo, commit) -> list[gitdiff.Change]:
+    """The files a commit changes against its first parent (all of them for a root commit), in the
+    tree diff's order, renames not yet paired."""
+    from pygit2.enums import DiffOption
+
+    flags = DiffOption.INCLUDE_TYPECHANGE
+    if commit.parent_ids:
+        diff = repo[commit.parent_ids[0]].tree.diff_to_tree(commit.tree, flags)
+    else:
+        diff = commit.tree.diff_to_tree(flags=flags, swap=True)  # the root commit adds every file
+    return [_change(delta, i) for i, delta in enumerate(diff.deltas)]
 
 
 @dataclass
