@@ -452,6 +452,7 @@ def test_license_follows_the_commit(tmp_path):
     by_commit = {r["commit"]: r["license"] for r in rows}
     assert by_commit[h.ids["gpl"]] == "GPL-3.0-only"  # the current SPDX id, not the deprecated GPL-3.0
     assert by_commit[h.ids["edit"]] == "MIT"
+    assert by_commit[h.ids["mit"]] == "MIT"  # reused from its child, which changed no licence file
     skipped: Counter = Counter()
     kept = list(iter_records(h.path, MiningOptions(filter="carperai"), skipped=skipped))
     assert [r["commit"] for r in kept] == [h.ids["edit"]]

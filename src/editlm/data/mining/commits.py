@@ -191,7 +191,7 @@ class RepoCache:
         self._by_commit: dict[str, str | None] = {}  # parent id -> licence, from a mined child
         self._abbrev = None
         self._shallow: frozenset[str] | None = None
-        self._blobs: OrderedDict[str, bytes] = OrderedDict()  # recent blobs, newest last
+        self._blobs: OrderedDict = OrderedDict()  # hex id -> recent pygit2.Blob, newest last
         self._blob_bytes = 0
 
     def blob(self, repo, oid: str, max_bytes: int):
