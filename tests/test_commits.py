@@ -603,3 +603,24 @@ def test_row_check_accepts_git_hunks_and_refuses_damaged_ones(before, after, dat
         # accepted only when the damaged diff still makes exactly `after` from `before`
         assert apply_diff(before, damaged) == after
     assert not hunks_apply(before, hunks, after + "x")
+
+
+@pytest.mark.parametrize("limit", [5, 30, 60])
+def test_long_prompts_dropped_before_their_diff_keep_rows_and_reasons(history, monkeypatch, limit):
+    """A file whose prompt alone is over --max-tokens is dropped before libgit2 diffs it; rows and
+    drop reasons must be those of the full path (diff first, then the token check)."""
+    import editlm.data.mining.commits as commits
+
+    options = MiningOptions(max_tokens=limit, max_file_bytes=HUGE_LIMIT)
+    calls = []
+    real = commits._prompt_over
+    monkeypatch.setattr(commits, "_prompt_over", lambda *a: calls.append(real(*a)) or calls[-1])
+    early: Counter = Counter()
+    rows = list(iter_records(history.path, options, skipped=early))
+    assert any(calls)
+    if limit > 5:  # some files are dropped early, others only once their sample is made
+        assert early["file: too many tokens"] > sum(calls)
+    monkeypatch.setattr(commits, "_prompt_over", lambda *a: False)
+    late: Counter = Counter()
+    assert list(iter_records(history.path, options, skipped=late)) == rows
+    assert late == early

@@ -466,6 +466,10 @@ def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
         if count < low or (high and count > high):
             return path, f"file: before + after outside {low}-{high or 'any'} tokens"
 
+    limit = options.token_limit
+    if limit is not None and _prompt_over(path, before, after, ctx, limit):
+        return path, "file: too many tokens"
+
     crop_start = None
     shown = change
     old_side, new_side = blobs  # what libgit2 diffs: the blobs, or the cropped texts
@@ -489,7 +493,6 @@ def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
         sample = prompt + completion  # DiffSample.text(), without building the prompt twice
     except FormatError:
         return path, "file: cannot be written as a sample"
-    limit = options.token_limit
     if limit is not None and ctx.count_tokens(sample) > limit:
         return path, "file: too many tokens"
     if options.verify and not hunks_apply(before or "", sample_hunks, after or ""):
@@ -509,6 +512,22 @@ def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
         crop_start=crop_start,
     )
     return path, {column: row[column] for column in COLUMNS}
+
+
+def _prompt_over(path: str, before: str | None, after: str | None, ctx: _Context, limit: int) -> bool:
+    """True when the row is sure to be dropped for its tokens before its diff is made: the sample is
+    the prompt (name, file before, message) then the diff, and with ``chars/4`` the prompt alone can be
+    over the limit. Only then, so every drop keeps the reason it had: an unchanged file still reads
+    "no text change", a sample that cannot be written says so (its diff never holds a tag line)."""
+    if ctx.options.tokenizer != mining_filters.CHARS_PER_TOKEN or ctx.options.crop_context is not None:
+        return False
+    if (before or "") == (after or ""):
+        return False
+    try:
+        prompt = DiffSample(path, before, ctx.base["message"], "").prompt()
+    except FormatError:
+        return False
+    return ctx.count_tokens(prompt) > limit
 
 
 def octopack_pair_text(before: str, after: str) -> str:
