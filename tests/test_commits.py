@@ -452,6 +452,7 @@ def test_license_follows_the_commit(tmp_path):
     by_commit = {r["commit"]: r["license"] for r in rows}
     assert by_commit[h.ids["gpl"]] == "GPL-3.0-only"  # the current SPDX id, not the deprecated GPL-3.0
     assert by_commit[h.ids["edit"]] == "MIT"
+    assert by_commit[h.ids["mit"]] == "MIT"  # reused from its child, which changed no licence file
     skipped: Counter = Counter()
     kept = list(iter_records(h.path, MiningOptions(filter="carperai"), skipped=skipped))
     assert [r["commit"] for r in kept] == [h.ids["edit"]]
@@ -572,7 +573,7 @@ def test_rows_carry_the_fine_tuning_split(mined) -> None:
         assert row["prompt"].endswith("<DFF>") and row["completion"].startswith(" ")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(before=_texts(), after=_texts(), data=st.data())
 def test_row_check_accepts_git_hunks_and_refuses_damaged_ones(before, after, data):
     from editlm.data.mining.commits import hunks_apply
@@ -584,9 +585,12 @@ def test_row_check_accepts_git_hunks_and_refuses_damaged_ones(before, after, dat
     assert hunks_apply(before, hunks, after)
     lines = hunks.split("\n")
     k = data.draw(st.integers(0, len(lines) - 2))
-    damage = data.draw(st.sampled_from(["flip", "drop", "count", "duplicate"]))
+    damage = data.draw(st.sampled_from(["flip", "drop", "count", "duplicate", "shift"]))
     line = lines[k]
-    if damage == "flip":
+    if damage == "shift":  # the hunk placed a line earlier or later, on both sides
+        step = data.draw(st.sampled_from([-1, 1]))
+        lines[k] = re.sub(r"([-+])(\d+)", lambda m: f"{m[1]}{max(0, int(m[2]) + step)}", line, count=2)
+    elif damage == "flip":
         lines[k] = line[:1] + "X" + line[1:]
     elif damage == "drop":
         del lines[k]
@@ -599,3 +603,24 @@ def test_row_check_accepts_git_hunks_and_refuses_damaged_ones(before, after, dat
         # accepted only when the damaged diff still makes exactly `after` from `before`
         assert apply_diff(before, damaged) == after
     assert not hunks_apply(before, hunks, after + "x")
+
+
+@pytest.mark.parametrize("limit", [5, 30, 60])
+def test_long_prompts_dropped_before_their_diff_keep_rows_and_reasons(history, monkeypatch, limit):
+    """A file whose prompt alone is over --max-tokens is dropped before libgit2 diffs it; rows and
+    drop reasons must be those of the full path (diff first, then the token check)."""
+    import editlm.data.mining.commits as commits
+
+    options = MiningOptions(max_tokens=limit, max_file_bytes=HUGE_LIMIT)
+    calls = []
+    real = commits._prompt_over
+    monkeypatch.setattr(commits, "_prompt_over", lambda *a: calls.append(real(*a)) or calls[-1])
+    early: Counter = Counter()
+    rows = list(iter_records(history.path, options, skipped=early))
+    assert any(calls)
+    if limit > 5:  # some files are dropped early, others only once their sample is made
+        assert early["file: too many tokens"] > sum(calls)
+    monkeypatch.setattr(commits, "_prompt_over", lambda *a: False)
+    late: Counter = Counter()
+    assert list(iter_records(history.path, options, skipped=late)) == rows
+    assert late == early

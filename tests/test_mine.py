@@ -96,6 +96,20 @@ def test_worker_processes_give_the_same_rows(history, expected, tmp_path):
     assert sorted(map(_key, read_rows(out))) == sorted(map(_key, expected))
 
 
+def test_the_default_worker_count_skips_the_pool_on_a_small_history(history, expected, tmp_path, monkeypatch):
+    from editlm.data.mining import job
+
+    assert job.auto_workers(10, cores=8) == 1 and job.auto_workers(job.POOL_COMMITS - 1, cores=8) == 1
+    assert job.auto_workers(3 * job.POOL_COMMITS, cores=8) == 3 and job.auto_workers(10**9, cores=8) == 8
+    chosen = []
+    real = job.stream_unordered
+    monkeypatch.setattr(job, "stream_unordered", lambda *a, **k: chosen.append(k["workers"]) or real(*a, **k))
+    summary = run_mining([history.path], tmp_path / "rows.parquet", OPTIONS)  # workers=None
+    assert chosen == [1]
+    assert sorted(map(_key, read_rows(tmp_path / "rows.parquet"))) == sorted(map(_key, expected))
+    assert summary["skipped"] == dict(sorted(EXPECTED_SKIPS.items()))
+
+
 def test_dask_cluster_gives_the_same_rows(history, expected, tmp_path):
     from distributed import Client, LocalCluster
 

@@ -45,7 +45,11 @@ def register(app: typer.Typer) -> None:
         max_file_bytes: int = typer.Option(1_000_000, help="Skip files larger than this (counted as huge)."),
         rev: str = typer.Option("HEAD", help="Mine the history reachable from this revision."),
         seed: int = typer.Option(0, help="Seed for the commitpackft version-bump sampling."),
-        workers: int | None = typer.Option(None, help="Worker processes (default: all cores)."),
+        workers: int | None = typer.Option(
+            None,
+            help="Worker processes; 0: all cores; default: one process below 5,000 commits, else one "
+            "per 5,000 commits up to all cores.",
+        ),
         scheduler: str | None = typer.Option(None, help="Dask scheduler address (tcp://host:8786)."),
         batch_size: int = typer.Option(32, help="Commits per work item."),
         verify: bool = typer.Option(

@@ -135,6 +135,9 @@ def open_repository(path: str | Path):
     import pygit2
     from pygit2.enums import RepositoryOpenFlag
 
+    # libgit2 hashes every object it reads to check its id (git itself does not: ``git fsck`` does);
+    # that hash cost more than the diffs. Process-wide; object ids are still what the trees name.
+    pygit2.option(pygit2.GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0)
     try:
         return pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
     except (pygit2.GitError, KeyError, ValueError) as exc:
@@ -185,28 +188,47 @@ class RepoCache:
 
     def __init__(self) -> None:
         self._by_blob: dict = {}
+        self._by_commit: dict[str, str | None] = {}  # parent id -> licence, from a mined child
         self._abbrev = None
         self._shallow: frozenset[str] | None = None
-        self._blobs: OrderedDict[str, bytes] = OrderedDict()  # recent blobs, newest last
+        self._blobs: OrderedDict = OrderedDict()  # hex id -> recent pygit2.Blob, newest last
         self._blob_bytes = 0
 
-    def blob(self, repo, oid: str, max_bytes: int) -> bytes | None:
-        """A blob's bytes, None when larger than ``max_bytes`` (KeyError when missing). The file after
-        one commit is the file before the next one that touches it, so recent blobs are kept (32 MB)."""
-        data = self._blobs.get(oid)
-        if data is not None:
+    def blob(self, repo, oid: str, max_bytes: int):
+        """A ``pygit2.Blob``, None when larger than ``max_bytes`` (KeyError when missing). The file after
+        one commit is the file before the next one that touches it, so recent blobs are kept (32 MB).
+
+        Blob objects rather than their bytes: libgit2 diffs two blobs without hashing them again
+        (``Patch.create_from`` on bytes hashes both buffers, a third of the diff's time on large files),
+        and their text is decoded straight from the blob's buffer."""
+        blob = self._blobs.get(oid)
+        if blob is not None:
             self._blobs.move_to_end(oid)
-            return data if len(data) <= max_bytes else None
+            return blob if blob.size <= max_bytes else None
         _, size = repo.odb.read_header(oid)
         if size > max_bytes:
             return None
-        data = repo.odb.read(oid)[1]
+        blob = repo[oid]
         if size <= 4 << 20:
-            self._blobs[oid] = data
+            self._blobs[oid] = blob
             self._blob_bytes += size
             while self._blob_bytes > 32 << 20:
-                self._blob_bytes -= len(self._blobs.popitem(last=False)[1])
-        return data
+                self._blob_bytes -= self._blobs.popitem(last=False)[1].size
+        return blob
+
+    def license_of(self, repo, commit, changes: list[gitdiff.Change]) -> str | None:
+        """The licence at ``commit``. A commit that changes no licence file at the top of the tree has
+        its first parent's licence files, so that parent (mined later, newest first) reuses the
+        answer instead of reading its tree again."""
+        hex_id = str(commit.id)
+        found = self._by_commit.pop(hex_id, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = self.license_at(repo, commit.tree)
+        if commit.parent_ids and not any(_touches_license(c) for c in changes):
+            if len(self._by_commit) > 100_000:
+                self._by_commit.clear()
+            self._by_commit[str(commit.parent_ids[0])] = found
+        return found
 
     def license_at(self, repo, tree) -> str | None:
         files = []
@@ -234,6 +256,20 @@ class RepoCache:
 
 
 LicenseCache = RepoCache  # the name of earlier versions
+_UNKNOWN = object()
+
+
+def _touches_license(change: gitdiff.Change) -> bool:
+    """Whether a change adds, removes or edits a licence file at the top of the tree."""
+    for side in (change.old, change.new):
+        if side is not None and b"/" not in side.raw:
+            try:
+                name = side.raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return True  # cannot tell: read the tree
+            if mining_licenses.is_license_file(name):
+                return True
+    return False
 
 
 def shallow_boundary(repo) -> frozenset[str]:
@@ -269,7 +305,6 @@ def iter_commit(repo, commit_id: str, options: MiningOptions, name: str, cache: 
     """One commit as a stream: ``("file", (old path, path), record or drop reason)`` per changed file,
     then ``("commit", commit id, drop reason or None)``. A job writes each record as it comes, so a
     commit touching thousands of files never sits in memory whole."""
-    from pygit2.enums import DiffOption
 
     commit = repo[commit_id]
     hex_id = str(commit.id)
@@ -290,20 +325,14 @@ def iter_commit(repo, commit_id: str, options: MiningOptions, name: str, cache: 
     if reason:  # before any diff: the strict presets drop most commits on their message alone
         yield "commit", hex_id, reason
         return
-    tree = commit.tree
-    flags = DiffOption.INCLUDE_TYPECHANGE
-    if parents:
-        diff = repo[parents[0]].tree.diff_to_tree(tree, flags)
-    else:
-        diff = tree.diff_to_tree(flags=flags, swap=True)  # the root commit adds every file
-    changes = [_change(delta, i) for i, delta in enumerate(diff.deltas)]
+    changes = tree_changes(repo, commit)
     if not changes:
         yield "commit", hex_id, "commit: empty"
         return
     changes = gitdiff.pair_renames(
         changes, functools.partial(_read_or_empty, repo), final_line=GIT_FINAL_LINE
     )
-    license_id = cache.license_at(repo, tree)
+    license_id = cache.license_of(repo, commit, changes)
     same_path = sum(c.status in ("M", "T") for c in changes)
     reason = mining_filters.commit_reason(rules, license_id, same_path)
     if reason:
@@ -334,6 +363,19 @@ def iter_commit(repo, commit_id: str, options: MiningOptions, name: str, cache: 
         old = change.old.raw.decode("utf-8", errors="replace") if change.old is not None else ""
         yield "file", (old, path), row
     yield "commit", hex_id, None
+
+
+def tree_changes(repo, commit) -> list[gitdiff.Change]:
+    """The files a commit changes against its first parent (all of them for a root commit), in the
+    tree diff's order, renames not yet paired."""
+    from pygit2.enums import DiffOption
+
+    flags = DiffOption.INCLUDE_TYPECHANGE
+    if commit.parent_ids:
+        diff = repo[commit.parent_ids[0]].tree.diff_to_tree(commit.tree, flags)
+    else:
+        diff = commit.tree.diff_to_tree(flags=flags, swap=True)  # the root commit adds every file
+    return [_change(delta, i) for i, delta in enumerate(diff.deltas)]
 
 
 @dataclass
@@ -394,24 +436,23 @@ def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
     if reason:
         return path, reason
 
-    contents: list[bytes | None] = []
+    blobs = []
     for item in (old, new):
         if item is None:
-            contents.append(None)
+            blobs.append(None)
             continue
         try:
-            data = ctx.cache.blob(ctx.repo, item.oid, ctx.options.max_file_bytes)
+            blob = ctx.cache.blob(ctx.repo, item.oid, ctx.options.max_file_bytes)
         except (KeyError, ValueError, pygit2.GitError):
             return path, "file: object missing (partial clone?)"
-        if data is None:
+        if blob is None:
             return path, "file: huge"
-        contents.append(data)  # the raw bytes: cheaper than a Blob object and its .data copy
-    old_data, new_data = contents
-    if any(data is not None and is_binary(data) for data in contents):
+        blobs.append(blob)
+    views = [None if blob is None else memoryview(blob) for blob in blobs]
+    if any(view is not None and is_binary(view[:8000].tobytes()) for view in views):
         return path, "file: binary"
     try:
-        before = old_data.decode("utf-8") if old_data is not None else None
-        after = new_data.decode("utf-8") if new_data is not None else None
+        before, after = (None if view is None else str(view, "utf-8") for view in views)
     except UnicodeDecodeError:
         return path, "file: not UTF-8"
     reason = mining_filters.content_reason(ctx.rules, path, before, after, ctx.subject)
@@ -425,17 +466,22 @@ def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
         if count < low or (high and count > high):
             return path, f"file: before + after outside {low}-{high or 'any'} tokens"
 
+    limit = options.token_limit
+    if limit is not None and _prompt_over(path, before, after, ctx, limit):
+        return path, "file: too many tokens"
+
     crop_start = None
     shown = change
+    old_side, new_side = blobs  # what libgit2 diffs: the blobs, or the cropped texts
     if options.crop_context is not None and before is not None and after is not None:
         before, after, crop_start = crop_to_change(before, after, options.crop_context)
-        old_data, new_data = before.encode(), after.encode()
+        old_side, new_side = before.encode(), after.encode()
         shown = replace(
             change,
-            old=replace(old, oid=str(pygit2.hash(old_data))),
-            new=replace(new, oid=str(pygit2.hash(new_data))),
+            old=replace(old, oid=str(pygit2.hash(old_side))),
+            new=replace(new, oid=str(pygit2.hash(new_side))),
         )
-    hunks = gitdiff.hunks_of(old_data, new_data)
+    hunks = gitdiff.hunks_of(old_side, new_side)
     if hunks is None:
         return path, "file: rename without edits" if kind == "renamed" else "file: no text change"
     full = gitdiff.header(shown, ctx.abbrev, True) + hunks
@@ -443,13 +489,13 @@ def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
     base = ctx.base
     try:
         as_sample = DiffSample(path, before, base["message"], sample_hunks)
-        sample = as_sample.text()
+        prompt, completion = as_sample.prompt(), as_sample.completion()
+        sample = prompt + completion  # DiffSample.text(), without building the prompt twice
     except FormatError:
         return path, "file: cannot be written as a sample"
-    limit = options.token_limit
     if limit is not None and ctx.count_tokens(sample) > limit:
         return path, "file: too many tokens"
-    if options.verify and not hunks_apply(old_data or b"", sample_hunks, new_data or b""):
+    if options.verify and not hunks_apply(before or "", sample_hunks, after or ""):
         return path, "file: diff does not apply"  # never seen; checked so a bad row can never slip out
     row = dict(base)
     row.update(
@@ -461,11 +507,27 @@ def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
         after=after,
         diff=full,
         sample=sample,
-        prompt=as_sample.prompt(),
-        completion=as_sample.completion(),
+        prompt=prompt,
+        completion=completion,
         crop_start=crop_start,
     )
     return path, {column: row[column] for column in COLUMNS}
+
+
+def _prompt_over(path: str, before: str | None, after: str | None, ctx: _Context, limit: int) -> bool:
+    """True when the row is sure to be dropped for its tokens before its diff is made: the sample is
+    the prompt (name, file before, message) then the diff, and with ``chars/4`` the prompt alone can be
+    over the limit. Only then, so every drop keeps the reason it had: an unchanged file still reads
+    "no text change", a sample that cannot be written says so (its diff never holds a tag line)."""
+    if ctx.options.tokenizer != mining_filters.CHARS_PER_TOKEN or ctx.options.crop_context is not None:
+        return False
+    if (before or "") == (after or ""):
+        return False
+    try:
+        prompt = DiffSample(path, before, ctx.base["message"], "").prompt()
+    except FormatError:
+        return False
+    return ctx.count_tokens(prompt) > limit
 
 
 def octopack_pair_text(before: str, after: str) -> str:
@@ -474,72 +536,117 @@ def octopack_pair_text(before: str, after: str) -> str:
     return pair_text(before, after)
 
 
-_HUNK_HEADER_BYTES = re.compile(rb"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_HUNK_HEADER_BYTES = re.compile(_HUNK_HEADER.pattern.encode())
 
 
-def _line_starts(data: bytes) -> list[int]:
-    """Offsets where each line starts, plus the end: line k is ``data[starts[k]:starts[k + 1]]``."""
-    import numpy as np
+def _line_offset(text, start: int, lines: int, newline) -> int:
+    """Offset of the line ``lines`` lines after the line starting at ``start`` (-1: past the end)."""
+    at = start
+    for _ in range(lines):
+        at = text.find(newline, at)
+        if at < 0:
+            return -1
+        at += 1
+    return at
 
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
-    starts = [0, *ends.tolist()]
-    if data and not data.endswith(b"\n"):
-        starts.append(len(data))
-    return starts
+
+def _locate(text, block, start: int, lines: int, newline) -> int:
+    """Offset of the line ``lines`` lines after ``start`` (a line start) when ``block`` is written
+    there, else -1.
+
+    ``block`` is searched for (C speed) instead of splitting the file into lines: the first occurrence
+    at or after ``start`` that is ``lines`` newlines further and at a line start is the place; an
+    occurrence further than that line proves the block is not there.
+    """
+    if not block:
+        return _line_offset(text, start, lines, newline)
+    seen, counted, found = 0, start, start - 1  # newlines in text[start:counted]
+    while True:
+        found = text.find(block, found + 1)
+        if found < 0:
+            return -1
+        seen += text.count(newline, counted, found)
+        counted = found
+        if seen > lines:
+            return -1
+        if seen == lines:  # in the right line: the block must start at its start
+            return found if found == start or text[found - 1 : found] == newline else -1
 
 
 def hunks_apply(before: str | bytes, hunks: str | bytes, after: str | bytes) -> bool:
     """True when the ``@@`` sections turn ``before`` into ``after`` exactly, line counts included.
 
-    The row check, made cheap: instead of applying the diff (``editlm.edits.diff.apply_diff``, a general
-    applier with fuzz and offsets, cost a third of the mining time) it finds the line offsets of both
-    files with one vectorised scan, compares each hunk's lines where they must be, and the unchanged
-    runs between hunks as single slices of ``before`` and ``after``.
+    The row check, made cheap: rather than applying the diff line by line
+    (``editlm.edits.diff.apply_diff``, a general applier with fuzz and offsets, cost a third of the
+    mining time) it compares ``after``, in place, with the unchanged runs of ``before`` and the hunks'
+    new lines, placing each hunk at the line its header names by searching for the hunk's old lines
+    (:func:`_locate`). Nothing splits the files into lines.
     """
-    old = before.encode() if isinstance(before, str) else before
-    new = after.encode() if isinstance(after, str) else after
-    text = hunks.encode() if isinstance(hunks, str) else hunks
-    a, b = _line_starts(old), _line_starts(new)
-    a_count, b_count = len(a) - 1, len(b) - 1
-    lines = text.split(b"\n")
-    if lines and lines[-1] == b"":
+    if isinstance(hunks, bytes):
+        newline, marker, header = b"\n", b"\\", _HUNK_HEADER_BYTES
+        old = before.encode() if isinstance(before, str) else before
+        new = after.encode() if isinstance(after, str) else after
+    else:
+        newline, marker, header = "\n", "\\", _HUNK_HEADER
+        old = before.decode() if isinstance(before, bytes) else before
+        new = after.decode() if isinstance(after, bytes) else after
+    lines = hunks.split(newline)
+    if lines and not lines[-1]:
         lines.pop()
-    pa = pb = i = 0  # next line of before / after not yet accounted for
+    po = pa = pb = i = done = 0  # offset and line of before not yet used, next line of after, its offset
     total = len(lines)
+    ended = False  # a side's last line without newline was seen: no hunk may follow
+    at_sign = header.pattern[:2]
     while i < total:
-        match = _HUNK_HEADER_BYTES.match(lines[i])
-        if not match:
+        match = header.match(lines[i])
+        if not match or ended:
             return False
         old_len = int(match[2]) if match[2] is not None else 1
         new_len = int(match[4]) if match[4] is not None else 1
         sa = int(match[1]) - (1 if old_len else 0)
         sb = int(match[3]) - (1 if new_len else 0)
-        if sa < pa or sb < pb or sa - pa != sb - pb or sa > a_count or sb > b_count:
+        if sa < pa or sb < pb or sa - pa != sb - pb:
             return False
-        if old[a[pa] : a[sa]] != new[b[pb] : b[sb]]:  # the unchanged run before this hunk
-            return False
-        pa, pb = sa, sb
-        end_a, end_b = sa + old_len, sb + new_len
         i += 1
-        while i < total and not lines[i].startswith(b"@@"):
+        old_lines, new_lines = [], []
+        old_open = new_open = True  # False once that side's last line lacked its newline
+        while i < total and not lines[i].startswith(at_sign):
             line = lines[i]
-            marked = i + 1 < total and lines[i + 1].startswith(b"\\")
-            body = line[1:] if marked else line[1:] + b"\n"
+            marked = i + 1 < total and lines[i + 1].startswith(marker)
+            body = line[1:] if marked else line[1:] + newline
             tag = line[:1]
-            if tag == b" " or tag == b"-":
-                if pa >= end_a or old[a[pa] : a[pa + 1]] != body:
-                    return False
-                pa += 1
-            if tag == b" " or tag == b"+":
-                if pb >= end_b or new[b[pb] : b[pb + 1]] != body:
-                    return False
-                pb += 1
-            elif tag != b"-":
+            if tag == line[:0] or tag not in (" ", "-", "+", b" ", b"-", b"+"):
                 return False
+            if tag in (" ", "-", b" ", b"-"):
+                if not old_open:
+                    return False
+                old_lines.append(body)
+                old_open = not marked
+            if tag in (" ", "+", b" ", b"+"):
+                if not new_open:
+                    return False
+                new_lines.append(body)
+                new_open = not marked
             i += 2 if marked else 1
-        if (pa, pb) != (end_a, end_b):
+        if len(old_lines) != old_len or len(new_lines) != new_len:
             return False
-    return a_count - pa == b_count - pb and old[a[pa] :] == new[b[pb] :]
+        block = newline[:0].join(old_lines)
+        at = _locate(old, block, po, sa - pa, newline)
+        if at < 0:
+            return False
+        for piece in (old[po:at], newline[:0].join(new_lines)):  # after is never rebuilt whole
+            if not new.startswith(piece, done):
+                return False
+            done += len(piece)
+        po, pa, pb = at + len(block), sa + old_len, sb + new_len
+        if not old_open and po != len(old):
+            return False  # "no newline at end of file" on a line that is not the last
+        if not new_open:
+            ended = True
+            if po != len(old):
+                return False  # after's last line, yet before goes on unchanged
+    return len(new) - done == len(old) - po and new.endswith(old[po:])
 
 
 def is_binary(data: bytes) -> bool:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import posixpath
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -285,10 +286,9 @@ class Abbreviations:
     """
 
     def __init__(self, oids: Iterable, packed: int):
-        import numpy as np
+        from array import array  # not numpy: importing it cost more than mining a small history
 
-        keys = np.fromiter((int.from_bytes(o.raw[:8], "big") for o in oids), dtype=np.uint64)
-        self.keys = np.unique(keys)
+        self.keys = array("Q", sorted({int.from_bytes(o.raw[:8], "big") for o in oids}))
         self.minimum = auto_abbrev(packed)
         self._cache: dict[str, str] = {}
 
@@ -300,17 +300,18 @@ class Abbreviations:
         found = self._cache.get(hex_id)
         if found is not None:
             return found
-        import numpy as np
+        from bisect import bisect_left
 
         key = int(hex_id[:16], 16)
-        at = int(np.searchsorted(self.keys, np.uint64(key)))
-        size = len(self.keys)
-        itself = at < size and int(self.keys[at]) == key
+        keys = self.keys
+        at = bisect_left(keys, key)
+        size = len(keys)
+        itself = at < size and keys[at] == key
         neighbours = [at - 1, at + 1] if itself else [at - 1, at]
         common = 0
         for n in neighbours:
             if 0 <= n < size:
-                common = max(common, (64 - (key ^ int(self.keys[n])).bit_length()) // 4)
+                common = max(common, (64 - (key ^ keys[n]).bit_length()) // 4)
         short = hex_id[: max(self.minimum, common + 1)]
         if len(self._cache) > 100_000:
             self._cache.clear()
@@ -329,8 +330,11 @@ def plain_abbrev(hex_id: str) -> str:
 _ESCAPES = {7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r", 34: '"', 92: "\\"}
 
 
+_QUOTED = re.compile(rb'[\x00-\x1f\x7f-\xff"\\]')  # what quote_c_style escapes
+
+
 def _needs_quote(raw: bytes) -> bool:
-    return any(c < 0x20 or c >= 0x7F or c in (34, 92) for c in raw)
+    return _QUOTED.search(raw) is not None
 
 
 def _escape(raw: bytes) -> str:
@@ -382,8 +386,10 @@ def _label(raw: bytes, prefix: str) -> str:
     return quote_path(raw, prefix) + ("\t" if b" " in raw else "")
 
 
-def hunks_of(old: bytes | None, new: bytes | None) -> str | None:
-    """The ``@@`` sections git writes for two texts (None: no line changed), function context as git."""
+def hunks_of(old, new) -> str | None:
+    """The ``@@`` sections git writes for two texts (bytes, ``pygit2.Blob`` or None for a missing side;
+    None: no line changed), function context as git. Blobs are not hashed again, and the caller keeps
+    ``old`` and ``new`` alive: libgit2's patch points into them until ``patch.data`` is read."""
     import pygit2
     from pygit2.enums import DiffOption
 

@@ -32,10 +32,21 @@ from editlm.data.mining.commits import (
     open_repository,
     repository_name,
 )
-from editlm.io.parallel import check_workers, stream_unordered
+from editlm.io.parallel import check_workers, default_workers, stream_unordered
 from editlm.io.tables import ShardedWriter
 
 FORK_DUPLICATE = "commit: already mined from another repository"
+# Commits per worker process that a pool needs to pay for itself (``workers=None``): starting the
+# workers and sending every row across a pipe to the writer cost more than the parallel mining saves on
+# a small history (see ``auto_workers``).
+POOL_COMMITS = 5_000
+
+
+def auto_workers(commits: int, cores: int | None = None) -> int:
+    """The worker count ``workers=None`` picks: one process (no pool) under :data:`POOL_COMMITS`
+    commits to mine, else one worker per ``POOL_COMMITS`` commits up to the number of cores."""
+    cores = cores or default_workers()
+    return max(1, min(cores, commits // POOL_COMMITS))
 
 
 @dataclass(frozen=True)
@@ -183,7 +194,9 @@ def run_mining(
 ) -> dict:
     """Mine ``repositories`` into ``output`` (``.parquet`` or ``.jsonl``); returns the summary.
 
-    ``progress(done, total)`` is called as commits finish. Raises ValueError for a bad ``workers`` or
+    ``workers``: a count, 0 for all cores, or None to choose by the number of commits to mine
+    (:func:`auto_workers`). ``progress(done, total)`` is called as commits finish. Raises ValueError
+    for a bad ``workers`` or
     ``batch_size`` and :class:`editlm.io.tables.SettingsMismatch` for an output made with other options.
     On SIGTERM/Ctrl-C the workers are stopped, what was finished is flushed, and the
     ``KeyboardInterrupt`` (:class:`editlm.io.parallel.Interrupted` for SIGTERM) propagates.
@@ -204,6 +217,8 @@ def run_mining(
     total, done = stats["commits_todo"], 0
     if progress:
         progress(0, total)
+    if workers is None and scheduler is None:
+        workers = auto_workers(total)
     events = stream_unordered(mine_batch, batches, workers=workers, scheduler=scheduler, queue_size=16)
     try:
         with contextlib.closing(events):
