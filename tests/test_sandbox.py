@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 
 import pytest
@@ -24,8 +25,22 @@ def box():
         yield box
 
 
+def _eventually(look, seconds: float = 5.0) -> list[int]:
+    """``look()`` until it finds nothing or ``seconds`` pass. A program's processes are killed
+    before its result comes back, but the kernel finishes them off (and the zygote reaps their
+    init) a few milliseconds later, after the next program may have started."""
+    deadline = time.monotonic() + seconds
+    while (found := look()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
+
+
 def _processes(marker: str) -> list[int]:
-    """Host processes whose command line contains ``marker``."""
+    """Host processes whose command line contains ``marker`` (once the dying ones are gone)."""
+    return _eventually(lambda: _processes_now(marker))
+
+
+def _processes_now(marker: str) -> list[int]:
     found = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
@@ -63,6 +78,10 @@ def _descendants(tree: dict[int, list[int]], pid: int) -> list[int]:
 def _leftovers(box: Sandbox) -> list[int]:
     """Processes under the servers besides their zygotes and each zygote's one spare (the next
     program's init and its process, still waiting for code): none once every program has ended."""
+    return _eventually(lambda: _leftovers_now(box))
+
+
+def _leftovers_now(box: Sandbox) -> list[int]:
     tree, found = _children(), []
     for server in box._servers:
         if server.proc is None:

@@ -274,8 +274,13 @@ def _seccomp_filter(module_path):
 # ---------------------------------------------------------------------- cgroups
 
 
+CGROUP_POOL = 4  # per server: the running program, the next one (ready), and ones being torn down
+
+
 class _Cgroups:
-    """One cgroup per server (v1 memory + pids, or v2), reused by its programs one at a time."""
+    """One cgroup (v1 memory + pids, or v2). Each server has a few (:data:`CGROUP_POOL`), each
+    given to one program at a time, and to the next only once everything of the last is gone
+    (its init reaped): a program still being torn down never shares limits with a new one."""
 
     def __init__(self, name):
         self.dirs = {}  # controller -> (path, dir fd)
@@ -488,10 +493,16 @@ class Server:
                     if self.reason:
                         self.mode = "none"
         if self.mode == "root" and self.config.get("cgroups", True):
-            self.cgroups = _Cgroups(f"editlm-sandbox-{os.getpid()}")
-            if not self.cgroups.dirs:
-                self.features["cgroup_reason"] = self.cgroups.reason
-                self.cgroups = None
+            self.cgroups = []
+            for i in range(CGROUP_POOL):
+                group = _Cgroups(f"editlm-sandbox-{os.getpid()}-{i}")
+                if not group.dirs:
+                    self.features["cgroup_reason"] = group.reason
+                    for made in self.cgroups:
+                        made.close()
+                    self.cgroups = None
+                    break
+                self.cgroups.append(group)
         self.seccomp, self.seccomp_info = _seccomp_filter(self.config.get("seccomp_module"))
         for name in self.config.get("warm", WARM).split():
             try:
@@ -507,7 +518,7 @@ class Server:
             pid_namespace=self.mode != "none",
             private_tmp=self.mode != "none",
             network_interfaces=_interfaces(),
-            cgroup=self.cgroups.describe() if self.cgroups else None,
+            cgroup=self.cgroups[0].describe() if self.cgroups else None,
             seccomp=self.seccomp is not None,
             seccomp_info=self.seccomp_info,
         )  # fmt: skip
@@ -614,8 +625,8 @@ class Server:
         if self.zygote_pid:
             _kill(self.zygote_pid)
             os.waitpid(self.zygote_pid, 0)
-        if self.cgroups:
-            self.cgroups.close()
+        for group in self.cgroups or ():
+            group.close()
 
 
 # ---------------------------------------------------------------------- the zygote
@@ -628,13 +639,17 @@ class Zygote:
         self.server = server
         self.sock = sock
         self.mode = server.mode
-        self.cgroups = server.cgroups
+        self.cgroups = bool(server.cgroups)
+        self.free_cgroups = list(server.cgroups or ())
+        # every init not yet both reaped and reported: pid -> [its cgroup, reaped, finished, pidfd]
+        self.inits = {}
+        self.job_fds = ()  # the running program's pipes: the next init must not inherit them
         self.seccomp = server.seccomp
         self.max_output = server.max_output
         self.tmpfs_mb = int(server.config.get("tmpfs_mb", 256))
         self.scratch_root = None
         self.own_pidns = None
-        self.spare = None  # (init pid, ctl socket, out_r, err_r, st_r, workdir): ready, not yet used
+        self.spare = None  # (init pid, ctl socket, out_r, err_r, st_r, workdir, cgroup): ready, not yet used
         self.programs = 0
 
     def serve(self):
@@ -661,6 +676,12 @@ class Zygote:
         self._prepare()
         _sock_send(self.sock, features)
         while True:
+            # while waiting for a job, reap the inits of finished programs as their namespaces end
+            dying = {e[3]: p for p, e in self.inits.items() if e[2] and not e[1] and e[3] is not None}
+            ready, _, _ = select.select([self.sock, *dying], [], [])
+            if self.sock not in ready:
+                self._reap()
+                continue
             job, fds = _sock_recv(self.sock)
             if job is None:
                 break
@@ -678,19 +699,20 @@ class Zygote:
                     except OSError:
                         pass
             _sock_send(self.sock, reply)
-            self._prepare()  # the next program's namespaces, while the harness reads this reply
+            if self.spare is None:
+                self._prepare()
 
     def run(self, job, chan):
         timeout = float(job.get("timeout", 5.0))
         memory = int(job.get("memory_mb", 1024)) * 1024 * 1024
         nproc = int(job.get("max_processes", 32))
-        if self.cgroups:
-            self.cgroups.set_limits(memory, nproc + 2)  # + the namespace's init and the program itself
-            oom_before = self.cgroups.oom_kills()
         if self.spare is None:
             self._prepare()
-        pid, ctl, out_r, err_r, st_r, workdir = self.spare
+        pid, ctl, out_r, err_r, st_r, workdir, group = self.spare
         self.spare = None
+        if group is not None:
+            group.set_limits(memory, nproc + 2)  # + the namespace's init and the program itself
+            oom_before = group.oom_kills()
         t0 = time.monotonic()
         try:
             _sock_send(ctl, job, chan)
@@ -700,24 +722,32 @@ class Zygote:
             ctl.close()
             for fd in chan:
                 os.close(fd)
-        pidfd = os.pidfd_open(pid)
+        # the next program's init and namespaces, made while this one runs (its own cgroup)
+        self.job_fds = (out_r, err_r, st_r)
+        try:
+            self._prepare()
+        except Exception:  # noqa: BLE001 - tried again (and reported) with the next job
+            self.spare = None
+        finally:
+            self.job_fds = ()
         out, err = _Capture(self.max_output), _Capture(self.max_output)
         status = b""
         open_fds = {out_r: out, err_r: err, st_r: None}
-        program, started = pid, None
-        exited = timed_out = stopped = False
+        started = None
+        timed_out = stopped = False
         deadline = t0 + timeout + 10.0  # setting up may not take forever either
-        while open_fds or not exited:
+        # Done when every process of the program has closed its pipes (the status pipe: the
+        # init, which writes how the program ended, then exits). The kernel tears the
+        # namespaces down after that (unmounts, RCU grace periods: milliseconds); nobody waits
+        # for it: the init is reaped later, and its cgroup is reused only then.
+        while open_fds:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 timed_out = True
                 break
-            fds = list(open_fds) + ([] if exited else [pidfd]) + [self.sock]
-            ready, _, _ = select.select(fds, [], [], wait)
+            ready, _, _ = select.select([*open_fds, self.sock], [], [], wait)
             for fd in ready:
-                if fd == pidfd:
-                    exited = True
-                elif fd == self.sock:
+                if fd == self.sock:
                     msg, extra = _sock_recv(self.sock)
                     for x in extra:
                         os.close(x)
@@ -740,13 +770,13 @@ class Zygote:
                         open_fds[fd].add(chunk)
             if stopped:
                 break
-        if timed_out or stopped:
-            _kill(pid)  # PID 1 of the program's namespace: the kernel kills the rest
-        if self.mode == "none" and program is not None:
-            _killpg(program)
-        os.waitpid(pid, 0)
-        os.close(pidfd)
-        _reap_strays()
+        alive = not self.inits.get(pid, [None, True])[1]  # not reaped: the pid is still its
+        if (timed_out or stopped) and alive:
+            # the init kills its namespace and exits; SIGKILL below if it does not in time
+            _kill(pid, signal.SIGUSR1 if self.mode != "none" else signal.SIGKILL)
+        if self.mode == "none":
+            _killpg(pid)
+            self._reap(block_for=pid)  # no namespace kills the rest: wait for the init
         drain_until = time.monotonic() + 1.0
         for fd in list(open_fds):
             try:
@@ -756,6 +786,7 @@ class Zygote:
                         break
                     chunk = os.read(fd, 65536)
                     if not chunk:
+                        del open_fds[fd]
                         break
                     if fd == st_r:
                         status += chunk
@@ -763,7 +794,12 @@ class Zygote:
                         open_fds[fd].add(chunk)
             finally:
                 os.close(fd)
+        if st_r in open_fds and alive:  # the init did not end: the kernel kills the namespace
+            _kill(pid)
         end = time.monotonic()
+        oom_killed = group is not None and group.oom_kills() > oom_before
+        self._ended(pid, finished=True)
+        self._reap()
         if workdir:
             import shutil
 
@@ -784,7 +820,7 @@ class Zygote:
             "returncode": returncode,
             "cpu": cpu,
             "cpu_limit": int(timeout) + 1,
-            "oom_killed": bool(self.cgroups and self.cgroups.oom_kills() > oom_before),
+            "oom_killed": oom_killed,
             "started": started is not None,
             "stdout": out.text(),
             "stderr": err.text(),
@@ -794,6 +830,47 @@ class Zygote:
         }
 
     # ------------------------------------------------------------------ the program's processes
+    def _ended(self, pid, *, reaped=False, finished=False):
+        """Its init reaped (everything of the program gone) and its job reported: the cgroup is free."""
+        entry = self.inits.get(pid)
+        if entry is None:
+            return
+        entry[1] |= reaped
+        entry[2] |= finished
+        if entry[1] and entry[3] is not None:
+            os.close(entry[3])
+            entry[3] = None
+        if entry[1] and entry[2]:
+            del self.inits[pid]
+            if entry[0] is not None:
+                self.free_cgroups.append(entry[0])
+
+    def _reap(self, block_for=None):
+        """Reap what has ended (finished programs' inits, orphans); ``block_for``: wait for it first."""
+        if block_for is not None:
+            try:
+                os.waitpid(block_for, 0)
+            except ChildProcessError:
+                pass
+            self._ended(block_for, reaped=True)
+        while True:
+            try:
+                done, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if done == 0:
+                return
+            self._ended(done, reaped=True)
+
+    def _free_cgroup(self):
+        self._reap()
+        while not self.free_cgroups:
+            dying = [pid for pid, (_, reaped, finished, _) in self.inits.items() if finished and not reaped]
+            if not dying:
+                raise RuntimeError("no cgroup is free")
+            self._reap(block_for=dying[0])  # the oldest program still being torn down
+        return self.free_cgroups.pop(0)
+
     def _prepare(self):
         """Make the next program's init and namespaces ahead of its job (so a job waits for none
         of that): the program's process waits, still trusted, for its code on a socket."""
@@ -805,6 +882,7 @@ class Zygote:
         err_r, err_w = os.pipe()
         st_r, st_w = os.pipe()
         ctl, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        group = self._free_cgroup() if self.cgroups else None
         pid = -1
         if self.mode != "none":
             _check(_libc.unshare(CLONE_NEWPID), "unshare(pid)")
@@ -815,10 +893,12 @@ class Zygote:
                 _check(_libc.setns(self.own_pidns, CLONE_NEWPID), "setns(pid)")
         if pid == 0:
             try:
-                for fd in (out_r, err_r, st_r, ctl.fileno(), self.sock.fileno(), self.own_pidns):
+                others = [e[3] for e in self.inits.values()]  # other inits' pidfds
+                for fd in (out_r, err_r, st_r, ctl.fileno(), self.sock.fileno(), self.own_pidns, *self.job_fds,
+                           *others):  # fmt: skip
                     if fd is not None:
                         os.close(fd)
-                self._init(uid, workdir, out_w, err_w, st_w, ctl_child)
+                self._init(uid, workdir, out_w, err_w, st_w, ctl_child, group)
             except BaseException as exc:  # noqa: BLE001
                 try:
                     os.write(st_w, f"setup-error {_where(exc)}\n".encode())
@@ -828,16 +908,21 @@ class Zygote:
         for fd in (out_w, err_w, st_w):
             os.close(fd)
         ctl_child.close()
-        self.spare = (pid, ctl, out_r, err_r, st_r, workdir)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:  # an old kernel: reaped when the next program is made
+            pidfd = None
+        self.inits[pid] = [group, False, False, pidfd]
+        self.spare = (pid, ctl, out_r, err_r, st_r, workdir, group)
 
-    def _init(self, uid, workdir, out_w, err_w, st_w, ctl):
+    def _init(self, uid, workdir, out_w, err_w, st_w, ctl, group):
         """PID 1 of the program's new PID namespace: joins the cgroup, makes the other namespaces,
         a fresh /tmp and /proc, forks the program and reaps until it ends."""
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if self.mode != "root":
             uid = os.geteuid()
-        if self.cgroups:
-            self.cgroups.join()
+        if group is not None:
+            group.join()
         if self.mode != "none":
             outside = os.geteuid(), os.getegid()
             # mount first (the PID namespace's owner may mount its /proc), then, without root,
@@ -865,6 +950,8 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             try:
+                # everything that does not depend on the job happens before it comes
+                self._lock_down(uid, out_w, err_w, st_w, ctl.fileno())
                 job, chan = _sock_recv(ctl)
                 ctl.close()
                 if job is None:
@@ -873,9 +960,7 @@ class Zygote:
                     f.write(job["code"])
                 with open(".stdin", "wb") as f:
                     f.write(job.get("stdin", "").encode("utf-8", "surrogateescape"))
-                if self.mode == "root":
-                    os.chown("main.py", uid, uid)
-                self._program(job, uid, out_w, err_w, st_w, chan)
+                self._program(job, st_w, chan)
             except BaseException as exc:  # noqa: BLE001
                 try:
                     os.write(st_w, f"setup-error {_where(exc)}\n".encode())
@@ -885,6 +970,12 @@ class Zygote:
         for fd in (out_w, err_w):
             os.close(fd)
         ctl.close()
+        if self.mode != "none":
+            # Asked to stop (SIGUSR1, from the zygote): kill the namespace, then exit. The
+            # status pipe closes only when the init exits, after that kill: once the zygote
+            # sees it close, no process of the program runs again (the kernel finishes off
+            # the namespace later, and the next program never waits for that).
+            signal.signal(signal.SIGUSR1, lambda *_: _end_namespace())
         while True:
             try:
                 done, status, usage = os.wait4(-1, 0)
@@ -892,20 +983,20 @@ class Zygote:
                 os._exit(0)
             if done == pid:
                 cpu = usage.ru_utime + usage.ru_stime
-                os.write(st_w, f"exit {status} {cpu:.3f}\n".encode())
                 if self.mode == "none":
                     _killpg(pid)
+                else:
+                    _kill_others()
+                os.write(st_w, f"exit {status} {cpu:.3f}\n".encode())
                 os._exit(0)
 
-    def _program(self, job, uid, out_w, err_w, st_w, chan):
-        """The untrusted program: own session, limited, unprivileged, filtered."""
+    def _lock_down(self, uid, out_w, err_w, st_w, ctl):
+        """The program's process before its job: own session, unprivileged, filtered (all of
+        this is the same for every job, so it is done while the process waits for one)."""
         os.setsid()
-        fd = os.open(".stdin", os.O_RDONLY)
-        os.unlink(".stdin")
-        os.dup2(fd, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        keep = sorted({0, 1, 2, st_w, *chan})
+        keep = sorted({0, 1, 2, st_w, ctl})
         start = 3
         for fd in keep[3:]:
             os.closerange(start, fd)
@@ -920,6 +1011,19 @@ class Zygote:
             signal.SIGPIPE,
         ):
             signal.signal(sig, signal.SIG_DFL)
+        _drop_capabilities_and_uid(self.mode, uid)
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        if self.seccomp is not None:
+            self.seccomp.load()
+        for name in [m for m in sys.modules if m.startswith("_editlm_pyseccomp")]:
+            del sys.modules[name]
+
+    def _program(self, job, st_w, chan):
+        """The untrusted program, once its job (code, stdin, limits) has come: limited, then run."""
+        fd = os.open(".stdin", os.O_RDONLY)
+        os.unlink(".stdin")
+        os.dup2(fd, 0)
+        os.close(fd)
         memory = int(job.get("memory_mb", 1024)) * 1024 * 1024
         cpu = int(float(job.get("timeout", 5.0))) + 1
         nproc = int(job.get("max_processes", 32))
@@ -934,18 +1038,12 @@ class Zygote:
             (resource.RLIMIT_CORE, 0, 0),
             (resource.RLIMIT_NPROC, nproc, None),
         ]
-        for which, soft, hard in limits:
+        for which, soft, hard in limits:  # only ever lowered: no capability is left to raise one
             old_soft, old_hard = resource.getrlimit(which)
             hard = soft if hard is None else hard
             if old_hard != resource.RLIM_INFINITY:
                 soft, hard = min(soft, old_hard), min(hard, old_hard)
             resource.setrlimit(which, (soft, hard))
-        _drop_capabilities_and_uid(self.mode, uid)
-        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-        if self.seccomp is not None:
-            self.seccomp.load()
-        for name in [m for m in sys.modules if m.startswith("_editlm_pyseccomp")]:
-            del sys.modules[name]
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": os.getcwd(),
@@ -1211,14 +1309,17 @@ def _where(exc):
     return f"{exc!r} (line {frames[-1].lineno})" if frames else repr(exc)
 
 
-def _reap_strays():
-    while True:
-        try:
-            done, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if done == 0:
-            return
+def _kill_others():
+    """From PID 1 of a program's namespace: SIGKILL to every other process in it (and only it)."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass  # ESRCH: nothing else is left
+
+
+def _end_namespace():
+    _kill_others()
+    os._exit(0)
 
 
 def _killpg(pid):
@@ -1228,9 +1329,9 @@ def _killpg(pid):
         pass
 
 
-def _kill(pid):
+def _kill(pid, sig=signal.SIGKILL):
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
 
