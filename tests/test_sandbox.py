@@ -401,21 +401,34 @@ def test_a_dead_server_is_one_failed_result_then_replaced():
 
 def test_run_many_never_waits_for_the_oldest_job(monkeypatch):
     """The first job finishes only once the 100th has run: workers keep taking new jobs meanwhile
-    (a pool that waited on the oldest result would stall here, and fail the wait)."""
+    (a pool that waited on the oldest result would stall here, and fail the wait). Each worker's
+    server is sent the next job while it runs one, and answers in order."""
     import threading
 
     box = Sandbox.__new__(Sandbox)  # no servers: the scheduling alone
     box.workers = 2
+    box._free = __import__("queue").Queue()
     hundredth_ran = threading.Event()
 
-    def fake_run(code, **limits):
-        if code == "0":
-            assert hundredth_ran.wait(20), "job 100 never ran while job 0 was running"
-        if code == "100":
-            hundredth_ran.set()
-        return code
+    class FakeServer:
+        def __init__(self):
+            self.queued = []
 
-    monkeypatch.setattr(box, "run", fake_run)
+        def send(self, req):
+            self.queued.append(req)
+            return True
+
+        def receive(self):
+            code = self.queued.pop(0)["code"]
+            if code == "0":
+                assert hundredth_ran.wait(20), "job 100 never ran while job 0 was running"
+            if code == "100":
+                hundredth_ran.set()
+            return {"code": code}
+
+    servers = [FakeServer(), FakeServer()]
+    monkeypatch.setattr(box, "_server", lambda: servers.pop())
+    monkeypatch.setattr(sb, "result_from_reply", lambda reply, timeout: reply["code"])
     seen = []
     results = list(box.run_many([str(i) for i in range(150)], on_result=lambda i, r: seen.append(i)))
     assert results == [str(i) for i in range(150)] and seen == list(range(150))  # still in input order

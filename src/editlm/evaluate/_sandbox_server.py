@@ -123,16 +123,6 @@ def _read_file(path, dir_fd=None):
 # ---------------------------------------------------------------------- framing
 
 
-def _read_exact(fd, n):
-    data = b""
-    while len(data) < n:
-        chunk = os.read(fd, n - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
-
-
 def _write_all(fd, data):
     view = memoryview(data)
     while view:
@@ -470,6 +460,9 @@ class Server:
         self.jobs = 0
         self.zygote_pid = None
         self.zsock = None
+        self.spare_checker = None  # (pid, q_r, a_w, verdict_r, job_w): forked, waiting for a test job
+        self.dying_checkers = []
+        self.inbox = _Inbox(0)
 
     # ------------------------------------------------------------------ set-up
     def setup(self):
@@ -547,6 +540,34 @@ class Server:
         self.features.update(hello)
 
     # ------------------------------------------------------------------ one job
+    def _fork_checker(self, close=()):
+        """The next test job's process, forked ahead of its job: it holds no test until it reads
+        one from its job pipe, and (forked from the server, like the zygote) none of a program's."""
+        q_r, q_w = os.pipe()  # tests -> program
+        a_r, a_w = os.pipe()  # program -> tests
+        verdict_r, v_w = os.pipe()
+        job_r, job_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for fd in (q_r, a_w, verdict_r, job_w, *close):
+                    os.close(fd)
+                _run_checker(job_r, q_w, a_r, v_w, self.zsock.fileno())
+            finally:
+                os._exit(70)
+        for fd in (q_w, a_r, v_w, job_r):
+            os.close(fd)
+        self.spare_checker = (pid, q_r, a_w, verdict_r, job_w)
+
+    def _reap_checkers(self):
+        for pid in list(self.dying_checkers):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.dying_checkers.remove(pid)
+
     def run(self, req):
         self.jobs += 1
         job_id = self.jobs
@@ -555,24 +576,25 @@ class Server:
         job["id"] = job_id
         job["channel"] = test is not None
         checker = verdict_r = None
+        self._reap_checkers()
         if test is None:
             _sock_send(self.zsock, job)
         else:
-            q_r, q_w = os.pipe()  # tests -> program
-            a_r, a_w = os.pipe()  # program -> tests
-            verdict_r, v_w = os.pipe()
+            if self.spare_checker is None:
+                self._fork_checker()
+            checker, q_r, a_w, verdict_r, job_w = self.spare_checker
+            self.spare_checker = None
             _sock_send(self.zsock, job, [q_r, a_w])
             os.close(q_r)
             os.close(a_w)
-            checker = os.fork()
-            if checker == 0:
-                try:
-                    os.close(verdict_r)
-                    _run_checker(req, q_w, a_r, v_w, self.zsock.fileno())
-                finally:
-                    os._exit(70)
-            for fd in (q_w, a_r, v_w):
-                os.close(fd)
+            tests = {k: req.get(k) for k in ("test", "entry_point", "context", "memory_mb")}
+            try:
+                _write_all(job_w, json.dumps(tests).encode())
+            except OSError:
+                pass  # the test process is gone: its verdict pipe says so
+            finally:
+                os.close(job_w)
+            self._fork_checker(close=(verdict_r,))  # the next job's, while this one runs
         result = verdict = None
         verdict_bytes = b""
         grace = None  # once the program is done, the tests get this long to say so
@@ -589,9 +611,9 @@ class Server:
                     verdict = {"passed": False, "reason": "the tests did not finish", "unfinished": True}
                     break
                 for fd in ready:
-                    if fd == 0:  # the harness went away (or wrote out of turn)
-                        raise SystemExit(0)
-                    if fd == self.zsock:
+                    if fd == 0:  # the next request (the harness sends ahead), or the harness went away
+                        self.inbox.fill()
+                    elif fd == self.zsock:
                         result, _ = _sock_recv(self.zsock)
                         if result is None:
                             raise RuntimeError("the zygote died")
@@ -599,7 +621,7 @@ class Server:
                     elif fd == verdict_r:
                         chunk = os.read(verdict_r, 65536)
                         verdict_bytes += chunk
-                        if not chunk:
+                        if not chunk:  # the test process closes it once it has written the verdict
                             try:
                                 verdict = json.loads(verdict_bytes)
                             except ValueError:
@@ -612,14 +634,26 @@ class Server:
                                 _sock_send(self.zsock, {"op": "stop", "id": job_id})
         finally:
             if checker:
-                _kill(checker)
-                os.waitpid(checker, 0)
+                _kill(checker)  # reaped later: nothing waits for its exit
+                self.dying_checkers.append(checker)
                 os.close(verdict_r)
         if verdict is not None:
             result["verdict"] = verdict
         return result
 
     def close(self):
+        if self.spare_checker is not None:
+            _kill(self.spare_checker[0])
+            self.dying_checkers.append(self.spare_checker[0])
+            for fd in self.spare_checker[1:]:
+                os.close(fd)
+            self.spare_checker = None
+        for pid in self.dying_checkers:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        self.dying_checkers = []
         if self.zsock is not None:
             self.zsock.close()
         if self.zygote_pid:
@@ -1185,19 +1219,27 @@ def _free_names(code):
     return names
 
 
-def _run_checker(req, q_w, a_r, v_w, zsock_fd):
-    """Forked from the server: run ``check(entry_point)`` against the program over the channel."""
+def _run_checker(job_r, q_w, a_r, v_w, zsock_fd):
+    """Forked from the server: wait for a test job, then run ``check(entry_point)`` against the
+    program over the channel."""
     os.close(zsock_fd)
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
-    keep = sorted({0, 1, 2, q_w, a_r, v_w})
+    keep = sorted({0, 1, 2, q_w, a_r, v_w, job_r})
     start = 3
     for fd in keep[3:]:
         os.closerange(start, fd)
         start = fd + 1
     os.closerange(start, 65536)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a program gone mid-write: ChannelClosed, not death
+    chunks = []
+    while chunk := os.read(job_r, 1 << 20):
+        chunks.append(chunk)
+    os.close(job_r)
+    if not chunks:  # not needed after all (the server is closing)
+        os._exit(0)
+    req = json.loads(b"".join(chunks))
     # trusted, but fed the program's answers (up to channel.MAX_BYTES each): bounded like one
     memory = max(2048, 2 * int(req.get("memory_mb", 1024))) * 1024 * 1024
     hard = resource.getrlimit(resource.RLIMIT_AS)[1]
@@ -1205,6 +1247,7 @@ def _run_checker(req, q_w, a_r, v_w, zsock_fd):
     resource.setrlimit(resource.RLIMIT_AS, (memory, hard))
     verdict = check_program(req["test"], req["entry_point"], q_w, a_r, req.get("context", ""))
     _write_all(v_w, json.dumps(verdict).encode())
+    os.close(v_w)  # the verdict is complete here: the server need not wait for this exit
     os._exit(0)
 
 
@@ -1385,6 +1428,33 @@ class _Capture:
         return f"{head}\n[... {skipped} bytes not kept ...]\n{tail}"
 
 
+class _Inbox:
+    """Requests from the harness, which may send the next before this one's reply (pipelining)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.buffer = b""
+
+    def fill(self):
+        chunk = os.read(self.fd, 1 << 20)
+        if not chunk:
+            raise SystemExit(0)  # the harness went away
+        self.buffer += chunk
+
+    def next(self):
+        """The next request, or None when the harness has closed its end."""
+        while True:
+            if len(self.buffer) >= 4:
+                (size,) = struct.unpack(">I", self.buffer[:4])
+                if len(self.buffer) >= 4 + size:
+                    body, self.buffer = self.buffer[4 : 4 + size], self.buffer[4 + size :]
+                    return json.loads(body)
+            try:
+                self.fill()
+            except SystemExit:
+                return None
+
+
 def _load_channel():
     global channel
     import importlib.util
@@ -1404,13 +1474,9 @@ def main():
     _send({"ready": True, **server.features})
     try:
         while True:
-            head = _read_exact(0, 4)
-            if head is None:
+            req = server.inbox.next()
+            if req is None:
                 break
-            body = _read_exact(0, struct.unpack(">I", head)[0])
-            if body is None:
-                break
-            req = json.loads(body)
             try:
                 reply = server.run(req)
             except SystemExit:

@@ -154,8 +154,11 @@ def decode(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPT
 def send(fd: int, message, *, lenient: bool = False) -> None:
     data = encode(message, lenient=lenient)
     view = memoryview(_HEAD.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view) :]
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except BrokenPipeError:
+        raise ChannelClosed("the other side closed the channel") from None
 
 
 def _read(fd: int, n: int, deadline: float | None) -> bytes:
