@@ -39,7 +39,6 @@ import signal
 import socket
 import struct
 import sys
-import tempfile
 import time
 import traceback
 import types
@@ -64,10 +63,17 @@ SANDBOX_UID = 1000  # the program's uid inside its own user namespace (no root)
 INTERPRETER_FLAGS = ("-s", "-S", "-P")
 EXECUTABLE = os.path.realpath(sys.executable)
 PREFIX = os.path.realpath(sys.base_prefix)
+# Imported by the zygote, so that programs start with them loaded. Not random, statistics or
+# threading: they register at-fork hooks (a reseed from urandom, a reset of the thread table) that
+# every later fork runs, and each program costs two forks of the zygote (~0.7 ms of CPU here per
+# job, for the few programs that import them ~0.5 ms once). The server (parent of the tests'
+# processes) imports only what HumanEval's tests and prompts import.
 WARM = (
-    "math re collections itertools functools heapq bisect string typing hashlib random decimal "
-    "fractions statistics operator copy json datetime threading dataclasses enum textwrap base64"
+    "math re collections itertools functools heapq bisect string typing hashlib decimal "
+    "fractions operator copy json datetime dataclasses enum textwrap base64"
 )
+CHECKER_WARM = "typing math copy string"
+SECCOMP_MODE_FILTER, PR_SET_SECCOMP = 2, 22
 # Denied to programs (EPERM) by the seccomp filter: new namespaces, mounts, tracing other processes,
 # the kernel keyring, eBPF, perf, module and kexec loading, io_uring (which bypasses seccomp).
 DENIED_SYSCALLS = (
@@ -236,29 +242,69 @@ def _drop_capabilities():
 
 
 def _seccomp_filter(module_path):
-    """A deny-list filter built with pyseccomp (a ctypes binding of libseccomp), or (None, reason)."""
+    """A deny-list filter built with pyseccomp (a ctypes binding of libseccomp) and exported as
+    libseccomp's BPF program (bytes), or (None, reason). Built in a child process: pyseccomp
+    imports ctypes.util, subprocess, threading and random, whose at-fork hooks would otherwise
+    run in every later fork of the server and the zygote."""
     if not module_path:
         return None, "pyseccomp not installed"
-    try:
-        import importlib.util
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            bpf, info = _build_seccomp(module_path, w)
+        except BaseException as exc:  # noqa: BLE001 - any failure means: no filter, said so in the features
+            info = f"seccomp unavailable: {type(exc).__name__}: {exc}"
+        os.write(w, b"\n" + info.encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    bpf, _, info = data.rpartition(b"\n")
+    info = info.decode(errors="replace") or "seccomp unavailable: the filter builder died"
+    if not bpf or len(bpf) % 8 or not info.startswith("seccomp ("):
+        return None, info
+    return bpf, info
 
-        spec = importlib.util.spec_from_file_location("_editlm_pyseccomp", module_path)
-        seccomp = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(seccomp)
-        filt = seccomp.SyscallFilter(seccomp.ALLOW)
-        eperm = seccomp.ERRNO(1)
-        for name in DENIED_SYSCALLS:
-            try:
-                filt.add_rule(eperm, name)
-            except (OSError, ValueError, RuntimeError):
-                pass  # not a syscall on this architecture
-        for flag in NAMESPACE_FLAGS:  # clone(2) with any CLONE_NEW* flag
-            filt.add_rule(eperm, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
-        # clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to clone
-        filt.add_rule(seccomp.ERRNO(38), "clone3")
-        return filt, "seccomp (libseccomp via pyseccomp)"
-    except Exception as exc:  # noqa: BLE001 - any failure means: no filter, said so in the features
-        return None, f"seccomp unavailable: {type(exc).__name__}: {exc}"
+
+def _build_seccomp(module_path, fd):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_editlm_pyseccomp", module_path)
+    seccomp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seccomp)
+    filt = seccomp.SyscallFilter(seccomp.ALLOW)
+    eperm = seccomp.ERRNO(1)
+    for name in DENIED_SYSCALLS:
+        try:
+            filt.add_rule(eperm, name)
+        except (OSError, ValueError, RuntimeError):
+            pass  # not a syscall on this architecture
+    for flag in NAMESPACE_FLAGS:  # clone(2) with any CLONE_NEW* flag
+        filt.add_rule(eperm, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+    # clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to clone
+    filt.add_rule(seccomp.ERRNO(38), "clone3")
+
+    class _Pipe:
+        def fileno(self):
+            return fd
+
+    filt.export_bpf(_Pipe())  # the program libseccomp's seccomp_load would install
+    return None, "seccomp (libseccomp via pyseccomp)"
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _load_seccomp(program):
+    """Install a BPF program made by libseccomp (after no_new_privs, as seccomp_load does)."""
+    prog = _SockFprog(len(program) // 8, ctypes.cast(program, ctypes.c_void_p))
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
 
 
 # ---------------------------------------------------------------------- cgroups
@@ -496,12 +542,9 @@ class Server:
                     self.cgroups = None
                     break
                 self.cgroups.append(group)
-        self.seccomp, self.seccomp_info = _seccomp_filter(self.config.get("seccomp_module"))
-        for name in self.config.get("warm", WARM).split():
-            try:
-                __import__(name)
-            except ImportError:
-                pass
+        bpf, self.seccomp_info = _seccomp_filter(self.config.get("seccomp_module"))
+        self.seccomp = ctypes.create_string_buffer(bpf, len(bpf)) if bpf else None
+        _import_all(CHECKER_WARM)
         self.features.update(
             pid=os.getpid(),
             mode=self.mode,
@@ -687,6 +730,7 @@ class Zygote:
         self.programs = 0
 
     def serve(self):
+        _import_all(self.server.config.get("warm", WARM))  # the programs' (before the minimal root)
         os.dup2(os.open(os.devnull, os.O_RDWR), 0)
         os.dup2(2, 1)  # stdout is the harness's pipe: not ours to write
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -704,6 +748,8 @@ class Zygote:
                 _sock_send(self.sock, {"zygote_error": f"minimal root failed: {exc}"})
                 return
         else:
+            import tempfile
+
             self.scratch_root = tempfile.mkdtemp(prefix="editlm-sandbox-")
             os.chmod(self.scratch_root, 0o711)
         gc.freeze()  # long-lived objects out of the collector's sight: forked programs copy fewer pages
@@ -911,7 +957,12 @@ class Zygote:
         self.programs += 1
         # unique among live programs: the server's pid (the zygote is PID 1 of its namespace) and a count
         uid = 1_000_000 + (self.server.features["pid"] % 32768) * 1000 + self.programs % 1000
-        workdir = tempfile.mkdtemp(dir=self.scratch_root) if self.mode == "none" else None
+        if self.mode == "none":
+            import tempfile
+
+            workdir = tempfile.mkdtemp(dir=self.scratch_root)
+        else:
+            workdir = None
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         st_r, st_w = os.pipe()
@@ -1048,9 +1099,7 @@ class Zygote:
         _drop_capabilities_and_uid(self.mode, uid)
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
         if self.seccomp is not None:
-            self.seccomp.load()
-        for name in [m for m in sys.modules if m.startswith("_editlm_pyseccomp")]:
-            del sys.modules[name]
+            _load_seccomp(self.seccomp)
 
     def _program(self, job, st_w, chan):
         """The untrusted program, once its job (code, stdin, limits) has come: limited, then run."""
@@ -1110,8 +1159,6 @@ def _drop_capabilities_and_uid(mode, uid):
 def _exec_here(code, path, chan):
     """Run ``code`` as ``__main__`` of this (forked, pristine) interpreter; then, for a test job,
     answer the tests' calls until they close the channel."""
-    import threading
-
     module = types.ModuleType("__main__")
     module.__file__ = path
     module.__builtins__ = builtins
@@ -1130,8 +1177,10 @@ def _exec_here(code, path, chan):
     except BaseException as exc:  # noqa: BLE001
         traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)  # without this frame
         rc = 1
+    threading = sys.modules.get("threading")  # imported by the program, if it used threads
     try:
-        threading._shutdown()
+        if threading is not None:
+            threading._shutdown()
     except BaseException:  # noqa: BLE001
         pass
     for stream in (sys.stdout, sys.stderr):
@@ -1350,6 +1399,14 @@ def _where(exc):
     """``exc`` and the line of this file that raised it (for setup errors)."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == __file__]
     return f"{exc!r} (line {frames[-1].lineno})" if frames else repr(exc)
+
+
+def _import_all(names):
+    for name in names.split():
+        try:
+            __import__(name)
+        except ImportError:
+            pass
 
 
 def _kill_others():
