@@ -22,8 +22,16 @@ Processes (every arrow is a fork; nothing here execs except ``fresh_interpreter`
         over two pipes, plain data only (:mod:`editlm.evaluate.channel`); its verdict goes to
         the server on a pipe the program never holds.
 
+Ahead of demand: the zygote makes the next program's init and namespaces while the current
+program runs, and that program's process drops its privileges and loads the seccomp filter
+before its job comes; the server forks the next checker the same way (it reads its tests from
+a pipe). A program is done when its init, having killed everything else in the namespace,
+exits: the kernel's teardown of the namespaces (milliseconds of RCU grace periods) is nobody's
+wait; the init is reaped later and its cgroup (one of :data:`CGROUP_POOL`) handed out again
+only then.
+
 Protocol with the harness on stdin/stdout: 4-byte big-endian length + JSON, one request -> one
-reply. Server and zygote speak the same framing over a socket pair that also carries the
+reply, in order; the harness may send the next request before the reply (it is buffered). Server and zygote speak the same framing over a socket pair that also carries the
 program's ends of the channel pipes (SCM_RIGHTS).
 """
 
@@ -322,6 +330,8 @@ class _Cgroups:
         self.dirs = {}  # controller -> (path, dir fd)
         self.version = None
         self.reason = ""
+        self.limits = None  # the (memory, pids) last written: rewritten only when a job's differ
+        self.oom_seen = None  # the OOM kill count when its last program was done
         try:
             self._create(name)
         except OSError as exc:
@@ -358,6 +368,9 @@ class _Cgroups:
         return f"cgroup v{self.version} (memory, pids)"
 
     def set_limits(self, memory_bytes, pids):
+        if self.limits == (memory_bytes, pids):
+            return
+        self.limits = None  # until all are written
         if self.version == 2:
             fd = self.dirs["unified"][1]
             _write_file("memory.max", str(memory_bytes), fd)
@@ -372,6 +385,7 @@ class _Cgroups:
             if swap:
                 _write_file("memory.memsw.limit_in_bytes", str(memory_bytes), fd)
             _write_file("pids.max", str(pids), self.dirs["pids"][1])
+        self.limits = (memory_bytes, pids)
 
     def join(self):
         for _, fd in self.dirs.values():
@@ -792,7 +806,8 @@ class Zygote:
         self.spare = None
         if group is not None:
             group.set_limits(memory, nproc + 2)  # + the namespace's init and the program itself
-            oom_before = group.oom_kills()
+            # nothing runs in a cgroup between two programs: the count its last one left is current
+            oom_before = group.oom_kills() if group.oom_seen is None else group.oom_seen
         t0 = time.monotonic()
         try:
             _sock_send(ctl, job, chan)
@@ -877,7 +892,10 @@ class Zygote:
         if st_r in open_fds and alive:  # the init did not end: the kernel kills the namespace
             _kill(pid)
         end = time.monotonic()
-        oom_killed = group is not None and group.oom_kills() > oom_before
+        oom_killed = False
+        if group is not None:
+            group.oom_seen = group.oom_kills()
+            oom_killed = group.oom_seen > oom_before
         self._ended(pid, finished=True)
         self._reap()
         if workdir:

@@ -19,8 +19,11 @@ Test jobs (``Sandbox.run(code, test=..., entry_point=...)``): the tests run in a
 process and call the program's functions through :mod:`editlm.evaluate.channel` (plain data
 only); ``ExecResult.passed`` is that process's verdict.
 
-Throughput: programs are forked from a warm interpreter (~1 ms) instead of started (~16 ms), and
-each program's namespaces are made while the previous result travels back.
+Throughput: programs are forked from a warm interpreter (~1 ms) instead of started (~16 ms); the
+next program's namespaces and process (already unprivileged and filtered, waiting for its code)
+and the next test process are made while the current program runs; each server is sent its next
+job before it answers the current one; nothing waits for a finished program's namespaces to be
+torn down (its processes are dead, its cgroup is reused only once the kernel is done).
 """
 
 from __future__ import annotations
