@@ -572,6 +572,7 @@ class Server:
             seccomp=self.seccomp is not None,
             seccomp_info=self.seccomp_info,
         )  # fmt: skip
+        gc.freeze()  # out of the collector's sight: the tests' processes forked from here copy fewer pages
         self._start_zygote()
 
     def _start_zygote(self):
