@@ -1051,6 +1051,12 @@ class Zygote:
         os.chdir(workdir)
         if self.mode == "none":
             os.chmod(workdir, 0o700)
+        if self.mode != "none":
+            # Asked to stop (SIGUSR1, from the zygote): kill the namespace, then exit. The
+            # status pipe closes only when the init exits, after that kill: once the zygote
+            # sees it close, no process of the program runs again (the kernel finishes off
+            # the namespace later, and the next program never waits for that).
+            signal.signal(signal.SIGUSR1, lambda *_: _end_namespace())  # the program resets it
         pid = os.fork()
         if pid == 0:
             try:
@@ -1074,12 +1080,6 @@ class Zygote:
         for fd in (out_w, err_w):
             os.close(fd)
         ctl.close()
-        if self.mode != "none":
-            # Asked to stop (SIGUSR1, from the zygote): kill the namespace, then exit. The
-            # status pipe closes only when the init exits, after that kill: once the zygote
-            # sees it close, no process of the program runs again (the kernel finishes off
-            # the namespace later, and the next program never waits for that).
-            signal.signal(signal.SIGUSR1, lambda *_: _end_namespace())
         while True:
             try:
                 done, status, usage = os.wait4(-1, 0)
