@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 
 import pytest
@@ -24,8 +25,22 @@ def box():
         yield box
 
 
+def _eventually(look, seconds: float = 5.0) -> list[int]:
+    """``look()`` until it finds nothing or ``seconds`` pass. A program's processes are killed
+    before its result comes back, but the kernel finishes them off (and the zygote reaps their
+    init) a few milliseconds later, after the next program may have started."""
+    deadline = time.monotonic() + seconds
+    while (found := look()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
+
+
 def _processes(marker: str) -> list[int]:
-    """Host processes whose command line contains ``marker``."""
+    """Host processes whose command line contains ``marker`` (once the dying ones are gone)."""
+    return _eventually(lambda: _processes_now(marker))
+
+
+def _processes_now(marker: str) -> list[int]:
     found = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
@@ -63,6 +78,10 @@ def _descendants(tree: dict[int, list[int]], pid: int) -> list[int]:
 def _leftovers(box: Sandbox) -> list[int]:
     """Processes under the servers besides their zygotes and each zygote's one spare (the next
     program's init and its process, still waiting for code): none once every program has ended."""
+    return _eventually(lambda: _leftovers_now(box))
+
+
+def _leftovers_now(box: Sandbox) -> list[int]:
     tree, found = _children(), []
     for server in box._servers:
         if server.proc is None:
@@ -382,21 +401,34 @@ def test_a_dead_server_is_one_failed_result_then_replaced():
 
 def test_run_many_never_waits_for_the_oldest_job(monkeypatch):
     """The first job finishes only once the 100th has run: workers keep taking new jobs meanwhile
-    (a pool that waited on the oldest result would stall here, and fail the wait)."""
+    (a pool that waited on the oldest result would stall here, and fail the wait). Each worker's
+    server is sent the next job while it runs one, and answers in order."""
     import threading
 
     box = Sandbox.__new__(Sandbox)  # no servers: the scheduling alone
     box.workers = 2
+    box._free = __import__("queue").Queue()
     hundredth_ran = threading.Event()
 
-    def fake_run(code, **limits):
-        if code == "0":
-            assert hundredth_ran.wait(20), "job 100 never ran while job 0 was running"
-        if code == "100":
-            hundredth_ran.set()
-        return code
+    class FakeServer:
+        def __init__(self):
+            self.queued = []
 
-    monkeypatch.setattr(box, "run", fake_run)
+        def send(self, req):
+            self.queued.append(req)
+            return True
+
+        def receive(self):
+            code = self.queued.pop(0)["code"]
+            if code == "0":
+                assert hundredth_ran.wait(20), "job 100 never ran while job 0 was running"
+            if code == "100":
+                hundredth_ran.set()
+            return {"code": code}
+
+    servers = [FakeServer(), FakeServer()]
+    monkeypatch.setattr(box, "_server", lambda: servers.pop())
+    monkeypatch.setattr(sb, "result_from_reply", lambda reply, timeout: reply["code"])
     seen = []
     results = list(box.run_many([str(i) for i in range(150)], on_result=lambda i, r: seen.append(i)))
     assert results == [str(i) for i in range(150)] and seen == list(range(150))  # still in input order

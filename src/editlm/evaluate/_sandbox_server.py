@@ -22,8 +22,16 @@ Processes (every arrow is a fork; nothing here execs except ``fresh_interpreter`
         over two pipes, plain data only (:mod:`editlm.evaluate.channel`); its verdict goes to
         the server on a pipe the program never holds.
 
+Ahead of demand: the zygote makes the next program's init and namespaces while the current
+program runs, and that program's process drops its privileges and loads the seccomp filter
+before its job comes; the server forks the next checker the same way (it reads its tests from
+a pipe). A program is done when its init, having killed everything else in the namespace,
+exits: the kernel's teardown of the namespaces (milliseconds of RCU grace periods) is nobody's
+wait; the init is reaped later and its cgroup (one of :data:`CGROUP_POOL`) handed out again
+only then.
+
 Protocol with the harness on stdin/stdout: 4-byte big-endian length + JSON, one request -> one
-reply. Server and zygote speak the same framing over a socket pair that also carries the
+reply, in order; the harness may send the next request before the reply (it is buffered). Server and zygote speak the same framing over a socket pair that also carries the
 program's ends of the channel pipes (SCM_RIGHTS).
 """
 
@@ -39,7 +47,6 @@ import signal
 import socket
 import struct
 import sys
-import tempfile
 import time
 import traceback
 import types
@@ -64,10 +71,17 @@ SANDBOX_UID = 1000  # the program's uid inside its own user namespace (no root)
 INTERPRETER_FLAGS = ("-s", "-S", "-P")
 EXECUTABLE = os.path.realpath(sys.executable)
 PREFIX = os.path.realpath(sys.base_prefix)
+# Imported by the zygote, so that programs start with them loaded. Not random, statistics or
+# threading: they register at-fork hooks (a reseed from urandom, a reset of the thread table) that
+# every later fork runs, and each program costs two forks of the zygote (~0.7 ms of CPU here per
+# job, for the few programs that import them ~0.5 ms once). The server (parent of the tests'
+# processes) imports only what HumanEval's tests and prompts import.
 WARM = (
-    "math re collections itertools functools heapq bisect string typing hashlib random decimal "
-    "fractions statistics operator copy json datetime threading dataclasses enum textwrap base64"
+    "math re collections itertools functools heapq bisect string typing hashlib decimal "
+    "fractions operator copy json datetime dataclasses enum textwrap base64"
 )
+CHECKER_WARM = "typing math copy string"
+SECCOMP_MODE_FILTER, PR_SET_SECCOMP = 2, 22
 # Denied to programs (EPERM) by the seccomp filter: new namespaces, mounts, tracing other processes,
 # the kernel keyring, eBPF, perf, module and kexec loading, io_uring (which bypasses seccomp).
 DENIED_SYSCALLS = (
@@ -121,16 +135,6 @@ def _read_file(path, dir_fd=None):
 
 
 # ---------------------------------------------------------------------- framing
-
-
-def _read_exact(fd, n):
-    data = b""
-    while len(data) < n:
-        chunk = os.read(fd, n - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
 
 
 def _write_all(fd, data):
@@ -246,41 +250,88 @@ def _drop_capabilities():
 
 
 def _seccomp_filter(module_path):
-    """A deny-list filter built with pyseccomp (a ctypes binding of libseccomp), or (None, reason)."""
+    """A deny-list filter built with pyseccomp (a ctypes binding of libseccomp) and exported as
+    libseccomp's BPF program (bytes), or (None, reason). Built in a child process: pyseccomp
+    imports ctypes.util, subprocess, threading and random, whose at-fork hooks would otherwise
+    run in every later fork of the server and the zygote."""
     if not module_path:
         return None, "pyseccomp not installed"
-    try:
-        import importlib.util
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            bpf, info = _build_seccomp(module_path, w)
+        except BaseException as exc:  # noqa: BLE001 - any failure means: no filter, said so in the features
+            info = f"seccomp unavailable: {type(exc).__name__}: {exc}"
+        os.write(w, b"\n" + info.encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    bpf, _, info = data.rpartition(b"\n")
+    info = info.decode(errors="replace") or "seccomp unavailable: the filter builder died"
+    if not bpf or len(bpf) % 8 or not info.startswith("seccomp ("):
+        return None, info
+    return bpf, info
 
-        spec = importlib.util.spec_from_file_location("_editlm_pyseccomp", module_path)
-        seccomp = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(seccomp)
-        filt = seccomp.SyscallFilter(seccomp.ALLOW)
-        eperm = seccomp.ERRNO(1)
-        for name in DENIED_SYSCALLS:
-            try:
-                filt.add_rule(eperm, name)
-            except (OSError, ValueError, RuntimeError):
-                pass  # not a syscall on this architecture
-        for flag in NAMESPACE_FLAGS:  # clone(2) with any CLONE_NEW* flag
-            filt.add_rule(eperm, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
-        # clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to clone
-        filt.add_rule(seccomp.ERRNO(38), "clone3")
-        return filt, "seccomp (libseccomp via pyseccomp)"
-    except Exception as exc:  # noqa: BLE001 - any failure means: no filter, said so in the features
-        return None, f"seccomp unavailable: {type(exc).__name__}: {exc}"
+
+def _build_seccomp(module_path, fd):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_editlm_pyseccomp", module_path)
+    seccomp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seccomp)
+    filt = seccomp.SyscallFilter(seccomp.ALLOW)
+    eperm = seccomp.ERRNO(1)
+    for name in DENIED_SYSCALLS:
+        try:
+            filt.add_rule(eperm, name)
+        except (OSError, ValueError, RuntimeError):
+            pass  # not a syscall on this architecture
+    for flag in NAMESPACE_FLAGS:  # clone(2) with any CLONE_NEW* flag
+        filt.add_rule(eperm, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+    # clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to clone
+    filt.add_rule(seccomp.ERRNO(38), "clone3")
+
+    class _Pipe:
+        def fileno(self):
+            return fd
+
+    filt.export_bpf(_Pipe())  # the program libseccomp's seccomp_load would install
+    return None, "seccomp (libseccomp via pyseccomp)"
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _load_seccomp(program):
+    """Install a BPF program made by libseccomp (after no_new_privs, as seccomp_load does)."""
+    prog = _SockFprog(len(program) // 8, ctypes.cast(program, ctypes.c_void_p))
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
 
 
 # ---------------------------------------------------------------------- cgroups
 
 
+CGROUP_POOL = 4  # per server: the running program, the next one (ready), and ones being torn down
+
+
 class _Cgroups:
-    """One cgroup per server (v1 memory + pids, or v2), reused by its programs one at a time."""
+    """One cgroup (v1 memory + pids, or v2). Each server has a few (:data:`CGROUP_POOL`), each
+    given to one program at a time, and to the next only once everything of the last is gone
+    (its init reaped): a program still being torn down never shares limits with a new one."""
 
     def __init__(self, name):
         self.dirs = {}  # controller -> (path, dir fd)
         self.version = None
         self.reason = ""
+        self.limits = None  # the (memory, pids) last written: rewritten only when a job's differ
+        self.oom_seen = None  # the OOM kill count when its last program was done
         try:
             self._create(name)
         except OSError as exc:
@@ -317,6 +368,9 @@ class _Cgroups:
         return f"cgroup v{self.version} (memory, pids)"
 
     def set_limits(self, memory_bytes, pids):
+        if self.limits == (memory_bytes, pids):
+            return
+        self.limits = None  # until all are written
         if self.version == 2:
             fd = self.dirs["unified"][1]
             _write_file("memory.max", str(memory_bytes), fd)
@@ -331,6 +385,7 @@ class _Cgroups:
             if swap:
                 _write_file("memory.memsw.limit_in_bytes", str(memory_bytes), fd)
             _write_file("pids.max", str(pids), self.dirs["pids"][1])
+        self.limits = (memory_bytes, pids)
 
     def join(self):
         for _, fd in self.dirs.values():
@@ -465,6 +520,9 @@ class Server:
         self.jobs = 0
         self.zygote_pid = None
         self.zsock = None
+        self.spare_checker = None  # (pid, q_r, a_w, verdict_r, job_w): forked, waiting for a test job
+        self.dying_checkers = []
+        self.inbox = _Inbox(0)
 
     # ------------------------------------------------------------------ set-up
     def setup(self):
@@ -488,16 +546,19 @@ class Server:
                     if self.reason:
                         self.mode = "none"
         if self.mode == "root" and self.config.get("cgroups", True):
-            self.cgroups = _Cgroups(f"editlm-sandbox-{os.getpid()}")
-            if not self.cgroups.dirs:
-                self.features["cgroup_reason"] = self.cgroups.reason
-                self.cgroups = None
-        self.seccomp, self.seccomp_info = _seccomp_filter(self.config.get("seccomp_module"))
-        for name in self.config.get("warm", WARM).split():
-            try:
-                __import__(name)
-            except ImportError:
-                pass
+            self.cgroups = []
+            for i in range(CGROUP_POOL):
+                group = _Cgroups(f"editlm-sandbox-{os.getpid()}-{i}")
+                if not group.dirs:
+                    self.features["cgroup_reason"] = group.reason
+                    for made in self.cgroups:
+                        made.close()
+                    self.cgroups = None
+                    break
+                self.cgroups.append(group)
+        bpf, self.seccomp_info = _seccomp_filter(self.config.get("seccomp_module"))
+        self.seccomp = ctypes.create_string_buffer(bpf, len(bpf)) if bpf else None
+        _import_all(CHECKER_WARM)
         self.features.update(
             pid=os.getpid(),
             mode=self.mode,
@@ -507,10 +568,11 @@ class Server:
             pid_namespace=self.mode != "none",
             private_tmp=self.mode != "none",
             network_interfaces=_interfaces(),
-            cgroup=self.cgroups.describe() if self.cgroups else None,
+            cgroup=self.cgroups[0].describe() if self.cgroups else None,
             seccomp=self.seccomp is not None,
             seccomp_info=self.seccomp_info,
         )  # fmt: skip
+        gc.freeze()  # out of the collector's sight: the tests' processes forked from here copy fewer pages
         self._start_zygote()
 
     def _start_zygote(self):
@@ -536,6 +598,34 @@ class Server:
         self.features.update(hello)
 
     # ------------------------------------------------------------------ one job
+    def _fork_checker(self, close=()):
+        """The next test job's process, forked ahead of its job: it holds no test until it reads
+        one from its job pipe, and (forked from the server, like the zygote) none of a program's."""
+        q_r, q_w = os.pipe()  # tests -> program
+        a_r, a_w = os.pipe()  # program -> tests
+        verdict_r, v_w = os.pipe()
+        job_r, job_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for fd in (q_r, a_w, verdict_r, job_w, *close):
+                    os.close(fd)
+                _run_checker(job_r, q_w, a_r, v_w, self.zsock.fileno())
+            finally:
+                os._exit(70)
+        for fd in (q_w, a_r, v_w, job_r):
+            os.close(fd)
+        self.spare_checker = (pid, q_r, a_w, verdict_r, job_w)
+
+    def _reap_checkers(self):
+        for pid in list(self.dying_checkers):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.dying_checkers.remove(pid)
+
     def run(self, req):
         self.jobs += 1
         job_id = self.jobs
@@ -544,24 +634,25 @@ class Server:
         job["id"] = job_id
         job["channel"] = test is not None
         checker = verdict_r = None
+        self._reap_checkers()
         if test is None:
             _sock_send(self.zsock, job)
         else:
-            q_r, q_w = os.pipe()  # tests -> program
-            a_r, a_w = os.pipe()  # program -> tests
-            verdict_r, v_w = os.pipe()
+            if self.spare_checker is None:
+                self._fork_checker()
+            checker, q_r, a_w, verdict_r, job_w = self.spare_checker
+            self.spare_checker = None
             _sock_send(self.zsock, job, [q_r, a_w])
             os.close(q_r)
             os.close(a_w)
-            checker = os.fork()
-            if checker == 0:
-                try:
-                    os.close(verdict_r)
-                    _run_checker(req, q_w, a_r, v_w, self.zsock.fileno())
-                finally:
-                    os._exit(70)
-            for fd in (q_w, a_r, v_w):
-                os.close(fd)
+            tests = {k: req.get(k) for k in ("test", "entry_point", "context", "memory_mb")}
+            try:
+                _write_all(job_w, json.dumps(tests).encode())
+            except OSError:
+                pass  # the test process is gone: its verdict pipe says so
+            finally:
+                os.close(job_w)
+            self._fork_checker(close=(verdict_r,))  # the next job's, while this one runs
         result = verdict = None
         verdict_bytes = b""
         grace = None  # once the program is done, the tests get this long to say so
@@ -578,9 +669,9 @@ class Server:
                     verdict = {"passed": False, "reason": "the tests did not finish", "unfinished": True}
                     break
                 for fd in ready:
-                    if fd == 0:  # the harness went away (or wrote out of turn)
-                        raise SystemExit(0)
-                    if fd == self.zsock:
+                    if fd == 0:  # the next request (the harness sends ahead), or the harness went away
+                        self.inbox.fill()
+                    elif fd == self.zsock:
                         result, _ = _sock_recv(self.zsock)
                         if result is None:
                             raise RuntimeError("the zygote died")
@@ -588,7 +679,7 @@ class Server:
                     elif fd == verdict_r:
                         chunk = os.read(verdict_r, 65536)
                         verdict_bytes += chunk
-                        if not chunk:
+                        if not chunk:  # the test process closes it once it has written the verdict
                             try:
                                 verdict = json.loads(verdict_bytes)
                             except ValueError:
@@ -601,21 +692,33 @@ class Server:
                                 _sock_send(self.zsock, {"op": "stop", "id": job_id})
         finally:
             if checker:
-                _kill(checker)
-                os.waitpid(checker, 0)
+                _kill(checker)  # reaped later: nothing waits for its exit
+                self.dying_checkers.append(checker)
                 os.close(verdict_r)
         if verdict is not None:
             result["verdict"] = verdict
         return result
 
     def close(self):
+        if self.spare_checker is not None:
+            _kill(self.spare_checker[0])
+            self.dying_checkers.append(self.spare_checker[0])
+            for fd in self.spare_checker[1:]:
+                os.close(fd)
+            self.spare_checker = None
+        for pid in self.dying_checkers:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        self.dying_checkers = []
         if self.zsock is not None:
             self.zsock.close()
         if self.zygote_pid:
             _kill(self.zygote_pid)
             os.waitpid(self.zygote_pid, 0)
-        if self.cgroups:
-            self.cgroups.close()
+        for group in self.cgroups or ():
+            group.close()
 
 
 # ---------------------------------------------------------------------- the zygote
@@ -628,16 +731,21 @@ class Zygote:
         self.server = server
         self.sock = sock
         self.mode = server.mode
-        self.cgroups = server.cgroups
+        self.cgroups = bool(server.cgroups)
+        self.free_cgroups = list(server.cgroups or ())
+        # every init not yet both reaped and reported: pid -> [its cgroup, reaped, finished, pidfd]
+        self.inits = {}
+        self.job_fds = ()  # the running program's pipes: the next init must not inherit them
         self.seccomp = server.seccomp
         self.max_output = server.max_output
         self.tmpfs_mb = int(server.config.get("tmpfs_mb", 256))
         self.scratch_root = None
         self.own_pidns = None
-        self.spare = None  # (init pid, ctl socket, out_r, err_r, st_r, workdir): ready, not yet used
+        self.spare = None  # (init pid, ctl socket, out_r, err_r, st_r, workdir, cgroup): ready, not yet used
         self.programs = 0
 
     def serve(self):
+        _import_all(self.server.config.get("warm", WARM))  # the programs' (before the minimal root)
         os.dup2(os.open(os.devnull, os.O_RDWR), 0)
         os.dup2(2, 1)  # stdout is the harness's pipe: not ours to write
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -655,12 +763,20 @@ class Zygote:
                 _sock_send(self.sock, {"zygote_error": f"minimal root failed: {exc}"})
                 return
         else:
+            import tempfile
+
             self.scratch_root = tempfile.mkdtemp(prefix="editlm-sandbox-")
             os.chmod(self.scratch_root, 0o711)
         gc.freeze()  # long-lived objects out of the collector's sight: forked programs copy fewer pages
         self._prepare()
         _sock_send(self.sock, features)
         while True:
+            # while waiting for a job, reap the inits of finished programs as their namespaces end
+            dying = {e[3]: p for p, e in self.inits.items() if e[2] and not e[1] and e[3] is not None}
+            ready, _, _ = select.select([self.sock, *dying], [], [])
+            if self.sock not in ready:
+                self._reap()
+                continue
             job, fds = _sock_recv(self.sock)
             if job is None:
                 break
@@ -678,19 +794,21 @@ class Zygote:
                     except OSError:
                         pass
             _sock_send(self.sock, reply)
-            self._prepare()  # the next program's namespaces, while the harness reads this reply
+            if self.spare is None:
+                self._prepare()
 
     def run(self, job, chan):
         timeout = float(job.get("timeout", 5.0))
         memory = int(job.get("memory_mb", 1024)) * 1024 * 1024
         nproc = int(job.get("max_processes", 32))
-        if self.cgroups:
-            self.cgroups.set_limits(memory, nproc + 2)  # + the namespace's init and the program itself
-            oom_before = self.cgroups.oom_kills()
         if self.spare is None:
             self._prepare()
-        pid, ctl, out_r, err_r, st_r, workdir = self.spare
+        pid, ctl, out_r, err_r, st_r, workdir, group = self.spare
         self.spare = None
+        if group is not None:
+            group.set_limits(memory, nproc + 2)  # + the namespace's init and the program itself
+            # nothing runs in a cgroup between two programs: the count its last one left is current
+            oom_before = group.oom_kills() if group.oom_seen is None else group.oom_seen
         t0 = time.monotonic()
         try:
             _sock_send(ctl, job, chan)
@@ -700,24 +818,32 @@ class Zygote:
             ctl.close()
             for fd in chan:
                 os.close(fd)
-        pidfd = os.pidfd_open(pid)
+        # the next program's init and namespaces, made while this one runs (its own cgroup)
+        self.job_fds = (out_r, err_r, st_r)
+        try:
+            self._prepare()
+        except Exception:  # noqa: BLE001 - tried again (and reported) with the next job
+            self.spare = None
+        finally:
+            self.job_fds = ()
         out, err = _Capture(self.max_output), _Capture(self.max_output)
         status = b""
         open_fds = {out_r: out, err_r: err, st_r: None}
-        program, started = pid, None
-        exited = timed_out = stopped = False
+        started = None
+        timed_out = stopped = False
         deadline = t0 + timeout + 10.0  # setting up may not take forever either
-        while open_fds or not exited:
+        # Done when every process of the program has closed its pipes (the status pipe: the
+        # init, which writes how the program ended, then exits). The kernel tears the
+        # namespaces down after that (unmounts, RCU grace periods: milliseconds); nobody waits
+        # for it: the init is reaped later, and its cgroup is reused only then.
+        while open_fds:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 timed_out = True
                 break
-            fds = list(open_fds) + ([] if exited else [pidfd]) + [self.sock]
-            ready, _, _ = select.select(fds, [], [], wait)
+            ready, _, _ = select.select([*open_fds, self.sock], [], [], wait)
             for fd in ready:
-                if fd == pidfd:
-                    exited = True
-                elif fd == self.sock:
+                if fd == self.sock:
                     msg, extra = _sock_recv(self.sock)
                     for x in extra:
                         os.close(x)
@@ -740,13 +866,13 @@ class Zygote:
                         open_fds[fd].add(chunk)
             if stopped:
                 break
-        if timed_out or stopped:
-            _kill(pid)  # PID 1 of the program's namespace: the kernel kills the rest
-        if self.mode == "none" and program is not None:
-            _killpg(program)
-        os.waitpid(pid, 0)
-        os.close(pidfd)
-        _reap_strays()
+        alive = not self.inits.get(pid, [None, True])[1]  # not reaped: the pid is still its
+        if (timed_out or stopped) and alive:
+            # the init kills its namespace and exits; SIGKILL below if it does not in time
+            _kill(pid, signal.SIGUSR1 if self.mode != "none" else signal.SIGKILL)
+        if self.mode == "none":
+            _killpg(pid)
+            self._reap(block_for=pid)  # no namespace kills the rest: wait for the init
         drain_until = time.monotonic() + 1.0
         for fd in list(open_fds):
             try:
@@ -756,6 +882,7 @@ class Zygote:
                         break
                     chunk = os.read(fd, 65536)
                     if not chunk:
+                        del open_fds[fd]
                         break
                     if fd == st_r:
                         status += chunk
@@ -763,7 +890,15 @@ class Zygote:
                         open_fds[fd].add(chunk)
             finally:
                 os.close(fd)
+        if st_r in open_fds and alive:  # the init did not end: the kernel kills the namespace
+            _kill(pid)
         end = time.monotonic()
+        oom_killed = False
+        if group is not None:
+            group.oom_seen = group.oom_kills()
+            oom_killed = group.oom_seen > oom_before
+        self._ended(pid, finished=True)
+        self._reap()
         if workdir:
             import shutil
 
@@ -784,7 +919,7 @@ class Zygote:
             "returncode": returncode,
             "cpu": cpu,
             "cpu_limit": int(timeout) + 1,
-            "oom_killed": bool(self.cgroups and self.cgroups.oom_kills() > oom_before),
+            "oom_killed": oom_killed,
             "started": started is not None,
             "stdout": out.text(),
             "stderr": err.text(),
@@ -794,17 +929,64 @@ class Zygote:
         }
 
     # ------------------------------------------------------------------ the program's processes
+    def _ended(self, pid, *, reaped=False, finished=False):
+        """Its init reaped (everything of the program gone) and its job reported: the cgroup is free."""
+        entry = self.inits.get(pid)
+        if entry is None:
+            return
+        entry[1] |= reaped
+        entry[2] |= finished
+        if entry[1] and entry[3] is not None:
+            os.close(entry[3])
+            entry[3] = None
+        if entry[1] and entry[2]:
+            del self.inits[pid]
+            if entry[0] is not None:
+                self.free_cgroups.append(entry[0])
+
+    def _reap(self, block_for=None):
+        """Reap what has ended (finished programs' inits, orphans); ``block_for``: wait for it first."""
+        if block_for is not None:
+            try:
+                os.waitpid(block_for, 0)
+            except ChildProcessError:
+                pass
+            self._ended(block_for, reaped=True)
+        while True:
+            try:
+                done, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if done == 0:
+                return
+            self._ended(done, reaped=True)
+
+    def _free_cgroup(self):
+        self._reap()
+        while not self.free_cgroups:
+            dying = [pid for pid, (_, reaped, finished, _) in self.inits.items() if finished and not reaped]
+            if not dying:
+                raise RuntimeError("no cgroup is free")
+            self._reap(block_for=dying[0])  # the oldest program still being torn down
+        return self.free_cgroups.pop(0)
+
     def _prepare(self):
         """Make the next program's init and namespaces ahead of its job (so a job waits for none
         of that): the program's process waits, still trusted, for its code on a socket."""
         self.programs += 1
         # unique among live programs: the server's pid (the zygote is PID 1 of its namespace) and a count
         uid = 1_000_000 + (self.server.features["pid"] % 32768) * 1000 + self.programs % 1000
-        workdir = tempfile.mkdtemp(dir=self.scratch_root) if self.mode == "none" else None
+        if self.mode == "none":
+            import tempfile
+
+            workdir = tempfile.mkdtemp(dir=self.scratch_root)
+        else:
+            workdir = None
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         st_r, st_w = os.pipe()
         ctl, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        group = self._free_cgroup() if self.cgroups else None
         pid = -1
         if self.mode != "none":
             _check(_libc.unshare(CLONE_NEWPID), "unshare(pid)")
@@ -815,10 +997,12 @@ class Zygote:
                 _check(_libc.setns(self.own_pidns, CLONE_NEWPID), "setns(pid)")
         if pid == 0:
             try:
-                for fd in (out_r, err_r, st_r, ctl.fileno(), self.sock.fileno(), self.own_pidns):
+                others = [e[3] for e in self.inits.values()]  # other inits' pidfds
+                for fd in (out_r, err_r, st_r, ctl.fileno(), self.sock.fileno(), self.own_pidns, *self.job_fds,
+                           *others):  # fmt: skip
                     if fd is not None:
                         os.close(fd)
-                self._init(uid, workdir, out_w, err_w, st_w, ctl_child)
+                self._init(uid, workdir, out_w, err_w, st_w, ctl_child, group)
             except BaseException as exc:  # noqa: BLE001
                 try:
                     os.write(st_w, f"setup-error {_where(exc)}\n".encode())
@@ -828,16 +1012,21 @@ class Zygote:
         for fd in (out_w, err_w, st_w):
             os.close(fd)
         ctl_child.close()
-        self.spare = (pid, ctl, out_r, err_r, st_r, workdir)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:  # an old kernel: reaped when the next program is made
+            pidfd = None
+        self.inits[pid] = [group, False, False, pidfd]
+        self.spare = (pid, ctl, out_r, err_r, st_r, workdir, group)
 
-    def _init(self, uid, workdir, out_w, err_w, st_w, ctl):
+    def _init(self, uid, workdir, out_w, err_w, st_w, ctl, group):
         """PID 1 of the program's new PID namespace: joins the cgroup, makes the other namespaces,
         a fresh /tmp and /proc, forks the program and reaps until it ends."""
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if self.mode != "root":
             uid = os.geteuid()
-        if self.cgroups:
-            self.cgroups.join()
+        if group is not None:
+            group.join()
         if self.mode != "none":
             outside = os.geteuid(), os.getegid()
             # mount first (the PID namespace's owner may mount its /proc), then, without root,
@@ -862,9 +1051,17 @@ class Zygote:
         os.chdir(workdir)
         if self.mode == "none":
             os.chmod(workdir, 0o700)
+        if self.mode != "none":
+            # Asked to stop (SIGUSR1, from the zygote): kill the namespace, then exit. The
+            # status pipe closes only when the init exits, after that kill: once the zygote
+            # sees it close, no process of the program runs again (the kernel finishes off
+            # the namespace later, and the next program never waits for that).
+            signal.signal(signal.SIGUSR1, lambda *_: _end_namespace())  # the program resets it
         pid = os.fork()
         if pid == 0:
             try:
+                # everything that does not depend on the job happens before it comes
+                self._lock_down(uid, out_w, err_w, st_w, ctl.fileno())
                 job, chan = _sock_recv(ctl)
                 ctl.close()
                 if job is None:
@@ -873,9 +1070,7 @@ class Zygote:
                     f.write(job["code"])
                 with open(".stdin", "wb") as f:
                     f.write(job.get("stdin", "").encode("utf-8", "surrogateescape"))
-                if self.mode == "root":
-                    os.chown("main.py", uid, uid)
-                self._program(job, uid, out_w, err_w, st_w, chan)
+                self._program(job, st_w, chan)
             except BaseException as exc:  # noqa: BLE001
                 try:
                     os.write(st_w, f"setup-error {_where(exc)}\n".encode())
@@ -892,20 +1087,20 @@ class Zygote:
                 os._exit(0)
             if done == pid:
                 cpu = usage.ru_utime + usage.ru_stime
-                os.write(st_w, f"exit {status} {cpu:.3f}\n".encode())
                 if self.mode == "none":
                     _killpg(pid)
+                else:
+                    _kill_others()
+                os.write(st_w, f"exit {status} {cpu:.3f}\n".encode())
                 os._exit(0)
 
-    def _program(self, job, uid, out_w, err_w, st_w, chan):
-        """The untrusted program: own session, limited, unprivileged, filtered."""
+    def _lock_down(self, uid, out_w, err_w, st_w, ctl):
+        """The program's process before its job: own session, unprivileged, filtered (all of
+        this is the same for every job, so it is done while the process waits for one)."""
         os.setsid()
-        fd = os.open(".stdin", os.O_RDONLY)
-        os.unlink(".stdin")
-        os.dup2(fd, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        keep = sorted({0, 1, 2, st_w, *chan})
+        keep = sorted({0, 1, 2, st_w, ctl})
         start = 3
         for fd in keep[3:]:
             os.closerange(start, fd)
@@ -920,6 +1115,17 @@ class Zygote:
             signal.SIGPIPE,
         ):
             signal.signal(sig, signal.SIG_DFL)
+        _drop_capabilities_and_uid(self.mode, uid)
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        if self.seccomp is not None:
+            _load_seccomp(self.seccomp)
+
+    def _program(self, job, st_w, chan):
+        """The untrusted program, once its job (code, stdin, limits) has come: limited, then run."""
+        fd = os.open(".stdin", os.O_RDONLY)
+        os.unlink(".stdin")
+        os.dup2(fd, 0)
+        os.close(fd)
         memory = int(job.get("memory_mb", 1024)) * 1024 * 1024
         cpu = int(float(job.get("timeout", 5.0))) + 1
         nproc = int(job.get("max_processes", 32))
@@ -934,18 +1140,12 @@ class Zygote:
             (resource.RLIMIT_CORE, 0, 0),
             (resource.RLIMIT_NPROC, nproc, None),
         ]
-        for which, soft, hard in limits:
+        for which, soft, hard in limits:  # only ever lowered: no capability is left to raise one
             old_soft, old_hard = resource.getrlimit(which)
             hard = soft if hard is None else hard
             if old_hard != resource.RLIM_INFINITY:
                 soft, hard = min(soft, old_hard), min(hard, old_hard)
             resource.setrlimit(which, (soft, hard))
-        _drop_capabilities_and_uid(self.mode, uid)
-        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-        if self.seccomp is not None:
-            self.seccomp.load()
-        for name in [m for m in sys.modules if m.startswith("_editlm_pyseccomp")]:
-            del sys.modules[name]
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": os.getcwd(),
@@ -978,8 +1178,6 @@ def _drop_capabilities_and_uid(mode, uid):
 def _exec_here(code, path, chan):
     """Run ``code`` as ``__main__`` of this (forked, pristine) interpreter; then, for a test job,
     answer the tests' calls until they close the channel."""
-    import threading
-
     module = types.ModuleType("__main__")
     module.__file__ = path
     module.__builtins__ = builtins
@@ -998,8 +1196,10 @@ def _exec_here(code, path, chan):
     except BaseException as exc:  # noqa: BLE001
         traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)  # without this frame
         rc = 1
+    threading = sys.modules.get("threading")  # imported by the program, if it used threads
     try:
-        threading._shutdown()
+        if threading is not None:
+            threading._shutdown()
     except BaseException:  # noqa: BLE001
         pass
     for stream in (sys.stdout, sys.stderr):
@@ -1087,19 +1287,27 @@ def _free_names(code):
     return names
 
 
-def _run_checker(req, q_w, a_r, v_w, zsock_fd):
-    """Forked from the server: run ``check(entry_point)`` against the program over the channel."""
+def _run_checker(job_r, q_w, a_r, v_w, zsock_fd):
+    """Forked from the server: wait for a test job, then run ``check(entry_point)`` against the
+    program over the channel."""
     os.close(zsock_fd)
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
-    keep = sorted({0, 1, 2, q_w, a_r, v_w})
+    keep = sorted({0, 1, 2, q_w, a_r, v_w, job_r})
     start = 3
     for fd in keep[3:]:
         os.closerange(start, fd)
         start = fd + 1
     os.closerange(start, 65536)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a program gone mid-write: ChannelClosed, not death
+    chunks = []
+    while chunk := os.read(job_r, 1 << 20):
+        chunks.append(chunk)
+    os.close(job_r)
+    if not chunks:  # not needed after all (the server is closing)
+        os._exit(0)
+    req = json.loads(b"".join(chunks))
     # trusted, but fed the program's answers (up to channel.MAX_BYTES each): bounded like one
     memory = max(2048, 2 * int(req.get("memory_mb", 1024))) * 1024 * 1024
     hard = resource.getrlimit(resource.RLIMIT_AS)[1]
@@ -1107,6 +1315,7 @@ def _run_checker(req, q_w, a_r, v_w, zsock_fd):
     resource.setrlimit(resource.RLIMIT_AS, (memory, hard))
     verdict = check_program(req["test"], req["entry_point"], q_w, a_r, req.get("context", ""))
     _write_all(v_w, json.dumps(verdict).encode())
+    os.close(v_w)  # the verdict is complete here: the server need not wait for this exit
     os._exit(0)
 
 
@@ -1211,14 +1420,25 @@ def _where(exc):
     return f"{exc!r} (line {frames[-1].lineno})" if frames else repr(exc)
 
 
-def _reap_strays():
-    while True:
+def _import_all(names):
+    for name in names.split():
         try:
-            done, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if done == 0:
-            return
+            __import__(name)
+        except ImportError:
+            pass
+
+
+def _kill_others():
+    """From PID 1 of a program's namespace: SIGKILL to every other process in it (and only it)."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass  # ESRCH: nothing else is left
+
+
+def _end_namespace():
+    _kill_others()
+    os._exit(0)
 
 
 def _killpg(pid):
@@ -1228,9 +1448,9 @@ def _killpg(pid):
         pass
 
 
-def _kill(pid):
+def _kill(pid, sig=signal.SIGKILL):
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
 
@@ -1284,6 +1504,33 @@ class _Capture:
         return f"{head}\n[... {skipped} bytes not kept ...]\n{tail}"
 
 
+class _Inbox:
+    """Requests from the harness, which may send the next before this one's reply (pipelining)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.buffer = b""
+
+    def fill(self):
+        chunk = os.read(self.fd, 1 << 20)
+        if not chunk:
+            raise SystemExit(0)  # the harness went away
+        self.buffer += chunk
+
+    def next(self):
+        """The next request, or None when the harness has closed its end."""
+        while True:
+            if len(self.buffer) >= 4:
+                (size,) = struct.unpack(">I", self.buffer[:4])
+                if len(self.buffer) >= 4 + size:
+                    body, self.buffer = self.buffer[4 : 4 + size], self.buffer[4 + size :]
+                    return json.loads(body)
+            try:
+                self.fill()
+            except SystemExit:
+                return None
+
+
 def _load_channel():
     global channel
     import importlib.util
@@ -1303,13 +1550,9 @@ def main():
     _send({"ready": True, **server.features})
     try:
         while True:
-            head = _read_exact(0, 4)
-            if head is None:
+            req = server.inbox.next()
+            if req is None:
                 break
-            body = _read_exact(0, struct.unpack(">I", head)[0])
-            if body is None:
-                break
-            req = json.loads(body)
             try:
                 reply = server.run(req)
             except SystemExit:

@@ -28,6 +28,7 @@ import time
 
 MAX_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 100
+_BIG = 10**4000  # ints beyond this cross in hex (decimal conversion is quadratic); computed once
 _HEAD = struct.Struct(">I")
 
 
@@ -52,7 +53,7 @@ def to_wire(value, *, lenient: bool = False, max_depth: int = MAX_DEPTH):
         if x is None or t is bool or t is str:
             return x
         if t is int:
-            return x if -(10**4000) < x < 10**4000 else ["x", format(x, "x")]
+            return x if -_BIG < x < _BIG else ["x", format(x, "x")]
         if t is float:
             return x
         if depth >= max_depth:
@@ -153,8 +154,11 @@ def decode(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPT
 def send(fd: int, message, *, lenient: bool = False) -> None:
     data = encode(message, lenient=lenient)
     view = memoryview(_HEAD.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view) :]
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except BrokenPipeError:
+        raise ChannelClosed("the other side closed the channel") from None
 
 
 def _read(fd: int, n: int, deadline: float | None) -> bytes:

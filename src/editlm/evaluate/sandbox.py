@@ -19,8 +19,11 @@ Test jobs (``Sandbox.run(code, test=..., entry_point=...)``): the tests run in a
 process and call the program's functions through :mod:`editlm.evaluate.channel` (plain data
 only); ``ExecResult.passed`` is that process's verdict.
 
-Throughput: programs are forked from a warm interpreter (~1 ms) instead of started (~16 ms), and
-each program's namespaces are made while the previous result travels back.
+Throughput: programs are forked from a warm interpreter (~1 ms) instead of started (~16 ms); the
+next program's namespaces and process (already unprivileged and filtered, waiting for its code)
+and the next test process are made while the current program runs; each server is sent its next
+job before it answers the current one; nothing waits for a finished program's namespaces to be
+torn down (its processes are dead, its cgroup is reused only once the kernel is done).
 """
 
 from __future__ import annotations
@@ -37,13 +40,14 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 SERVER = Path(__file__).with_name("_sandbox_server.py")
 STATUSES = ("ok", "error", "timeout", "timeout (cpu)", "memory")
+PIPELINE = 2  # jobs a worker's server holds: the one it runs and the next
 
 
 class SandboxError(RuntimeError):
@@ -261,18 +265,35 @@ class _Server:
         body = self.proc.stdout.read(struct.unpack(">I", head)[0])
         return json.loads(body)
 
-    def request(self, req: dict) -> dict:
+    def send(self, req: dict) -> bool:
+        """Queue one job (the server runs its jobs one at a time, in order); False if it died."""
         assert self.proc and self.proc.stdin
         data = json.dumps(req).encode()
         try:
             self.proc.stdin.write(struct.pack(">I", len(data)) + data)
             self.proc.stdin.flush()
-            reply = self._recv()
         except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def receive(self) -> dict | None:
+        """The reply to the oldest job sent; None if the server died (then restarted)."""
+        try:
+            reply = self._recv()
+        except (OSError, ValueError):
             reply = None
         if reply is None or (reply.get("internal_error") and "zygote died" in reply["internal_error"]):
             self.close()  # the server died: say so, start a new one for the next job
             self.start()
+            return None
+        return reply
+
+    def request(self, req: dict) -> dict:
+        reply = self.receive() if self.send(req) else None
+        if reply is None:
+            if self.proc is not None and self.proc.poll() is not None:
+                self.close()
+                self.start()
             return {"internal_error": "the sandbox server died during this job", "wall": 0.0}
         return reply
 
@@ -311,6 +332,7 @@ class Sandbox:
     _free: queue.Queue = field(default_factory=queue.Queue, init=False, repr=False)
     _servers: list = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _starting: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.workers = self.workers or os.cpu_count() or 1
@@ -336,10 +358,17 @@ class Sandbox:
         except queue.Empty:
             pass
         with self._lock:
-            if len(self._servers) < self.workers:
+            start = self._starting + len(self._servers) < self.workers
+            self._starting += start
+        if start:  # started outside the lock: the workers' servers start side by side
+            try:
                 server = _Server(self.isolation, self._config, self.allow_unisolated)
+            finally:
+                with self._lock:
+                    self._starting -= 1
+            with self._lock:
                 self._servers.append(server)
-                return server
+            return server
         return self._free.get()
 
     @property
@@ -386,6 +415,27 @@ class Sandbox:
         plain-data channel; ``ExecResult.passed`` is their verdict. ``context`` is trusted code run
         before the tests in their process (helpers they call); names it defines, other than the
         entry point, are never taken from the program."""
+        req = self._request(code, timeout=timeout, memory_mb=memory_mb, stdin=stdin, max_processes=max_processes,
+                            test=test, entry_point=entry_point, context=context)  # fmt: skip
+        server = self._server()
+        try:
+            reply = server.request(req)
+        finally:
+            self._free.put(server)
+        return result_from_reply(reply, timeout)
+
+    def _request(
+        self,
+        code: str,
+        *,
+        timeout: float = 5.0,
+        memory_mb: int = 1024,
+        stdin: str = "",
+        max_processes: int = 32,
+        test: str | None = None,
+        entry_point: str | None = None,
+        context: str = "",
+    ) -> dict:
         req = {
             "code": code,
             "timeout": timeout,
@@ -398,12 +448,7 @@ class Sandbox:
             if not entry_point:
                 raise ValueError("a test job needs the entry_point its check() is called with")
             req.update(test=test, entry_point=entry_point, context=context)
-        server = self._server()
-        try:
-            reply = server.request(req)
-        finally:
-            self._free.put(server)
-        return result_from_reply(reply, timeout)
+        return req
 
     def run_many(
         self,
@@ -417,26 +462,44 @@ class Sandbox:
         A job is a program, or a dict of :meth:`run`'s keywords with ``code`` (e.g. a test job);
         ``None`` is not run and yields ``None``. Workers never wait for the oldest job: up to
         ``512 * workers`` jobs are in flight or finished and waiting for their turn to be yielded.
+        Each worker's server holds the next job while it runs one (:data:`PIPELINE`), so it never
+        waits for this process between programs.
         """
         window = 512 * self.workers
-        with ThreadPoolExecutor(self.workers) as pool:
-            pending: deque = deque()
-            source = enumerate(jobs)
-            exhausted = False
+        work: queue.Queue = queue.Queue()
+        stop = threading.Event()
+        drivers = [
+            threading.Thread(target=self._drive, args=(work, stop), daemon=True) for _ in range(self.workers)
+        ]
+        for thread in drivers:
+            thread.start()
+        pending: deque = deque()
+        source = enumerate(jobs)
+        exhausted = False
+        try:
             while True:
                 while not exhausted and len(pending) < window:
                     try:
                         i, job = next(source)
                     except StopIteration:
                         exhausted = True
+                        for _ in drivers:
+                            work.put(None)
                         break
+                    future: Future = Future()
                     if job is None:
-                        future: Future = Future()
                         future.set_result(None)
-                    elif isinstance(job, dict):
-                        future = pool.submit(self.run, **{**limits, **job})
                     else:
-                        future = pool.submit(self.run, job, **limits)
+                        try:
+                            req = (
+                                self._request(**{**limits, **job})
+                                if isinstance(job, dict)
+                                else self._request(job, **limits)
+                            )
+                        except ValueError as exc:
+                            future.set_exception(exc)
+                        else:
+                            work.put((future, req))
                     pending.append((i, future))
                 if not pending:
                     break
@@ -445,6 +508,57 @@ class Sandbox:
                 if on_result:
                     on_result(j, result)
                 yield result
+        finally:
+            stop.set()
+            for _ in drivers:
+                work.put(None)
+            for thread in drivers:
+                thread.join()
+
+    def _drive(self, work: queue.Queue, stop: threading.Event) -> None:
+        """One worker: sends its server up to :data:`PIPELINE` jobs ahead, and reads their replies."""
+        inflight: deque = deque()  # (future, request), in the order the server runs them
+        server = None
+        try:
+            server = self._server()
+            done = False
+            while True:
+                while not done and len(inflight) < PIPELINE:
+                    try:
+                        item = work.get(block=not inflight)
+                    except queue.Empty:
+                        break
+                    if item is None or stop.is_set():
+                        done = True
+                        if item is not None:
+                            item[0].cancel()
+                        break
+                    if not item[0].set_running_or_notify_cancel():
+                        continue
+                    inflight.append(item)
+                    if not server.send(item[1]):
+                        break  # it died: receive() says so and restarts it
+                if not inflight:
+                    return
+                future, req = inflight.popleft()
+                reply = server.receive()
+                if reply is None:  # died (now restarted): this job failed, the queued ones never ran
+                    reply = {"internal_error": "the sandbox server died during this job", "wall": 0.0}
+                    for _, queued in inflight:
+                        server.send(queued)
+                future.set_result(result_from_reply(reply, req["timeout"]))
+        except BaseException as exc:  # noqa: BLE001 - the caller sees it on its next result
+            for future, _ in inflight:
+                future.set_exception(exc)
+            while True:  # and every job still queued fails the same way
+                item = work.get()
+                if item is None:
+                    break
+                if item[0].set_running_or_notify_cancel():
+                    item[0].set_exception(exc)
+        finally:
+            if server is not None:
+                self._free.put(server)
 
     def close(self) -> None:
         with self._lock:
