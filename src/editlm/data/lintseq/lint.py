@@ -181,9 +181,17 @@ def syntax_error(source: str) -> LintError | None:
 
 def make_linter(linter: str = "pyflakes", missing_imports: bool = False) -> Callable[[str], list[int]]:
     """``lint_errors`` with its options bound: the function the sampler calls on every state, with
-    the compiler's checks always on (each state is judged on its own text)."""
+    the compiler's checks always on (each state is judged on its own text). The default (pyflakes,
+    no missing-import check) is :func:`editlm.data.lintseq.incremental.lint_errors`: the same
+    lines, reusing the parse, compile and function-body checks of unchanged top-level statements."""
     if linter not in LINTERS:
         raise ValueError(f"unknown linter {linter!r}; choose from {LINTERS}")
+    if linter == "pyflakes" and not missing_imports:
+        # the same lines, from the top-level segments that changed since the last state
+        from editlm.data.lintseq import incremental
+
+        if incremental.ENABLED:
+            return incremental.lint_errors
     return functools.partial(lint_errors, linter=linter, missing_imports=missing_imports)
 
 
