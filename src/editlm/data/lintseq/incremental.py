@@ -96,7 +96,8 @@ def _fingerprint() -> str:
         _pc._is_typing_helper,
     ):
         try:
-            parts.append(inspect.getsource(obj))
+            with _lint.AST_LOCK:  # getsource parses the file
+                parts.append(inspect.getsource(obj))
         except (OSError, TypeError):
             return ""
     return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
@@ -441,6 +442,11 @@ def _parse(text: str) -> ast.Module | None:
 def lint_errors(source: str) -> list[int]:
     """``lint.lint_errors(source)`` (pyflakes + compiler, no missing-import check): the sorted
     1-based lines with errors, computed from the segments that changed since the states before."""
+    with _lint.AST_LOCK:  # see AST_LOCK: trees are made and compiled one thread at a time
+        return _lint_errors(source)
+
+
+def _lint_errors(source: str) -> list[int]:
     caches = _caches
     caches.stats["states"] += 1
     if not ENABLED or "\r" in source or "barry_as_FLUFL" in source:
