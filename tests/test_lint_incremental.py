@@ -45,7 +45,7 @@ def test_the_default_linter_is_the_incremental_one():
 
 
 def test_every_state_of_real_lintseq_paths(real_rows):
-    totals = {"states": 0, "skipped": 0, "whole": 0}
+    totals = {"states": 0, "skipped": 0, "whole": 0, "one_segment": 0}
     for seed, row in enumerate(real_rows):
         seen = []
 
@@ -59,7 +59,7 @@ def test_every_state_of_real_lintseq_paths(real_rows):
             totals[key] += counts.get(key, 0)
     # the reuse is exercised, not bypassed: most states skip some function bodies
     assert totals["skipped"] > totals["states"]
-    assert totals["whole"] < totals["states"] / 2
+    assert totals["whole"] - totals["one_segment"] < totals["states"] / 2
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -455,6 +455,8 @@ def _lint_errors(source: str) -> list[int]:
     if lines and lines[-1] == "":
         lines.pop()
     starts = segment_starts(lines)
+    if len(starts) == 1:  # one top-level statement (a lone function): nothing to reuse
+        return _whole(source, "one_segment")
     bounds = starts[1:] + [len(lines)]
     texts = ["".join(line + "\n" for line in lines[a:b]) for a, b in zip(starts, bounds, strict=True)]
     if caches.lines > _LINE_BUDGET:
