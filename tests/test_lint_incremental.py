@@ -138,6 +138,13 @@ DEFS = "def f():\n    return helper(1)\n\n\ndef g():\n    x: int = 2\n    return
             "@functools.cache\ndef f():\n    pass\n\n\nclass A:\n    y = f\n",
             "class A:\n    y = f\n\n\ndef f():\n    pass\n",
         ],
+        # an unchanged def's module-level errors (a default, a decorator) are kept when it is replayed
+        [
+            "@missing_deco\ndef f(x=missing):\n    return x\n\n\ny = 1\n",
+            "@missing_deco\ndef f(x=missing):\n    return x\n\n\ny = 2\n",
+            "missing = 0\n\n\n@missing_deco\ndef f(x=missing):\n    return x\n\n\ny = 2\n",
+            "from os import *\n\n\n@missing_deco\ndef f(x=missing):\n    return x\n\n\ny = 2\n",
+        ],
         # the same segment twice in one state
         [
             "x = 1\nx = 1\n\n\ndef f():\n    return x\n",

@@ -26,8 +26,11 @@ with their ``def``), and three things are reused per segment text:
    class and, for imports, the module and name that ``typing`` checks look at) while the module-level
    code runs (in order) and while the deferred work runs (the names). A segment whose text, module-
    level reads and deferred reads all match a memo entry would do the same deferred work with the
-   same results: it is skipped and the memo's messages are used. The module-level code of every
-   segment always runs (it builds the scope the others read).
+   same results: it is skipped and the memo's messages are used.
+4. **A definition's module-level code.** A segment that is one ``def`` or ``class`` whose only
+   effect on the module scope was binding its name is not run again when every module-scope read
+   it made (recorded in order, all before that binding) finds what it found then: its messages are
+   the memo's, and the binding is made as pyflakes makes it. Other module-level code always runs.
 
 What the memo relies on, each checked or excluded: the module scope does not change while deferred
 work runs (a write there taints the run: whole-state lint; ``global``/``nonlocal`` write it from
@@ -71,6 +74,7 @@ _NOT_START = frozenset(" \t\f#)]}\\\r")
 _CONTINUES = re.compile(r"(else|elif|except|finally)\b")
 _QUOTE_TOKENS = re.compile(r"\\.|\"\"\"|'''|\"|'|#")
 _ANNOTATIONS = "<from __future__ import annotations>"  # not a name: a pseudo-read in the logs
+_STARRED = "<from m import *>"  # the module scope's importStarred, also a pseudo-read
 _ALL = object()  # a read of the whole scope (values(), items(), iteration): cannot be validated
 _LINE_BUDGET = 60_000  # lines of cached segment trees per thread; past it every cache is cleared
 
@@ -88,6 +92,8 @@ def _fingerprint() -> str:
         _pc.Checker.handleNodeDelete,
         _pc.Checker.addBinding,
         _pc.Checker.GLOBAL,
+        _pc.Checker.FUNCTIONDEF,
+        _pc.Checker.CLASSDEF,
         _pc.Checker.in_scope,
         _pc.Checker.checkDeadScopes,
         _pc.Checker.futuresAllowed.fget,
@@ -103,7 +109,7 @@ def _fingerprint() -> str:
     return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
 
 
-_KNOWN = "1fc09d31020b4a1e"
+_KNOWN = "defecd554bfe6c83"
 # On only for the pyflakes this was written against, with the fast constructor it extends, and
 # without pyflakes' doctest mode (which shifts line numbers of nodes).
 ENABLED = _fingerprint() == _KNOWN and _lint._Checker._fast and "PYFLAKES_DOCTEST" not in os.environ
@@ -129,6 +135,7 @@ class _RecordingScope(_pc.ModuleScope):
     (deferred work) taint the run."""
 
     log = None
+    on_write = None
     frozen = False
     tainted = False
 
@@ -170,6 +177,8 @@ class _RecordingScope(_pc.ModuleScope):
     def _write(self):
         if self.frozen:
             self.tainted = True
+        elif self.on_write is not None:
+            self.on_write()
 
     def __setitem__(self, key, value):
         self._write()
@@ -206,7 +215,9 @@ class _SegmentChecker(_lint._Checker):
     ``found`` holds ``(segment, line in the segment, deferred?)`` for every error message.
     """
 
-    def __init__(self, tree: ast.Module, top: dict[int, int], texts: list[str], memo: dict):
+    def __init__(
+        self, tree: ast.Module, top: dict[int, int], texts: list[str], memo: dict, replay: bool = True
+    ):
         # _Checker's fast constructor (pyflakes 4.1's, builtins bound once per thread), with the
         # recording module scope and the memo consulted between the module-level and deferred work.
         self._nodeHandlers = {}
@@ -229,9 +240,11 @@ class _SegmentChecker(_lint._Checker):
         self._imm_reads: list[list] = [[] for _ in range(n)]
         self._def_reads: list[set] = [set() for _ in range(n)]
         self._defers = [False] * n
-        self.found: list[tuple[int, int, bool]] = []
+        self.found: list[tuple[int, int, int]] = []  # (segment, line in it, phase)
         self.tainted = False
         self.skipped: dict[int, tuple] = {}
+        self.replayed: set[int] = set()
+        self._writes = [0] * n  # module-scope writes of each segment's module-level code
         with self.in_scope(_RecordingScope):
             module = self._module = self.scope
             bindings = _lint._builtin_bindings()
@@ -239,18 +252,27 @@ class _SegmentChecker(_lint._Checker):
                 binding.used = False
             dict.update(module, bindings)
             module.log = self._log_read
+            module.on_write = self._log_write
             for node in tree.body:  # = handleChildren(tree): a Module's children are its body
                 segment = top[id(node)]
                 if segment != self._segment:
-                    # the one module attribute (not a name) that later code reads: it decides
-                    # which annotations are deferred
+                    # the module attributes (not names) that later code reads: they decide which
+                    # annotations are deferred and whether an unknown name is an error
                     self._imm_reads[segment].append((_ANNOTATIONS, module._annotations_future_enabled))
-                self._segment = segment
+                    self._imm_reads[segment].append((_STARRED, module.importStarred))
+                    self._segment = segment
+                    if replay and self._replay(segment, node, tree, memo.get(texts[segment])):
+                        continue
                 self.handleNode(node, tree)
             self._segment = None
+            module.on_write = None
             starred = module.importStarred
+            if starred and self.replayed:
+                self.tainted = "replay"
             if not starred:
                 self.skipped = self._consult(texts, memo)
+            if any(k not in self.skipped for k in self.replayed):
+                self.tainted = "replay"  # its function bodies must run after all: run the state again
             module.frozen = True
             self._phase = 2
             self._run_tagged()
@@ -259,7 +281,7 @@ class _SegmentChecker(_lint._Checker):
         self.checkDeadScopes()
         self.tainted = self.tainted or (module.tainted and "module scope written by deferred work")
         if not (self.tainted or starred):
-            self._store(texts, memo)
+            self._store(texts, memo, tree)
 
     def _log_read(self, key) -> None:
         segment = self._segment
@@ -271,35 +293,79 @@ class _SegmentChecker(_lint._Checker):
         else:
             self._def_reads[segment].add(key)
 
+    def _log_write(self) -> None:
+        if self._segment is not None:
+            self._writes[self._segment] += 1
+
+    def _replay(self, k: int, node: ast.stmt, tree: ast.Module, entry: tuple | None) -> bool:
+        """Skip the module-level code of segment ``k`` when it is one ``def`` or ``class`` whose only
+        effect on the module scope was binding its name, and every module-scope read it made
+        (recorded in order, each before that binding) finds what it found then: its run would be the
+        same, so its messages are the memo's and its effect is the binding, made here. Its function
+        bodies are then skipped too; if their memo turns out stale the state is run again."""
+        if entry is None or not entry[5]:
+            return False
+        module = self._module
+        for key, sig in entry[0]:
+            if key is _ANNOTATIONS:
+                ok = sig == module._annotations_future_enabled
+            elif key is _STARRED:
+                ok = sig == module.importStarred
+            else:
+                ok = key is not _ALL and _sig(dict.get(module, key)) == sig
+            if not ok:
+                return False
+        # what handleNode(node, tree) does around the handler, then the handler's binding
+        if self.futuresAllowed and not self.isDocstring(node):
+            self.futuresAllowed = False
+        self._node_depths[node] = 1
+        self._parents[node] = tree
+        kind = _pc.ClassDefinition if isinstance(node, ast.ClassDef) else _pc.FunctionDefinition
+        self.addBinding(node, kind(node.name, node))
+        self.found += [(k, line, 1) for line in entry[4]]
+        self._defers[k] = True
+        self.replayed.add(k)
+        return True
+
     def _consult(self, texts: list[str], memo: dict) -> dict[int, tuple]:
         module, skip = self._module, {}
         for k, text in enumerate(texts):
             entry = memo.get(text)
             if entry is None or not self._defers[k]:
                 continue
-            imm, deferred_reads, annotations, messages = entry
+            imm, deferred_reads, annotations, messages = entry[:4]
             if annotations != module._annotations_future_enabled:
                 continue
-            if len(imm) != len(self._imm_reads[k]) or tuple(self._imm_reads[k]) != imm:
+            if k not in self.replayed and tuple(self._imm_reads[k]) != imm:
                 continue
             if all(_sig(dict.get(module, name)) == sig for name, sig in deferred_reads):
                 skip[k] = messages
         return skip
 
-    def _store(self, texts: list[str], memo: dict) -> None:
+    def _store(self, texts: list[str], memo: dict, tree: ast.Module) -> None:
         module = self._module
+        starts = {}
+        for node in tree.body:
+            starts.setdefault(self._top[id(node)], []).append(node)
         for k, text in enumerate(texts):
             if k in self.skipped or not self._defers[k]:
                 continue
             imm, reads = self._imm_reads[k], self._def_reads[k]
             if _ALL in reads or any(key is _ALL for key, _ in imm):
                 continue
-            messages = tuple(line for seg, line, deferred in self.found if seg == k and deferred)
+            nodes = starts.get(k, [])
+            replayable = (
+                len(nodes) == 1
+                and isinstance(nodes[0], ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                and self._writes[k] == 1
+            )
             memo[text] = (
                 tuple(imm),
                 tuple((name, _sig(dict.get(module, name))) for name in reads),
                 module._annotations_future_enabled,
-                messages,
+                tuple(line for seg, line, phase in self.found if seg == k and phase == 2),
+                tuple(line for seg, line, phase in self.found if seg == k and phase == 1),
+                replayable,
             )
 
     def deferFunction(self, callable):
@@ -344,7 +410,7 @@ class _SegmentChecker(_lint._Checker):
         if segment is None or (self._phase != 3 and segment != self._segment):
             self.tainted = "message outside its segment"
             return
-        self.found.append((segment, message.lineno, self._phase == 2))
+        self.found.append((segment, message.lineno, self._phase))
 
     def _segment_of(self, node) -> int | None:
         top, parents = self._top, self._parents
@@ -486,10 +552,15 @@ def _lint_errors(source: str) -> list[int]:
         flags = _future_flags(body)
         if flags is None:
             return _whole(source, "late_future")
-    checker = _SegmentChecker(ast.Module(body=body, type_ignores=[]), top, texts, caches.memo)
+    module = ast.Module(body=body, type_ignores=[])
+    checker = _SegmentChecker(module, top, texts, caches.memo)
+    if checker.tainted == "replay":
+        caches.stats["replay_again"] = caches.stats.get("replay_again", 0) + 1
+        checker = _SegmentChecker(module, top, texts, caches.memo, replay=False)
     if checker.tainted:
         return _whole(source, "tainted: " + checker.tainted)
     caches.stats["skipped"] += len(checker.skipped)
+    caches.stats["replayed"] = caches.stats.get("replayed", 0) + len(checker.replayed)
     found = {starts[seg] + line for seg, line, _ in checker.found}
     for seg, messages in checker.skipped.items():
         found.update(starts[seg] + line for line in messages)
