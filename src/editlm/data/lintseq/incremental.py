@@ -76,7 +76,8 @@ _QUOTE_TOKENS = re.compile(r"\\.|\"\"\"|'''|\"|'|#")
 _ANNOTATIONS = "<from __future__ import annotations>"  # not a name: a pseudo-read in the logs
 _STARRED = "<from m import *>"  # the module scope's importStarred, also a pseudo-read
 _ALL = object()  # a read of the whole scope (values(), items(), iteration): cannot be validated
-_LINE_BUDGET = 60_000  # lines of cached segment trees per thread; past it every cache is cleared
+_LINE_BUDGET = 15_000  # lines of cached segment trees per thread; past it every cache is cleared (the
+# trees are objects the garbage collector walks: a larger cache makes its full collections slow)
 
 
 def _fingerprint() -> str:
