@@ -155,13 +155,20 @@ def main() -> None:
     parser.add_argument(
         "--dir", type=Path, default=None, help="where input and output go (default: a temp dir)"
     )
+    parser.add_argument(
+        "--input", type=Path, default=None, help="an input made before (JSONL), not a new one"
+    )
     args = parser.parse_args()
     count = 2000 if args.quick else args.programs
     work = args.dir or Path(tempfile.mkdtemp(prefix="lintseq_scale_"))
     work.mkdir(parents=True, exist_ok=True)
     inp, out = work / "programs.jsonl", work / "lintseq.parquet"
     start = time.perf_counter()
-    made = make_input(inp, count, args.min_lines, args.max_lines, args.seed, args.as_is)
+    if args.input:
+        inp = args.input
+        made = sum(1 for line in open(inp, encoding="utf-8") if line.strip())
+    else:
+        made = make_input(inp, count, args.min_lines, args.max_lines, args.seed, args.as_is)
     sizes = [json.loads(line)["program"].count("\n") for line in open(inp, encoding="utf-8")]
     print(
         f"input: {made} {'bare' if args.as_is else 'lint-clean'} top-level definitions from site-packages"
