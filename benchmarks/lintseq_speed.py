@@ -10,7 +10,8 @@ of the size buckets 1-50, 51-200, 201-800), or with ``--corpus stdlib`` on the d
 * all cores: ``editlm``'s job (``run_lintseq``) against the reference's own parallel generator
   (``pylintseq.generate``, joblib), whole runs from JSONL in to JSONL out, worker start included;
 * the shape of the data: edits per program and inserted lines per edit;
-* programs per CPU second by size bucket, and editlm's share of sequences whose every state passed
+* programs per CPU second by size bucket (editlm also with the whole-state lint on every state, the
+  incremental lint switched off), and editlm's share of sequences whose every state passed
   the job's independent check (``first_unclean_state``: compile + pyflakes on the applied edits).
 
 Run: ``.venv/bin/python benchmarks/lintseq_speed.py`` (150 programs) or ``--quick`` (30).
@@ -49,8 +50,12 @@ def _worker(tool: str, path: str) -> None:
     """One tool over all programs in this process; prints one JSON line with the measurements."""
     programs = [json.loads(line)["program"] for line in open(path, encoding="utf-8")]
     unclean = 0
-    if tool == "editlm":
+    if tool in ("editlm", "editlm_whole"):
+        from editlm.data.lintseq import incremental
         from editlm.data.lintseq.sampler import LintSeqError, first_unclean_state, sample_edit_sequence
+
+        if tool == "editlm_whole":  # the whole-state lint on every state, for comparison
+            incremental.ENABLED = False
 
         def run(program: str, seed: int):
             nonlocal unclean
@@ -90,6 +95,9 @@ def _worker(tool: str, path: str) -> None:
                 return None
             return inflate_edit_path(program, path[0][0])[1]
 
+    import hashlib
+
+    digest = hashlib.sha256()  # of every sequence, to show two runs made the same data
     times, cpu, edits, lines_per_edit, rss = [], [], [], [], []
     failures = 0
     for seed, program in enumerate(programs):
@@ -101,6 +109,7 @@ def _worker(tool: str, path: str) -> None:
             failures += 1
         else:
             edits.append(len(out))
+            digest.update(json.dumps(out).encode())
             lines_per_edit += [sum(row.startswith("+") for row in d.split("\n")) for d in out]
         rss.append(_rss_mb())
     print(
@@ -109,6 +118,7 @@ def _worker(tool: str, path: str) -> None:
                 "times": times,
                 "cpu": cpu,
                 "edits": edits,
+                "digest": digest.hexdigest(),
                 "lines_per_edit": lines_per_edit,
                 "failures": failures,
                 "unclean": unclean,
@@ -269,7 +279,7 @@ def main() -> None:
         tmp = Path(tmp)
         path = tmp / "programs.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        single = {tool: _one_process(tool, path) for tool in ("editlm", "pylintseq")}
+        single = {tool: _one_process(tool, path) for tool in ("editlm", "editlm_whole", "pylintseq")}
         if args.no_all_cores:
             wall = {"editlm": float("nan"), "pylintseq": float("nan")}
         else:
@@ -280,6 +290,8 @@ def main() -> None:
 
     figures = {}
     for tool, m in single.items():
+        if tool == "editlm_whole":
+            continue
         figures[tool] = {
             "median_s": statistics.median(m["cpu"]),
             "programs_per_s": len(m["cpu"]) / sum(m["cpu"]),
@@ -318,20 +330,36 @@ def main() -> None:
 
     buckets: dict[str, dict] = {}
     for n, size in enumerate(sizes):
-        row = buckets.setdefault(bucket_name(size), {"programs": 0, "editlm_cpu": 0.0, "pylintseq_cpu": 0.0})
+        row = buckets.setdefault(
+            bucket_name(size),
+            {"programs": 0, "editlm_cpu": 0.0, "editlm_whole_cpu": 0.0, "pylintseq_cpu": 0.0},
+        )
         row["programs"] += 1
         row["editlm_cpu"] += single["editlm"]["cpu"][n]
+        row["editlm_whole_cpu"] += single["editlm_whole"]["cpu"][n]
         row["pylintseq_cpu"] += single["pylintseq"]["cpu"][n]
-    print(f"\n{'lines':12}{'programs':>10}{'editlm prog/CPU s':>20}{'pylintseq prog/CPU s':>22}{'ratio':>8}")
+    print(
+        f"\n{'lines':12}{'programs':>10}{'editlm prog/CPU s':>20}{'pylintseq prog/CPU s':>22}{'ratio':>8}"
+        f"{'whole-state lint':>18}{'ratio':>8}"
+    )
     for name in sorted(buckets, key=lambda b: int(b.split("-")[0].lstrip(">"))):
         row = buckets[name]
         row["editlm_per_cpu_s"] = row["programs"] / max(row["editlm_cpu"], 1e-9)
+        row["editlm_whole_per_cpu_s"] = row["programs"] / max(row["editlm_whole_cpu"], 1e-9)
         row["pylintseq_per_cpu_s"] = row["programs"] / max(row["pylintseq_cpu"], 1e-9)
         row["ratio"] = row["editlm_per_cpu_s"] / row["pylintseq_per_cpu_s"]
+        row["ratio_whole"] = row["editlm_whole_per_cpu_s"] / row["pylintseq_per_cpu_s"]
         print(
             f"{name:12}{row['programs']:>10}{row['editlm_per_cpu_s']:>20.3g}"
             f"{row['pylintseq_per_cpu_s']:>22.3g}{row['ratio']:>7.1f}x"
+            f"{row['editlm_whole_per_cpu_s']:>18.3g}{row['ratio_whole']:>7.1f}x"
         )
+    whole = single["editlm_whole"]
+    ratio_whole = (len(whole["cpu"]) / sum(whole["cpu"])) / r["programs_per_s"]
+    print(
+        f"editlm with the whole-state lint on every state (the incremental lint off): {ratio_whole:.1f}x "
+        f"pylintseq overall; identical sequences: {whole['digest'] == single['editlm']['digest']}"
+    )
     unclean = single["editlm"]["unclean"]
     print(
         f"editlm sequences with a state that fails compile + pyflakes: {unclean} of {len(e_ok := single['editlm']['edits'])}"
@@ -346,6 +374,7 @@ def main() -> None:
         "load_avg": load,
         "ratio": e["programs_per_s"] / r["programs_per_s"],
         "ratio_all_cores": e["programs_per_s_all_cores"] / r["programs_per_s_all_cores"],
+        "ratio_whole_state_lint": ratio_whole,
         "median_ratio": r["median_s"] / e["median_s"],
         "editlm": e,
         "pylintseq": r,

@@ -294,3 +294,32 @@ def test_the_state_check_lints_every_state_the_sampler_did_not_pass():
     broken = ["@@ -0,0 +1 @@\n+x = 1", "@@ -1,0 +2 @@\n+y = 2 \\", "@@ -2,0 +3,2 @@\n+\n+z = 3"]
     assert first_unclean_state(broken, passed={"x = 1\n"}).startswith("state 2")
     assert first_unclean_state(broken, passed={"x = 1\n", "x = 1\ny = 2 \\\n"}) is None  # trusted as passed
+
+
+def test_dask_cluster_of_processes_and_threads_writes_the_same_rows(tmp_path):
+    """Real programs on a local Dask cluster of two worker processes with two threads each (the
+    linter's caches are per thread): the same rows as one local process, every state checked."""
+    distributed = pytest.importorskip("distributed")
+    from editlm.data.lintseq.real_code import real_programs
+
+    programs = real_programs(16, seed=5, max_lines=200)
+    path = tmp_path / "real.jsonl"
+    path.write_text(
+        "".join(json.dumps({"instruction": r["source"], "program": r["program"]}) + "\n" for r in programs)
+    )
+    config = LintSeqConfig(samples=2, seed=3)
+    local = run_lintseq(path, tmp_path / "local.parquet", config, workers=1, progress=False)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None, silence_logs=50
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        remote = run_lintseq(path, tmp_path / "dask.parquet", config, scheduler=client, progress=False)
+    assert remote["rows"] == local["rows"] > 0 and remote["skipped"] == local["skipped"]
+    assert "unclean_state" not in remote["skipped"]
+
+    def rows(name):
+        return sorted((r["row"], r["sample"], r["text"]) for r in read_rows(tmp_path / name))
+
+    assert rows("dask.parquet") == rows("local.parquet")

@@ -76,6 +76,11 @@ _ON_LINE = re.compile(r"on line (\d+)")
 _KNOWN_INIT = "1661c8f3367a524c"
 _BUILTIN_NAMES = frozenset(pyflakes.checker.builtin_vars) | pyflakes.checker._custom_builtins()
 _per_thread = threading.local()
+# CPython 3.11 keeps the AST converter's recursion depth in state shared by all threads, so two
+# threads making or compiling trees at once can fail with "SystemError: AST constructor recursion
+# depth mismatch" (seen on a Dask worker with two threads). Every lint holds this lock; the work
+# is pure Python under the GIL, so threads lose no parallelism by it.
+AST_LOCK = threading.RLock()
 
 
 def _builtin_bindings() -> dict:
@@ -89,7 +94,8 @@ def _builtin_bindings() -> dict:
 
 def _init_fingerprint() -> str:
     try:
-        source = inspect.getsource(pyflakes.checker.Checker.__init__)
+        with AST_LOCK:  # getsource parses the file
+            source = inspect.getsource(pyflakes.checker.Checker.__init__)
     except (OSError, TypeError):
         return ""
     return hashlib.sha256(source.encode()).hexdigest()[:16]
@@ -153,9 +159,11 @@ def lint(
     ``async def``, a starred expression alone, ...): LintSeq never does, because whether a state
     has such an error depends on that state, not on the program it was cut from."""
     if linter == "pyflakes":
-        errors = _pyflakes_errors(source, missing_imports, compile_check)
+        with AST_LOCK:
+            errors = _pyflakes_errors(source, missing_imports, compile_check)
     elif linter == "pylint":
-        errors = _pylint_errors(source)
+        with AST_LOCK:
+            errors = _pylint_errors(source)
     else:
         raise ValueError(f"unknown linter {linter!r}; choose from {LINTERS}")
     last = max(1, source.count("\n") + (0 if source.endswith("\n") else 1))
@@ -172,18 +180,27 @@ def lint_errors(
 
 def syntax_error(source: str) -> LintError | None:
     """The syntax or compile error of ``source``, or None when it compiles."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError) as exc:
-        return _syntax(exc, source, "syntax")
-    return _compile_error(tree, source)
+    with AST_LOCK:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError) as exc:
+            return _syntax(exc, source, "syntax")
+        return _compile_error(tree, source)
 
 
 def make_linter(linter: str = "pyflakes", missing_imports: bool = False) -> Callable[[str], list[int]]:
     """``lint_errors`` with its options bound: the function the sampler calls on every state, with
-    the compiler's checks always on (each state is judged on its own text)."""
+    the compiler's checks always on (each state is judged on its own text). The default (pyflakes,
+    no missing-import check) is :func:`editlm.data.lintseq.incremental.lint_errors`: the same
+    lines, reusing the parse, compile and function-body checks of unchanged top-level statements."""
     if linter not in LINTERS:
         raise ValueError(f"unknown linter {linter!r}; choose from {LINTERS}")
+    if linter == "pyflakes" and not missing_imports:
+        # the same lines, from the top-level segments that changed since the last state
+        from editlm.data.lintseq import incremental
+
+        if incremental.ENABLED:
+            return incremental.lint_errors
     return functools.partial(lint_errors, linter=linter, missing_imports=missing_imports)
 
 
