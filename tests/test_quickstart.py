@@ -164,3 +164,32 @@ def test_score_fixes_counts_applying_and_exact_diffs() -> None:
     broken = " @@ -3 +3 @@\n-    nothing like this\n+    x\n"
     scores = score_fixes([row, row, row, row], [good + "<NME> next", wrong, broken, ""])
     assert scores == {"samples": 4, "applies": 0.5, "exact_fix": 0.25}
+
+
+def test_diff_token_accuracy_matches_one_prediction_at_a_time(tiny_model):
+    import torch
+
+    from editlm.models.loading import load_model, load_tokenizer
+    from editlm.models.tokens import encode_prompts
+    from editlm.quickstart.diff_task import diff_token_accuracy
+
+    tokenizer, model = load_tokenizer(tiny_model), load_model(tiny_model).eval()
+    prompt = "<NME> m.py\n<BEF> def f(a):\n    return a\n<MSG> Fix bug\n<DFF>"
+    start = encode_prompts(tokenizer, [prompt])[0]
+    with torch.no_grad():  # the model's own greedy tokens, one at a time: every one is its argmax
+        own = model.generate(torch.tensor([start]), max_new_tokens=12, do_sample=False)[
+            0, len(start) :
+        ].tolist()
+    completion = " @@ -2 +2 @@\n-    return a\n+    return a + 1\n"
+    target = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    hits = 0
+    for i, token in enumerate(target):  # independent of the batched slice: a prefix per position
+        with torch.no_grad():
+            hits += int(model(input_ids=torch.tensor([start + target[:i]])).logits[0, -1].argmax()) == token
+    row = {"prompt": prompt, "completion": completion}
+    assert diff_token_accuracy(tiny_model, [row]) == hits / len(target)
+    text = tokenizer.decode(own)
+    if (
+        tokenizer(text, add_special_tokens=False)["input_ids"] == own
+    ):  # a text that re-encodes to the same ids
+        assert diff_token_accuracy(tiny_model, [{"prompt": prompt, "completion": text}]) == 1.0

@@ -204,6 +204,28 @@ def score_fixes(rows: list[dict], completions: list[str]) -> dict:
     return {"samples": len(rows), "applies": applies / total, "exact_fix": exact / total}
 
 
+def diff_token_accuracy(model_dir, rows: list[dict]) -> float:
+    """Share of the reference diffs' tokens that the model predicts (argmax, teacher-forced), the
+    prompt encoded as training encodes it: how close the model is to copying lines, long before whole
+    diffs come out right (every ``-`` line and most ``+`` lines are copies of the file's lines)."""
+    import torch
+
+    from editlm.models.loading import load_model, load_tokenizer
+    from editlm.models.tokens import encode_prompts
+
+    tokenizer, model = load_tokenizer(model_dir), load_model(model_dir).eval()
+    good = total = 0
+    for row in rows:
+        prompt = encode_prompts(tokenizer, [row["prompt"]])[0]
+        target = tokenizer(row["completion"], add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prompt + target])
+        with torch.no_grad():
+            guess = model(input_ids=ids).logits[0, len(prompt) - 1 : -1].argmax(-1)
+        good += int((guess == ids[0, len(prompt) :]).sum())
+        total += len(target)
+    return good / max(total, 1)
+
+
 class Snapshots:
     """A trainer callback saving the model at even shares of the run (steps or time, whichever is
     further along), for the pass rate by training time curve; ``snapshots.json`` lists them."""
@@ -358,9 +380,11 @@ def run_diff_quickstart(out: Path, settings: DiffQuickstart, say=print) -> dict:
         for point in checkpoints:
             engine = load_engine(settings.engine, point["path"])
             completions = [c[0] for c in _sample_rows(engine, [r["prompt"] for r in rows], 1, greedy)]
-            scores.append({**point, **score_fixes(rows, completions)})
+            scores.append({**point, **score_fixes(rows, completions),
+                           "token_accuracy": diff_token_accuracy(point["path"], rows)})  # fmt: skip
             say(
-                f"held-out step {point['step']}: {scores[-1]['exact_fix']:.1%} exact, {scores[-1]['applies']:.1%} apply"
+                f"held-out step {point['step']}: {scores[-1]['exact_fix']:.1%} exact, {scores[-1]['applies']:.1%} apply, "
+                f"{scores[-1]['token_accuracy']:.1%} of diff tokens predicted"
             )
         write_json(heldout_path, scores)
 

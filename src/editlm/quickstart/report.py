@@ -98,6 +98,9 @@ def plot_curve(points: list[dict], heldout: list[dict] | None, path: Path) -> bo
     if heldout:
         ax.plot([h["train_s"] for h in heldout], [100 * h["exact_fix"] for h in heldout], marker="s",
                 label="held-out generic bugs: exact fix (greedy)")  # fmt: skip
+        if any(h.get("token_accuracy") is not None for h in heldout):
+            ax.plot([h["train_s"] for h in heldout], [100 * h.get("token_accuracy", 0) for h in heldout], marker="^",
+                    label="held-out diff tokens predicted (teacher-forced)")  # fmt: skip
     ax.axhline(GOAL, linestyle="--", linewidth=1, color="grey", label=f"Diff-350M mean {GOAL}")
     ax.set(xlabel="fine-tuning time (s, this machine)", ylabel="%", title="Pass rate by training time")
     ax.grid(alpha=0.3)
@@ -176,11 +179,17 @@ def write_diff_report(out: Path) -> Path:
         rows = [[p["step"], p["train_s"], p.get("tokens", "-"), _nearest(losses, p["step"]), f"{100 * p['pass_rate']:.1f}",
                  *[_pct(v) for v in per_count(p)],
                  f"{100 * held[p['step']]['exact_fix']:.1f}" if p["step"] in held else "-",
-                 f"{100 * held[p['step']]['applies']:.1f}" if p["step"] in held else "-"] for p in curve]  # fmt: skip
+                 f"{100 * held[p['step']]['applies']:.1f}" if p["step"] in held else "-",
+                 _pct(100 * held[p["step"]]["token_accuracy"]) if "token_accuracy" in held.get(p["step"], {}) else "-"] for p in curve]  # fmt: skip
         header = ["step", "fine-tuning s", "tokens", "train loss", "4-Parity %", *[f"{n} bug{'s' if n > 1 else ''}" for n in BUG_COUNTS],
-                  "held-out exact fix %", "held-out applies %"]  # fmt: skip
+                  "held-out exact fix %", "held-out applies %", "held-out diff tokens predicted %"]  # fmt: skip
         lines += _table(header, rows) + [""]
-        lines += [f"4-Parity here with n={settings.get('curve_n')} samples per bug count per checkpoint.", ""]
+        lines += [
+            f"4-Parity here with n={settings.get('curve_n')} samples per bug count per checkpoint. Diff tokens "
+            "predicted: the share of the held-out reference diffs' tokens the model predicts given the ones "
+            "before (teacher-forced): a whole diff needs nearly all of a line's tokens right.",
+            "",
+        ]
         if plot_curve(curve, heldout, out / "curve.png"):
             lines += ["![pass rate by training time](curve.png)", ""]
     other = [
