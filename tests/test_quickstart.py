@@ -44,8 +44,15 @@ def _editlm(args: list[str]) -> subprocess.CompletedProcess:
 def test_diff_quickstart_runs_every_stage_and_resumes(tmp_path) -> None:
     out = tmp_path / "run"
     args = ["quickstart", "-o", str(out), "--seed", "1", *TINY_DIFF]
-    first = _editlm(args)
+    # a settings search: up to the held-out split, no benchmark sampled or scored
+    search = _editlm([*args, "--set", "benchmarks=false"])
+    assert search.returncode == 0, search.output
+    held_scores = json.loads((out / "heldout.json").read_text())
+    assert len(held_scores) == 2 and all(0.0 <= h["token_accuracy"] <= 1.0 for h in held_scores)
+    assert not (out / "eval").exists() and not (out / "report.md").exists()
+    first = _editlm(args)  # the same run completed: every stage so far is resumed, the rest run
     assert first.returncode == 0, first.output
+    assert "[skip] fine-tuning" in first.output
     for name in ("programs.jsonl", "bugs-train.jsonl", "bugs-heldout.jsonl", "decontamination.json",
                  "tokenizer/tokenizer.json", "pretrained/config.json", "diff-model/model.safetensors",
                  "snapshots/snapshots.json", "heldout.json", "eval/parity/summary.json",

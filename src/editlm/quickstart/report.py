@@ -228,8 +228,8 @@ def write_diff_report(out: Path) -> Path:
         f"- fine-tuning: {metrics.get('step', '-')} steps of {settings.get('batch_size')} rows x {settings.get('seq_len')} "
         f"tokens ({metrics.get('num_input_tokens_seen', '-')} tokens seen) in {round(metrics.get('train_runtime', 0))} s on this "
         f"machine, {settings.get('threads') or 'all'} torch thread(s); pretraining steps: {settings.get('pretrain_steps')}",
-        "- settings: fixed before the run, not searched; the split for choosing them is the held-out generic bugs,",
-        "  never a benchmark (the benchmark figures above were seen only after the run)",
+        "- settings: the defaults of `DiffQuickstart` (or the run's own); the split for choosing them is the held-out",
+        "  generic bugs (`--set benchmarks=false` runs up to it and stops), never a benchmark",
         "",
     ]
     lines += _timing_lines(timings)
