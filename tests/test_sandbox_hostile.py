@@ -426,3 +426,13 @@ def test_helpers_the_tests_call_cannot_be_redefined(box):
         bench, sandbox=box,
     )  # fmt: skip
     assert [r["passed"] for r in rows] == [False, True]
+
+
+def test_servers_outlive_the_run_that_started_them(box, problem):
+    """bubblewrap's --die-with-parent follows the *thread* that started a server: servers started in
+    one run's driver threads died when the run ended, and every job of the next run failed."""
+    bench = get_benchmark("humaneval")
+    good = {"task_id": TASK, "completion": problem.canonical[len(problem.prompt) :]}
+    for _ in range(3):  # three runs, each with its own driver threads, on the same servers
+        rows, _ = evaluate_samples([good, good], bench, sandbox=box)
+        assert [r["passed"] for r in rows] == [True, True], [r["reason"] for r in rows]

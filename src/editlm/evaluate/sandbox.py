@@ -211,6 +211,24 @@ def result_from_reply(reply: dict, timeout: float) -> ExecResult:
     )
 
 
+_SPAWNER = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawner():
+    """Long-lived threads that start every server. bubblewrap's ``--die-with-parent`` (PR_SET_PDEATHSIG)
+    kills the server when the *thread* that started it exits, not the process: started from a run's
+    short-lived driver threads, every bwrap server died when that run ended, and the next run's jobs
+    failed with "the sandbox server died during this job"."""
+    global _SPAWNER
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _SPAWNER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="editlm-sandbox-start")
+        return _SPAWNER
+
+
 class _Server:
     """One server process and its pipes. Not thread-safe: the pool hands it to one thread."""
 
@@ -228,9 +246,9 @@ class _Server:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
         # The server's own stderr goes to a file read only if it fails to start (it says nothing else).
         with tempfile.TemporaryFile() as errors:
-            self.proc = subprocess.Popen(
-                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=env
-            )
+            self.proc = _spawner().submit(
+                subprocess.Popen, cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=env
+            ).result()
             hello = self._recv()
             if not hello or not hello.get("ready"):
                 self.close()
