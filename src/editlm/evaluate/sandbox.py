@@ -246,9 +246,8 @@ class _Server:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
         # The server's own stderr goes to a file read only if it fails to start (it says nothing else).
         with tempfile.TemporaryFile() as errors:
-            self.proc = _spawner().submit(
-                subprocess.Popen, cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=env
-            ).result()
+            pipes = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=env)
+            self.proc = _spawner().submit(subprocess.Popen, cmd, **pipes).result()
             hello = self._recv()
             if not hello or not hello.get("ready"):
                 self.close()
