@@ -87,6 +87,18 @@ def test_unsafe_functions_are_left_alone(source):
         assert "global y" in renamed and "y = " in renamed  # the declared name stays
 
 
+def test_defaults_and_annotations_keep_the_module_names_they_read():
+    # a default and an annotation are evaluated outside the function: ``x`` there is the module's
+    source = "x = 1\nT = int\n\ndef f(y=x, z: T = 2):\n    x = y + z\n    T = x\n    return T\n"
+    out = rename_locals(source, random.Random(4))
+    assert out != source and "(y=x" not in out  # y itself is renamed
+    head = out.splitlines()[3]
+    assert "=x," in head and ": T = 2" in head
+    space: dict = {}
+    exec(compile(out, "<r>", "exec"), space)  # noqa: S102 - our own fixed program
+    assert space["f"]() == 3 and space["f"](5, 1) == 6
+
+
 def test_names_bound_as_strings_are_not_renamed():
     source = (
         "def f(items):\n"

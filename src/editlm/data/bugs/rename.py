@@ -12,8 +12,9 @@ attributes and keyword-argument names (not names in Python's sense), ``self`` an
 and any function that declares ``global``/``nonlocal`` names for them, holds a class body (its
 names are attributes), or calls ``locals``/``vars``/``eval``/``exec`` (names are data there).
 Docstrings and comments keep the old names. Parameters are renamed too, so the function means the
-same for positional calls; a caller passing a renamed parameter by keyword would no longer match. The result is checked: it must parse to the same tree
-as the original with the names mapped back, or the original is returned unchanged.
+same for positional calls; a caller passing a renamed parameter by keyword would no longer match.
+The result is checked: it must parse to the same tree as the original with the names mapped back,
+or the original is returned unchanged.
 
 Written with :mod:`ast` positions rather than libcst: libcst's scope analysis costs about 6 ms per
 short program here, and a renamed copy is made per training sample.
@@ -101,8 +102,14 @@ def rename_locals(source: str, rng: random.Random, pool: list[str] | None = None
                 continue
             mapping[name] = free[0]
             taken.add(free[0])
-        # a function's own parameter list and body only; its decorators and the name it defines stay
-        for part in [node.args, *node.body]:
+        # the parameters' names and the body; decorators, defaults and annotations are evaluated
+        # outside the function (``def f(x=x)``: the default is the module's ``x``), so they stay
+        for arg in ast.walk(node.args):
+            if isinstance(arg, ast.arg) and arg.arg in mapping:
+                spans.append(
+                    (arg.lineno, arg.col_offset, arg.col_offset + len(arg.arg.encode()), mapping[arg.arg])
+                )
+        for part in node.body:
             spans += _spans(part, mapping)
         mapping_all.update({new: old for old, new in mapping.items()})
     if not spans:
