@@ -72,6 +72,59 @@ def test_functions_come_with_the_imports_and_globals_they_use():
     )
 
 
+CLASSY = '''import os
+
+SEP = "/"
+
+
+class Store:
+    """A store."""
+
+    def join(self, name):
+        return SEP.join([self.root, os.path.basename(name)])
+
+    @property
+    def size(self):
+        """The number of entries."""
+        return len(self.entries)
+
+    def raw(self):
+        text = """
+a literal at column 0"""
+        return text
+
+    def again(self):
+        return Store()
+'''
+
+
+def test_methods_become_self_contained_functions():
+    rows = {r["source"]: r for r in module_programs(CLASSY, "m", min_lines=1, methods=True, documented=False)}
+    join = rows["stdlib:m.Store.join"]
+    # dedented into a function, with the import and the global it reads; the class is not needed
+    assert join["program"] == (
+        "import os\n\nSEP = \"/\"\n\n\ndef join(self, name):\n"
+        "    return SEP.join([self.root, os.path.basename(name)])\n"
+    )
+    assert join["instruction"] == "Write a Python function `join(self, name)`."
+    # decorators come along; a docstring, where there is one, goes into the instruction
+    size = rows["stdlib:m.Store.size"]
+    assert size["program"].startswith("@property\ndef size(self):\n")
+    assert size["instruction"].endswith("\n\nThe number of entries.")
+    # a method whose text cannot be dedented (a literal at column 0) is left out; one that needs its
+    # own class comes with the class
+    assert "stdlib:m.Store.raw" not in rows
+    assert rows["stdlib:m.Store.again"]["program"].startswith('import os\n\nSEP = "/"\n\n\nclass Store:\n')
+    assert rows["stdlib:m.Store.again"]["program"].endswith("\n\n\ndef again(self):\n    return Store()\n")
+    for row in rows.values():
+        assert lint_errors(row["program"]) == []
+        compile(row["program"], row["source"], "exec")
+    # the defaults keep documented top-level functions only: this module has none
+    assert list(module_programs(CLASSY, "m", min_lines=1)) == []
+    # documented=True keeps only the documented method
+    assert [r["source"] for r in module_programs(CLASSY, "m", min_lines=1, methods=True)] == ["stdlib:m.Store.size"]
+
+
 def test_package_relative_imports_resolve_against_the_package():
     source = 'from . import util\n\n\ndef f(x):\n    """Call the util module."""\n    return util.g(x)\n'
     (row,) = module_programs(source, "email", is_package=True, min_lines=1)
