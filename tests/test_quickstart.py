@@ -27,6 +27,7 @@ from editlm.quickstart.diff_task import (
 
 TINY_DIFF = ["--set", "programs=30", "--set", "max_lines=8", "--set", "vocab_size=400", "--set", "seq_len=256",
              "--set", "snapshots=2", "--set", "heldout_samples=3", "--set", "curve_n=1", "--set", "max_new_tokens=24", "--set", "threads=1",
+             "--set", "copy_steps=2", "--set", "copy_rows=40",
              "--pretrain-steps", "2", "--sft-steps", "3", "--parity-n", "1", "--bugfix-problems", "1"]  # fmt: skip
 
 
@@ -54,11 +55,16 @@ def test_diff_quickstart_runs_every_stage_and_resumes(tmp_path) -> None:
     assert first.returncode == 0, first.output
     assert "[skip] fine-tuning" in first.output
     for name in ("programs.jsonl", "bugs-train.jsonl", "bugs-heldout.jsonl", "decontamination.json",
-                 "tokenizer/tokenizer.json", "pretrained/config.json", "diff-model/model.safetensors",
+                 "tokenizer/tokenizer.json", "pretrained/config.json", "copier/config.json", "copy.jsonl",
+                 "diff-model/model.safetensors",
                  "snapshots/snapshots.json", "heldout.json", "eval/parity/summary.json",
                  "eval/parity-greedy/summary.json", "curve.json", "eval/bugfix-greedy/summary.json",
                  "report.md", "parity.png", "timings.json"):  # fmt: skip
         assert (out / name).exists(), name
+    # each training stage starts from the one before: code -> copying lines -> bug fixes
+    trained = {name: json.loads((out / name / "editlm_train.json").read_text())["config"]["model"]
+               for name in ("copier", "diff-model")}  # fmt: skip
+    assert trained == {"copier": str(out / "pretrained"), "diff-model": str(out / "copier")}
     parity = json.loads((out / "eval" / "parity" / "summary.json").read_text())
     assert parity["samples"] == 5 and set(parity["groups"]) == {f"bugs={n}" for n in range(1, 6)}
     assert "failures" in parity

@@ -74,6 +74,11 @@ class DiffQuickstart:
     pretrain_steps: int = 0
     pretrain_time: float = 150.0
     pretrain_lr: float = 3e-3
+    # a line-copying warm-up before the bug fixes (editlm.data.transforms.copying): steps, seconds, rows
+    copy_steps: int = 0
+    copy_time: float = 120.0
+    copy_rows: int = 20000
+    copy_lr: float = 2e-3
     # 800 steps took 505 s on 2 idle cores (the README's earlier default run); the cap keeps all stages
     # within 15 minutes there and stops early on a slower or busier machine
     sft_steps: int = 1000
@@ -351,19 +356,36 @@ def run_diff_quickstart(out: Path, settings: DiffQuickstart, say=print) -> dict:
 
     common = dict(seq_len=settings.seq_len, batch_size=settings.batch_size, warmup_steps=settings.warmup_steps,
                   seed=settings.seed, tensorboard=False, save_steps=10**9, eval_steps=10**9, logging_steps=20)  # fmt: skip
+    start = settings.model  # each stage starts from the one before
     base = out / "pretrained"
     if settings.pretrain_steps > 0:
-        stages.run("pretraining on code (copying lines)", base / "config.json", lambda: pretrain(PretrainConfig(
-            output_dir=str(base), model=settings.model, tokenizer=str(tokenizer), data=str(pretrain_path),
+        stages.run("pretraining on code", base / "config.json", lambda: pretrain(PretrainConfig(
+            output_dir=str(base), model=start, tokenizer=str(tokenizer), data=str(pretrain_path),
             max_steps=settings.pretrain_steps, max_time=settings.pretrain_time, lr=settings.pretrain_lr,
             **common)))  # fmt: skip
+        start = str(base)
+    copier, copy_path = out / "copier", out / "copy.jsonl"
+    if settings.copy_steps > 0:
+
+        def copy_warmup() -> None:
+            from editlm.data.transforms.copying import code_lines, copy_rows
+
+            lines = code_lines(r["program"] for r in read_rows(programs_path) if r["split"] == "train")
+            write_rows(copy_path, copy_rows(lines, settings.copy_rows, seed=settings.seed))
+            sft(SFTConfig(
+                output_dir=str(copier), model=start, tokenizer=str(tokenizer), data=str(copy_path),
+                overlong="skip", max_steps=settings.copy_steps, max_time=settings.copy_time, lr=settings.copy_lr,
+                **common))  # fmt: skip
+
+        stages.run("warm-up: copying lines of code (loss from <DFF> on)", copier / "config.json", copy_warmup)
+        start = str(copier)
     model = out / "diff-model"
     snapshots = out / "snapshots"
 
     def fine_tune() -> None:
         callback = Snapshots(snapshots, settings.snapshots, settings.sft_steps, settings.sft_time)
         sft(SFTConfig(
-            output_dir=str(model), model=str(base) if settings.pretrain_steps > 0 else settings.model,
+            output_dir=str(model), model=start,
             tokenizer=str(tokenizer), data=str(bugs_train), loss_from_marker="<DFF>", overlong="skip",
             max_steps=settings.sft_steps, max_time=settings.sft_time, lr=settings.sft_lr, **common),
             callbacks=[callback])  # fmt: skip
