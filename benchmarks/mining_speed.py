@@ -15,8 +15,9 @@ and all its children, PSS, sampled every 100 ms):
 - ``editlm``: ``iter_records(filter="none")`` in one process, with the row check (every diff checked
   to turn before into after) and without (``editlm --no-verify``); editlm's rows also carry the
   diff-model sample, prompt, completion, license and language;
-- ``editlm mine``: the whole command (its default worker count unless ``--workers``, Parquet written,
-  resumable output).
+- ``editlm mine``: the whole command a user runs, in its own process (``python -m editlm.cli mine``:
+  interpreter, command-line imports, mining, writing, summary and resume state), into Parquet and
+  into JSONL, with its default worker count unless ``--workers``.
 
 ``--stages`` adds where editlm's time goes (one more run of ``iter_records`` over the whole history
 with a clock on each stage: tree diffs, blob reads, licences, rename pairing, libgit2's diffs, diff
@@ -228,10 +229,8 @@ def measure(repo: Path, repeats: int, limit: int, workers: int | None, stages: b
                 "editlm --no-verify": ([*me, "--child", "editlm-nocheck", str(repo), f"{tmp}/en.json", only], None),
             }  # fmt: skip
             if not limit:
-                runs[job_name] = (
-                    [*editlm_cli, "-o", f"{tmp}/out{attempt}.parquet"],
-                    None,
-                )
+                for fmt in ("parquet", "jsonl"):
+                    runs[f"{job_name}, {fmt}"] = ([*editlm_cli, "-o", f"{tmp}/out{attempt}.{fmt}"], None)
             for name, (command, key) in runs.items():
                 result = run_measured(command, env, stdin=only or None)
                 if name not in best or result["wall_s"] < best[name]["wall_s"]:
@@ -252,7 +251,10 @@ def measure(repo: Path, repeats: int, limit: int, workers: int | None, stages: b
     common = set(digests["ed"]) & set(digests["pd"])
     same = sum(digests["ed"][k] == digests["pd"][k] for k in common)
     pd, ed = best["PyDriller"], best["editlm"]
-    job = next((r for n, r in best.items() if n.startswith("editlm mine")), None)
+    job = next((r for n, r in best.items() if n.startswith("editlm mine") and n.endswith("parquet")), None)
+    job_jsonl = next(
+        (r for n, r in best.items() if n.startswith("editlm mine") and n.endswith("jsonl")), None
+    )
     return {
         "repository": repo.name,
         "commits": commits,
@@ -264,6 +266,9 @@ def measure(repo: Path, repeats: int, limit: int, workers: int | None, stages: b
         "ratio_cpu": round(pd["cpu_s"] / ed["cpu_s"], 2),
         "ratio_no_verify": round(pd["wall_s"] / best["editlm --no-verify"]["wall_s"], 2),
         "ratio_job": round(pd["wall_s"] / job["wall_s"], 2) if job else None,
+        "ratio_job_cpu": round(pd["cpu_s"] / job["cpu_s"], 2) if job else None,
+        "ratio_job_jsonl": round(pd["wall_s"] / job_jsonl["wall_s"], 2) if job_jsonl else None,
+        "ratio_job_jsonl_cpu": round(pd["cpu_s"] / job_jsonl["cpu_s"], 2) if job_jsonl else None,
         "over_git_log": round(ed["wall_s"] / best["git log -p"]["wall_s"], 2),
         "over_git_log_cpu": round(ed["cpu_s"] / max(best["git log -p"]["cpu_s"], 1e-3), 2),
         "startup_s": round(start_s, 3),
@@ -313,21 +318,27 @@ def main() -> None:
             )
             for r in repos
         ]
-    print(f"load average at the start: {load:.1f} on {os.cpu_count()} cores")
-    header = f"{'repository':16} {'tool':30} {'wall s':>7} {'CPU s':>7} {'commits/s':>9} {'rows/s':>8} {'peak MB':>8}"
+    load_end = os.getloadavg()[0]
+    print(f"load average at the start: {load:.1f}, at the end: {load_end:.1f}, on {os.cpu_count()} cores")
+    header = f"{'repository':16} {'tool':38} {'wall s':>7} {'CPU s':>7} {'commits/s':>9} {'rows/s':>8} {'peak MB':>8}"
     print(header)
     print("-" * len(header))
     for res in results:
         for name, t in res["tools"].items():
             print(
-                f"{res['repository']:16} {name:30} {t['wall_s']:>7.2f} {t['cpu_s']:>7.2f} "
+                f"{res['repository']:16} {name:38} {t['wall_s']:>7.2f} {t['cpu_s']:>7.2f} "
                 f"{t['commits_per_s']:>9.0f} {t['rows_per_s']:>8.0f} {t['peak_mb']:>8.0f}"
             )
         print(
             f"{res['repository']:16} PyDriller / editlm: {res['ratio']}x wall, {res['ratio_cpu']}x CPU, "
-            f"{res['ratio_no_verify']}x without the check, {res['ratio_job']}x against the job; "
-            f"same diffs {res['same_diffs']}/{res['compared']}"
+            f"{res['ratio_no_verify']}x without the check; same diffs {res['same_diffs']}/{res['compared']}"
         )
+        if res["ratio_job"]:
+            print(
+                f"{res['repository']:16} PyDriller / editlm mine: Parquet {res['ratio_job']}x wall, "
+                f"{res['ratio_job_cpu']}x CPU; JSONL {res['ratio_job_jsonl']}x wall, "
+                f"{res['ratio_job_jsonl_cpu']}x CPU"
+            )
         print(
             f"{res['repository']:16} editlm / git log -p (the floor): {res['over_git_log']}x wall, "
             f"{res['over_git_log_cpu']}x CPU; "
@@ -340,7 +351,7 @@ def main() -> None:
             )
             for name, sec in st["stages_s"].items():
                 print(f"{'':16}   {name:24} {sec:6.2f} s {100 * sec / st['mining_s']:4.0f}%")
-    print(json.dumps({"ratio": results[0]["ratio"], "results": results}))
+    print(json.dumps({"ratio": results[0]["ratio"], "load": [load, load_end], "results": results}))
 
 
 if __name__ == "__main__":

@@ -530,6 +530,20 @@ def _dictionary_columns(shards: list[Path], schema) -> list[str]:
     return names
 
 
+def _append(source, target) -> None:
+    """Copy the whole of ``source`` to the end of ``target``: in the kernel where it can
+    (``copy_file_range``: no pass through Python, a reflink on file systems that share blocks)."""
+    copy = getattr(os, "copy_file_range", None)
+    if copy is not None:
+        try:
+            while copy(source.fileno(), target.fileno(), 1 << 30):
+                pass
+            return
+        except OSError:  # another file system, or an old kernel: the portable way, from where it stopped
+            pass
+    shutil.copyfileobj(source, target)
+
+
 def _merge(shards: list[Path], out: str, fmt: str, schema=None) -> list[str] | None:
     """Concatenate shards one batch at a time (memory stays at one batch), unifying Parquet schemas; a
     lone Parquet shard (an earlier output with nothing added) is moved into place as it is. Returns
@@ -540,10 +554,10 @@ def _merge(shards: list[Path], out: str, fmt: str, schema=None) -> list[str] | N
     refuses every 0-row split when not streaming, "corresponds to no data", whatever the file.)
     """
     if fmt == "jsonl":
-        with open(out, "wb") as target:
+        with open(out, "wb", buffering=0) as target:
             for shard in shards:
-                with open(shard, "rb") as source:
-                    shutil.copyfileobj(source, target)
+                with open(shard, "rb", buffering=0) as source:
+                    _append(source, target)
             if not target.tell():  # datasets cannot read a 0-byte JSONL (StopIteration); a blank line it can
                 target.write(b"\n")
         return list(schema.names) if schema is not None else None
