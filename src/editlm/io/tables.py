@@ -234,6 +234,35 @@ class ShardedWriter:
         for stray in self._shards():
             if not (self.partial / f"{stray.name.split('.')[0]}.keys.json").exists():
                 stray.unlink()  # a shard whose key list never landed is incomplete
+        for stray in [*self.partial.glob("worker-*"), *self.partial.glob(".worker-*")]:
+            stray.unlink()  # written by a worker process of a job that ended before adopting it
+
+    def shard_folder(self) -> Path:
+        """Where worker processes write shards for :meth:`adopt` (made now, with the settings)."""
+        if not self.partial.exists():
+            self.partial.mkdir(parents=True)
+            write_json(self.partial / "settings.json", self.settings)
+        return self.partial
+
+    def worker_shards(self) -> str:
+        """Where worker processes write shards for :meth:`adopt`: a path with ``{}`` for a name
+        unique to the worker and shard (the folder is made now, with the settings)."""
+        self.shard_folder()
+        return str(self.partial / f"worker-{{}}{self._suffix}")
+
+    def adopt(self, shard: str | Path, keys: list, rows: int) -> None:
+        """Take a shard that a worker process wrote (with :func:`write_shard`, at a path from
+        :meth:`worker_shards`) holding ``rows`` rows,
+        with the keys of those rows: it becomes the next shard, recorded as :meth:`flush` records one
+        (moved into place, then its key list written). Rows then never cross a pipe to this process."""
+        self._wait()
+        shard = Path(shard)
+        number = self._next
+        self._next += 1
+        os.replace(shard, self.partial / f"part-{number:05d}{self._suffix}")
+        _write_keys(self.partial / f"part-{number:05d}.keys.json", keys, [], rows)
+        self.done.update(_key(k) for k in keys)
+        self.rows_written += rows
 
     @property
     def _suffix(self) -> str:
@@ -340,6 +369,14 @@ class ShardedWriter:
         if self.partial.exists():
             shutil.rmtree(self.partial)
         return summary
+
+
+def write_shard(path: str | Path, rows: list[dict], schema=None) -> None:
+    """Write ``rows`` where :meth:`ShardedWriter.worker_shards` said, encoded as the writer encodes
+    its own shards (so that they concatenate without encoding again), for :meth:`ShardedWriter.adopt`."""
+    path = Path(path)
+    fmt = table_format(path)
+    _write_table(path, rows, fmt, schema, _short_columns(rows) if fmt == "parquet" else None)
 
 
 def _plain(value):

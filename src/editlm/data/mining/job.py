@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,13 +60,55 @@ class Batch:
     commits: tuple[str, ...]
     options: MiningOptions
     done_files: frozenset = frozenset()  # (commit, old path, path) of files already written
+    # A pool on this machine: the worker writes its rows itself as shards beside the output (at
+    # ShardedWriter.worker_shards(), up to shard_bytes of text each) and sends only their keys; else
+    # (one process, Dask) every row is sent back.
+    shards: str | None = None
+    shard_bytes: int = 32 << 20
 
 
 _LOCAL = threading.local()  # per worker process or Dask worker thread: path -> (Repository, RepoCache)
 
 
 def mine_batch(batch: Batch) -> Iterator[tuple]:
-    """Worker side: ``(kind, repository, commit, file id, value)`` events of a batch, one at a time."""
+    """Worker side: ``(kind, repository, commit, file id, value)`` events of a batch, one at a time.
+
+    With ``batch.shards`` the rows are written here as shards and a ``("shard", repository,
+    None, keys, path)`` event stands for each; a commit's event comes only after the shard holding
+    its rows is on disk (a commit is recorded as done only once all its rows are)."""
+    if batch.shards is None:
+        yield from _mine_events(batch)
+        return
+    import itertools
+
+    from editlm.io.tables import _row_bytes, write_shard
+
+    rows, keys, held, size = [], [], [], 0
+    count = itertools.count()
+
+    def shard():
+        nonlocal rows, keys, held, size
+        if rows:
+            path = batch.shards.format(f"{os.getpid()}-{next(count)}-{uuid.uuid4().hex[:8]}")
+            write_shard(path, rows, _schema() if path.endswith(".parquet") else None)
+            yield "shard", batch.path, None, keys, path
+        yield from held
+        rows, keys, held, size = [], [], [], 0
+
+    for event in _mine_events(batch):
+        kind, path, commit, key, value = event
+        if kind == "file" and not isinstance(value, str):
+            rows.append(_unpack(value))
+            keys.append((path, commit, *key))
+            size += _row_bytes(rows[-1])
+            if size >= batch.shard_bytes:
+                yield from shard()
+        else:
+            held.append(event)
+    yield from shard()
+
+
+def _mine_events(batch: Batch) -> Iterator[tuple]:
     repos = _LOCAL.__dict__.setdefault("repos", {})  # libgit2 repositories are not shared across threads
     if batch.path not in repos:
         if len(repos) > 16:
@@ -219,10 +263,19 @@ def run_mining(
         progress(0, total)
     if workers is None and scheduler is None:
         workers = auto_workers(total)
+    if scheduler is None and check_workers(workers) > 1:
+        # Worker processes write their rows as shards themselves: sending them to this process
+        # (pickled, over a pipe) and encoding them here cost more than mining them (more-itertools:
+        # 1.7 s to unpickle 510 MB and 0.8 s to encode it, against 1.2 s of mining).
+        where = writer.worker_shards()
+        batches = [dataclasses.replace(b, shards=where, shard_bytes=shard_bytes) for b in batches]
     events = stream_unordered(mine_batch, batches, workers=workers, scheduler=scheduler, queue_size=16)
     try:
         with contextlib.closing(events):
             for kind, path, commit, key, value in events:
+                if kind == "shard":  # rows a worker wrote; their commits' events follow
+                    writer.adopt(value, key, len(key))
+                    continue
                 if kind == "file":
                     file_key = (path, commit, *key)
                     if file_key in writer.done:
