@@ -269,7 +269,14 @@ def run_mining(
         # 1.7 s to unpickle 510 MB and 0.8 s to encode it, against 1.2 s of mining).
         where = writer.worker_shards()
         batches = [dataclasses.replace(b, shards=where, shard_bytes=shard_bytes) for b in batches]
-    events = stream_unordered(mine_batch, batches, workers=workers, scheduler=scheduler, queue_size=16)
+    events = stream_unordered(
+        mine_batch,
+        batches,
+        workers=workers,
+        scheduler=scheduler,
+        queue_size=16,
+        preload=("pyarrow.parquet", "editlm.io.tables") if writer.format == "parquet" else (),
+    )
     try:
         with contextlib.closing(events):
             for kind, path, commit, key, value in events:
