@@ -4,6 +4,7 @@ chunks copied, the footer's offsets moved), Arrow columns built without pandas, 
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -297,3 +298,33 @@ def test_a_pool_job_stopped_midway_resumes_exactly(demo, tmp_path) -> None:
     assert summary["skipped"] == dict(sorted(EXPECTED_SKIPS.items()))
     mined = sorted(map(_key, read_rows(out)))
     assert mined == sorted(map(_key, expected))  # nothing lost, nothing twice
+
+
+FAULTS = """
+import random, resource, sys
+if sys.argv[1] == "tuned":
+    from editlm.data.mining.allocator import keep_freed_memory
+    assert keep_freed_memory()
+rng = random.Random(0)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for shard in range(20):  # what a mining job does: a shard's worth of file texts made, then dropped
+    held, size = [], 0
+    while size < 32 << 20:
+        held.append(b"x" * rng.choice([200_000, 700_000, 3_000_000]))
+        size += len(held[-1])
+    del held
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator")
+def test_the_mining_processes_reuse_freed_memory_instead_of_faulting_it_in_again() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env["PYTHONPATH"] = str(ROOT / "src")
+
+    def faults(mode: str) -> int:
+        run = subprocess.run([sys.executable, "-c", FAULTS, mode], env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return int(run.stdout)
+
+    assert faults("tuned") * 5 < faults("default")  # 8,900 against 160,000 page faults here

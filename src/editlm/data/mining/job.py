@@ -65,6 +65,7 @@ class Batch:
     # (one process, Dask) every row is sent back.
     shards: str | None = None
     shard_bytes: int = 32 << 20
+    pack: bool = True  # rows travel to another process: send each sample once (see _pack)
 
 
 _LOCAL = threading.local()  # per worker process or Dask worker thread: path -> (Repository, RepoCache)
@@ -81,7 +82,10 @@ def mine_batch(batch: Batch) -> Iterator[tuple]:
         return
     import itertools
 
+    from editlm.data.mining.allocator import keep_freed_memory
     from editlm.io.tables import _row_bytes, write_shard
+
+    keep_freed_memory()  # a worker process of ours (see editlm.data.mining.allocator)
 
     rows, keys, held, size = [], [], [], 0
     count = itertools.count()
@@ -98,7 +102,7 @@ def mine_batch(batch: Batch) -> Iterator[tuple]:
     for event in _mine_events(batch):
         kind, path, commit, key, value = event
         if kind == "file" and not isinstance(value, str):
-            rows.append(_unpack(value))
+            rows.append(value)
             keys.append((path, commit, *key))
             size += _row_bytes(rows[-1])
             if size >= batch.shard_bytes:
@@ -125,7 +129,7 @@ def _mine_events(batch: Batch) -> Iterator[tuple]:
             for kind, key, value in iter_commit(repo, commit, batch.options, batch.name, cache):
                 if kind == "file":
                     if (commit, *key) not in batch.done_files:
-                        yield "file", batch.path, commit, key, _pack(value)
+                        yield "file", batch.path, commit, key, _pack(value) if batch.pack else value
                 else:
                     yield "commit", batch.path, commit, None, value
         except Exception as exc:  # noqa: BLE001 - one commit nobody foresaw is counted, not fatal
@@ -268,7 +272,9 @@ def run_mining(
         # (pickled, over a pipe) and encoding them here cost more than mining them (more-itertools:
         # 1.7 s to unpickle 510 MB and 0.8 s to encode it, against 1.2 s of mining).
         where = writer.worker_shards()
-        batches = [dataclasses.replace(b, shards=where, shard_bytes=shard_bytes) for b in batches]
+        batches = [dataclasses.replace(b, shards=where, shard_bytes=shard_bytes, pack=False) for b in batches]
+    elif scheduler is None:  # one process: rows are not sent anywhere (cutting the sample again copies it)
+        batches = [dataclasses.replace(b, pack=False) for b in batches]
     events = stream_unordered(
         mine_batch,
         batches,
