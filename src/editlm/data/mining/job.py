@@ -1,9 +1,13 @@
 """``editlm mine`` as a job: many repositories, all cores or a Dask cluster, resumable, one output file.
 
 Work is cut into batches of commits of one repository; workers (processes, or Dask workers that can
-read the same paths) mine a batch and stream its records back one at a time over a bounded queue
-(:func:`editlm.io.parallel.stream_unordered`), and :class:`editlm.io.tables.ShardedWriter` flushes them
-by bytes, so memory stays flat whatever the size of the rows or of one commit.
+read the same paths) mine a batch. Worker processes on this machine write its rows as shards beside
+the output themselves and send back only their keys and the commits' outcomes
+(:meth:`editlm.io.tables.ShardedWriter.adopt`): sending every row to the job, pickled over a pipe, and
+encoding it there cost more than mining it. Dask workers, which may not see the output's folder, and
+a job in one process stream the records one at a time (over a bounded queue,
+:func:`editlm.io.parallel.stream_unordered`) to :class:`editlm.io.tables.ShardedWriter`. Shards are
+flushed by bytes either way, so memory stays flat whatever the size of the rows or of one commit.
 
 Keys: a record and a dropped file are keyed ``(repository, commit, old path, path)``, a finished or
 dropped commit ``(repository, commit)`` and an unusable repository ``(repository,)``: a killed job
