@@ -328,3 +328,34 @@ def test_the_mining_processes_reuse_freed_memory_instead_of_faulting_it_in_again
         return int(run.stdout)
 
     assert faults("tuned") * 5 < faults("default")  # 8,900 against 160,000 page faults here
+
+
+# --------------------------------------------------------------------------- start-up of the command line
+
+
+def test_the_command_table_names_what_each_module_registers() -> None:
+    from editlm.cli import COMMAND_MODULES, COMMANDS, make_app
+
+    registered = {}
+    for module in COMMAND_MODULES:
+        made = make_app([module])
+        names = [c.name or c.callback.__name__.replace("_", "-") for c in made.registered_commands]
+        names += [g.name for g in made.registered_groups]
+        registered.update(dict.fromkeys(names, module))
+    assert registered == COMMANDS
+
+
+def test_editlm_mine_imports_only_the_mining_command() -> None:
+    script = (
+        "import sys\n"
+        "from editlm.cli import main\n"
+        "try:\n"
+        "    main(['mine', '--help'])\n"
+        "except SystemExit as stop:\n"
+        "    assert not stop.code, stop.code\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('editlm.train', 'editlm.generate', 'editlm.serve'))))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert "Mine git history" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]"
