@@ -15,8 +15,10 @@ and all its children, PSS, sampled every 100 ms):
 - ``editlm``: ``iter_records(filter="none")`` in one process, with the row check (every diff checked
   to turn before into after) and without (``editlm --no-verify``); editlm's rows also carry the
   diff-model sample, prompt, completion, license and language;
-- ``editlm mine``: the whole command (its default worker count unless ``--workers``, Parquet written,
-  resumable output).
+- ``editlm mine``: the whole command a user runs, in its own process (``python -m editlm.cli mine``:
+  interpreter, command-line imports, mining, writing, summary and resume state), into Parquet and
+  into JSONL, with its default worker count; ``--workers 1,2`` adds the Parquet job at those worker
+  counts, side by side.
 
 ``--stages`` adds where editlm's time goes (one more run of ``iter_records`` over the whole history
 with a clock on each stage: tree diffs, blob reads, licences, rename pairing, libgit2's diffs, diff
@@ -28,6 +30,7 @@ output. Default repositories: the project's shared bundles (``EDITLM_REAL_REPOS`
 ``/work/shared/repos/*.bundle``), cloned to a temporary folder; ``--repo PATH`` (repeatable) for others.
 
     .venv/bin/python benchmarks/mining_speed.py [--quick] [--repo PATH ...] [--repeats N] [--stages]
+        [--workers 1,2]
 
 Each figure is the best of ``--repeats`` interleaved runs (3; 1 with ``--quick``, which also mines only
 the first 300 commits). The last line is one JSON object; ``ratio`` is PyDriller's wall time over
@@ -197,7 +200,7 @@ def non_merge_commits(repo: Path, limit: int) -> list[str]:
     return ids[:limit] if limit else ids
 
 
-def measure(repo: Path, repeats: int, limit: int, workers: int | None, stages: bool = False) -> dict:
+def measure(repo: Path, repeats: int, limit: int, workers: list[int], stages: bool = False) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     me = [sys.executable, str(Path(__file__).resolve())]
     best: dict[str, dict] = {}
@@ -211,15 +214,12 @@ def measure(repo: Path, repeats: int, limit: int, workers: int | None, stages: b
             Path(only).write_text("\n".join(ids) + "\n")
             log = [*log[:3], "-c", "core.abbrev=auto", *log[3:], "--no-walk=unsorted", "--stdin"]
         editlm_cli = [sys.executable, "-m", "editlm.cli", "mine", str(repo), "--filter", "none"]
-        editlm_cli += ["--max-file-bytes", str(10**9)] + (["--workers", str(workers)] if workers else [])
-        if workers:
-            job_name = f"editlm mine ({workers} workers)"
-        else:
-            from editlm.data.mining.commits import list_commits, open_repository
-            from editlm.data.mining.job import auto_workers
+        editlm_cli += ["--max-file-bytes", str(10**9)]
+        from editlm.data.mining.commits import list_commits, open_repository
+        from editlm.data.mining.job import auto_workers
 
-            chosen = auto_workers(len(list_commits(open_repository(repo))))
-            job_name = f"editlm mine (default: {chosen} proc.)"
+        chosen = auto_workers(len(list_commits(open_repository(repo))))
+        job_name = f"editlm mine (default: {chosen} proc.)"
         for attempt in range(repeats):
             runs = {
                 "git log -p": (log, None),
@@ -228,10 +228,14 @@ def measure(repo: Path, repeats: int, limit: int, workers: int | None, stages: b
                 "editlm --no-verify": ([*me, "--child", "editlm-nocheck", str(repo), f"{tmp}/en.json", only], None),
             }  # fmt: skip
             if not limit:
-                runs[job_name] = (
-                    [*editlm_cli, "-o", f"{tmp}/out{attempt}.parquet"],
-                    None,
-                )
+                for fmt in ("parquet", "jsonl"):
+                    runs[f"{job_name}, {fmt}"] = ([*editlm_cli, "-o", f"{tmp}/out{attempt}.{fmt}"], None)
+                for count in workers:  # the same job at other worker counts, side by side
+                    out = f"{tmp}/out{attempt}-w{count}.parquet"
+                    runs[f"editlm mine --workers {count}, parquet"] = (
+                        [*editlm_cli, "--workers", str(count), "-o", out],
+                        None,
+                    )
             for name, (command, key) in runs.items():
                 result = run_measured(command, env, stdin=only or None)
                 if name not in best or result["wall_s"] < best[name]["wall_s"]:
@@ -252,7 +256,10 @@ def measure(repo: Path, repeats: int, limit: int, workers: int | None, stages: b
     common = set(digests["ed"]) & set(digests["pd"])
     same = sum(digests["ed"][k] == digests["pd"][k] for k in common)
     pd, ed = best["PyDriller"], best["editlm"]
-    job = next((r for n, r in best.items() if n.startswith("editlm mine")), None)
+    job = next((r for n, r in best.items() if n.startswith("editlm mine") and n.endswith("parquet")), None)
+    job_jsonl = next(
+        (r for n, r in best.items() if n.startswith("editlm mine") and n.endswith("jsonl")), None
+    )
     return {
         "repository": repo.name,
         "commits": commits,
@@ -264,6 +271,17 @@ def measure(repo: Path, repeats: int, limit: int, workers: int | None, stages: b
         "ratio_cpu": round(pd["cpu_s"] / ed["cpu_s"], 2),
         "ratio_no_verify": round(pd["wall_s"] / best["editlm --no-verify"]["wall_s"], 2),
         "ratio_job": round(pd["wall_s"] / job["wall_s"], 2) if job else None,
+        "ratio_job_cpu": round(pd["cpu_s"] / job["cpu_s"], 2) if job else None,
+        "ratio_job_jsonl": round(pd["wall_s"] / job_jsonl["wall_s"], 2) if job_jsonl else None,
+        "ratio_job_jsonl_cpu": round(pd["cpu_s"] / job_jsonl["cpu_s"], 2) if job_jsonl else None,
+        "ratio_job_workers": {
+            n.split("--workers ")[1].split(",")[0]: [
+                round(pd["wall_s"] / r["wall_s"], 2),
+                round(pd["cpu_s"] / r["cpu_s"], 2),
+            ]
+            for n, r in best.items()
+            if "--workers" in n
+        },
         "over_git_log": round(ed["wall_s"] / best["git log -p"]["wall_s"], 2),
         "over_git_log_cpu": round(ed["cpu_s"] / max(best["git log -p"]["cpu_s"], 1e-3), 2),
         "startup_s": round(start_s, 3),
@@ -296,12 +314,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one run each, the first 300 commits, no job")
     parser.add_argument("--repo", type=Path, action="append", help="a repository (repeatable)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each tool; the fastest counts")
-    parser.add_argument("--workers", type=int, default=None, help="editlm mine workers (default: its own)")
+    parser.add_argument(
+        "--workers",
+        default="",
+        help="also run editlm mine with these worker counts (comma-separated, e.g. 1,2) beside its default",
+    )
     parser.add_argument("--stages", action="store_true", help="also profile where editlm's time goes")
     args = parser.parse_args()
     from editlm.io.parallel import check_workers
 
-    workers = check_workers(args.workers) if args.workers is not None else None
+    try:
+        workers = [check_workers(int(w)) for w in args.workers.split(",") if w.strip()]
+    except ValueError as exc:
+        parser.error(f"--workers: {exc}")
     with tempfile.TemporaryDirectory(prefix="mining-repos-") as tmp:
         repos = args.repo or default_repositories(Path(tmp))
         if not repos:
@@ -313,21 +338,31 @@ def main() -> None:
             )
             for r in repos
         ]
-    print(f"load average at the start: {load:.1f} on {os.cpu_count()} cores")
-    header = f"{'repository':16} {'tool':30} {'wall s':>7} {'CPU s':>7} {'commits/s':>9} {'rows/s':>8} {'peak MB':>8}"
+    load_end = os.getloadavg()[0]
+    print(f"load average at the start: {load:.1f}, at the end: {load_end:.1f}, on {os.cpu_count()} cores")
+    header = f"{'repository':16} {'tool':38} {'wall s':>7} {'CPU s':>7} {'commits/s':>9} {'rows/s':>8} {'peak MB':>8}"
     print(header)
     print("-" * len(header))
     for res in results:
         for name, t in res["tools"].items():
             print(
-                f"{res['repository']:16} {name:30} {t['wall_s']:>7.2f} {t['cpu_s']:>7.2f} "
+                f"{res['repository']:16} {name:38} {t['wall_s']:>7.2f} {t['cpu_s']:>7.2f} "
                 f"{t['commits_per_s']:>9.0f} {t['rows_per_s']:>8.0f} {t['peak_mb']:>8.0f}"
             )
         print(
             f"{res['repository']:16} PyDriller / editlm: {res['ratio']}x wall, {res['ratio_cpu']}x CPU, "
-            f"{res['ratio_no_verify']}x without the check, {res['ratio_job']}x against the job; "
-            f"same diffs {res['same_diffs']}/{res['compared']}"
+            f"{res['ratio_no_verify']}x without the check; same diffs {res['same_diffs']}/{res['compared']}"
         )
+        if res["ratio_job"]:
+            print(
+                f"{res['repository']:16} PyDriller / editlm mine: Parquet {res['ratio_job']}x wall, "
+                f"{res['ratio_job_cpu']}x CPU; JSONL {res['ratio_job_jsonl']}x wall, "
+                f"{res['ratio_job_jsonl_cpu']}x CPU"
+            )
+        for count, (wall, cpu) in res["ratio_job_workers"].items():
+            print(
+                f"{res['repository']:16} PyDriller / editlm mine --workers {count}: {wall}x wall, {cpu}x CPU"
+            )
         print(
             f"{res['repository']:16} editlm / git log -p (the floor): {res['over_git_log']}x wall, "
             f"{res['over_git_log_cpu']}x CPU; "
@@ -340,7 +375,7 @@ def main() -> None:
             )
             for name, sec in st["stages_s"].items():
                 print(f"{'':16}   {name:24} {sec:6.2f} s {100 * sec / st['mining_s']:4.0f}%")
-    print(json.dumps({"ratio": results[0]["ratio"], "results": results}))
+    print(json.dumps({"ratio": results[0]["ratio"], "load": [load, load_end], "results": results}))
 
 
 if __name__ == "__main__":

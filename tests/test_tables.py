@@ -131,7 +131,8 @@ def test_shards_are_flushed_by_bytes_whatever_the_row_count(tmp_path) -> None:
     for key in range(20):
         writer.add(key, [{"key": key, "text": "x" * 10_000}])
         assert writer._bytes < 50_000  # never more than one shard's worth held
-    shards = sorted((tmp_path / "big.parquet.partial").glob("part-*.arrow"))
+    writer.flush()
+    shards = sorted((tmp_path / "big.parquet.partial").glob("part-*.parquet"))
     assert len(shards) == 4  # 5 rows of 10 kB each
     writer.finish()
     assert sorted(r["key"] for r in read_rows(out)) == list(range(20))

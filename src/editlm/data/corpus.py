@@ -176,7 +176,9 @@ def _undefined(program: str) -> set[str] | None:
     return {m.message_args[0] for m in checker.messages if isinstance(m, pyflakes.messages.UndefinedName)}
 
 
-def _self_contained(target, body, lines, binders, package, max_lines: int, text: str | None = None) -> str | None:
+def _self_contained(
+    target, body, lines, binders, package, max_lines: int, text: str | None = None
+) -> str | None:
     """The target function plus the module-level statements that bind the names it needs; ``text``:
     the target's own source where it is not a module-level statement (a dedented method, placed at
     ``target``, a fractional position after its class)."""

@@ -66,12 +66,14 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
         from rich.table import Table
 
+        from editlm.data.mining.allocator import keep_freed_memory
         from editlm.data.mining.commits import MiningError, MiningOptions, open_repository
         from editlm.data.mining.job import run_mining
         from editlm.io.parallel import Interrupted, check_workers
         from editlm.io.tables import TableError, table_format
 
         console = Console(stderr=True)
+        keep_freed_memory()  # this process is ours: see editlm.data.mining.allocator
         if workers is not None:
             try:
                 check_workers(workers)
