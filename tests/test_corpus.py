@@ -103,7 +103,7 @@ def test_methods_become_self_contained_functions():
     join = rows["stdlib:m.Store.join"]
     # dedented into a function, with the import and the global it reads; the class is not needed
     assert join["program"] == (
-        "import os\n\nSEP = \"/\"\n\n\ndef join(self, name):\n"
+        'import os\n\nSEP = "/"\n\n\ndef join(self, name):\n'
         "    return SEP.join([self.root, os.path.basename(name)])\n"
     )
     assert join["instruction"] == "Write a Python function `join(self, name)`."
@@ -122,7 +122,9 @@ def test_methods_become_self_contained_functions():
     # the defaults keep documented top-level functions only: this module has none
     assert list(module_programs(CLASSY, "m", min_lines=1)) == []
     # documented=True keeps only the documented method
-    assert [r["source"] for r in module_programs(CLASSY, "m", min_lines=1, methods=True)] == ["stdlib:m.Store.size"]
+    assert [r["source"] for r in module_programs(CLASSY, "m", min_lines=1, methods=True)] == [
+        "stdlib:m.Store.size"
+    ]
 
 
 def test_package_relative_imports_resolve_against_the_package():

@@ -37,7 +37,9 @@ def code_lines(programs: Iterable[str], max_chars: int = 100) -> list[str]:
     return list(seen)
 
 
-def nonsense_lines(lines: list[str], count: int, seed: int = 0, words: tuple[int, int] = (3, 10)) -> list[str]:
+def nonsense_lines(
+    lines: list[str], count: int, seed: int = 0, words: tuple[int, int] = (3, 10)
+) -> list[str]:
     """``count`` distinct lines of code's pieces in random order (the pieces of ``lines``, each as likely
     as any other), indented as code is: text no language model can predict, so a model can only
     learn to reproduce it by copying. Copying real lines is learned far more slowly, since a guess
@@ -80,6 +82,11 @@ def copy_rows(
         prompt = "<BEF> " + "\n".join(chosen) + "\n<DFF>"
         completion = "".join(f"\n-{chosen[i]}" for i in picked) + "\n"
         rows.append(
-            {"prompt": prompt, "completion": completion, "text": prompt + completion, "loss_start": len(prompt)}
+            {
+                "prompt": prompt,
+                "completion": completion,
+                "text": prompt + completion,
+                "loss_start": len(prompt),
+            }
         )
     return rows
