@@ -228,6 +228,7 @@ def write_diff_report(out: Path) -> Path:
         f"- fine-tuning: {metrics.get('step', '-')} steps of {settings.get('batch_size')} rows x {settings.get('seq_len')} "
         f"tokens ({metrics.get('num_input_tokens_seen', '-')} tokens seen) in {round(metrics.get('train_runtime', 0))} s on this "
         f"machine, {settings.get('threads') or 'all'} torch thread(s); pretraining steps: {settings.get('pretrain_steps')}",
+        *_copy_lines(out, settings),
         "- settings: the defaults of `DiffQuickstart` (or the run's own); the split for choosing them is the held-out",
         "  generic bugs (`--set benchmarks=false` runs up to it and stops), never a benchmark",
         "",
@@ -238,6 +239,20 @@ def write_diff_report(out: Path) -> Path:
     tmp.write_text("\n".join(lines), encoding="utf-8")
     os.replace(tmp, report)
     return report
+
+
+def _copy_lines(out: Path, settings: dict) -> list[str]:
+    """The copy warm-up's line, where the run had one."""
+    run = _load(out / "copier" / "editlm_train.json")
+    if not settings.get("copy_steps") or not run:
+        return []
+    metrics = run.get("metrics", {})
+    return [
+        f"- warm-up before fine-tuning: {_final_step_of(out / 'copier')} steps of copying lines "
+        f"({settings.get('copy_source')}: `editlm.data.transforms.copying`; {settings.get('copy_batch_size')} rows x "
+        f"{settings.get('copy_seq_len')} tokens, {metrics.get('num_input_tokens_seen', '-')} tokens seen) in "
+        f"{round(metrics.get('train_runtime', 0))} s; the checkpoints' training times count fine-tuning only"
+    ]
 
 
 def _count_parameters(model_dir: Path) -> int | None:
