@@ -77,7 +77,7 @@ def module_programs(
     parameter) with what it needs from the module; ``documented=False``: functions without a
     docstring too (their instruction is the signature alone). The bug-fix data needs neither a
     docstring nor a top-level function, and the standard library's short functions are mostly
-    methods (about 5,800 of 3-12 lines against 1,300 top-level ones, Python 3.12)."""
+    methods (about 5,800 of 3-12 lines against 1,300 top-level ones, Python 3.11)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -52,7 +52,7 @@ class DiffQuickstart:
     # programs taken from the corpus (0: every one; a small number for tests)
     programs: int = 0
     # class methods (dedented into functions) and undocumented functions too: 5,432 programs of at
-    # most 12 lines from Python 3.12's standard library where documented top-level functions give 309,
+    # most 12 lines from Python 3.11's standard library where documented top-level functions give 309,
     # too few for a model to learn anything but those programs by heart
     methods: bool = True
     documented: bool = False
