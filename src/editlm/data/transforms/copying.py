@@ -14,6 +14,11 @@ it to the end.
 Rows have the diff-model layout (``<BEF>`` ... ``<DFF>``) and the bug-fix rows' fields, so the same
 loss-from-``<DFF>`` fine-tuning trains on them. Nothing in them is a bug or a fix; the lines come from
 the training programs only.
+
+Measured not to help the quickstart (its ``copy_*`` settings, off by default): 150 s of this warm-up on
+nonsense lines before 450 s of bug fixes predicted 63.3% of the held-out diff tokens, against 67.1% for
+600 s of bug fixes alone (8 rows a step). What made the model copy was more optimizer steps: 2 rows a
+step instead of 8 in the same time (``DiffQuickstart.batch_size``).
 """
 
 from __future__ import annotations
@@ -42,10 +47,10 @@ def nonsense_lines(
 ) -> list[str]:
     """``count`` distinct lines of code's pieces in random order (the pieces of ``lines``, each as likely
     as any other), indented as code is: text no language model can predict, so a model can only
-    learn to reproduce it by copying. Copying real lines is learned far more slowly, since a guess
-    from the language model is often right (measured: a tiny model's loss on random token sequences
-    repeated falls from 6.7 to 0.07 in 150 steps; on the same task with real lines of code it was
-    still at 2.7 after 640 steps)."""
+    learn to reproduce it by copying (measured, ``tiny`` preset, 1 thread: on :func:`copy_rows` of real
+    lines the loss was still 2.7 after 640 steps of 16 x 256 tokens, on nonsense lines 1.8 after 800; a
+    random token sequence repeated right after itself, where position alone says what to copy, falls
+    from 6.7 to 0.07 in 150 steps)."""
     pool = sorted({word for line in lines for word in _WORD.findall(line)})
     if len(pool) < 2:
         raise ValueError("need lines with at least two distinct words")
