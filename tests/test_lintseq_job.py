@@ -139,6 +139,15 @@ def test_cli_lintseq_and_corpus(tmp_path, table):
     result = runner.invoke(app, ["data", "corpus", "-o", str(corpus), "--limit", "3"])
     assert result.exit_code == 0, result.output
     assert len(list(read_rows(corpus, ["instruction", "program", "source"]))) == 3
+    # methods and undocumented functions on request: more programs from the same modules
+    wide = tmp_path / "wide.jsonl"
+    args = ["data", "corpus", "--limit", "0", "--per-module", "1000", "--max-lines", "6"]
+    assert runner.invoke(app, [*args, "-o", str(corpus)]).exit_code == 0
+    result = runner.invoke(app, [*args, "-o", str(wide), "--methods", "--undocumented"])
+    assert result.exit_code == 0, result.output
+    narrow_rows, wide_rows = list(read_rows(corpus)), list(read_rows(wide))
+    assert {r["source"] for r in narrow_rows} < {r["source"] for r in wide_rows}
+    assert any(not r["instruction"].count("\n") for r in wide_rows)  # a signature alone: no docstring
 
 
 def test_parquet_input_streams(tmp_path):

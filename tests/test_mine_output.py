@@ -19,6 +19,14 @@ from editlm.io.parquet_concat import concat_parquet, decode_struct, encode_struc
 from editlm.io.tables import ShardedWriter, _column, _parquet_options, read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _python(script: str) -> subprocess.CompletedProcess:
+    """``script`` in a fresh interpreter with this checkout's source first (what it imports is its own)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+
+
 REAL = Path(os.environ.get("EDITLM_REAL_REPOS", "/work/shared/repos"))
 
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)  # no lone surrogates: not UTF-8
@@ -186,8 +194,7 @@ def test_writing_a_mined_output_does_not_import_pandas(tmp_path) -> None:
         "w.finish()\n"
         "print('pandas' in sys.modules)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    done = _python(script)
     assert done.stdout.strip() == "False", done.stderr
     assert len(pq.read_table(tmp_path / "o.parquet")) == 5
 
@@ -355,7 +362,6 @@ def test_editlm_mine_imports_only_the_mining_command() -> None:
         "    assert not stop.code, stop.code\n"
         "print(sorted(m for m in sys.modules if m.startswith(('editlm.train', 'editlm.generate', 'editlm.serve'))))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    done = _python(script)
     assert "Mine git history" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]"

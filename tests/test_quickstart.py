@@ -116,6 +116,8 @@ def test_unknown_task_and_setting_are_refused() -> None:
     assert result.exit_code != 0 and "nonsense" in result.output
     with pytest.raises(ValueError, match="sft_steps must be int"):
         settings_from({}, ["sft_steps=many"])
+    with pytest.raises(ValueError, match="copy_source"):  # refused before any stage runs
+        settings_from({}, ["copy_source=poetry"])
     assert settings_from({}, ["kinds=undefined-name,wrong-constant"]).kinds == (
         "undefined-name",
         "wrong-constant",

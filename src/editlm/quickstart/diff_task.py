@@ -113,6 +113,10 @@ class DiffQuickstart:
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.copy_source not in ("nonsense", "code"):
+            raise ValueError(f"copy_source must be 'nonsense' or 'code', not {self.copy_source!r}")
+
 
 def settings_from(values: dict, sets: list[str] = ()) -> DiffQuickstart:
     """``DiffQuickstart`` from keyword values and ``key=value`` strings (tuples: comma-separated);
@@ -383,8 +387,6 @@ def run_diff_quickstart(out: Path, settings: DiffQuickstart, say=print) -> dict:
             lines = code_lines(r["program"] for r in read_rows(programs_path) if r["split"] == "train")
             if settings.copy_source == "nonsense":
                 lines = nonsense_lines(lines, len(lines), seed=settings.seed)
-            elif settings.copy_source != "code":
-                raise ValueError(f"copy_source must be 'nonsense' or 'code', not {settings.copy_source!r}")
             write_rows(copy_path, copy_rows(lines, settings.copy_rows, seed=settings.seed))
             own = {**common, "seq_len": settings.copy_seq_len, "batch_size": settings.copy_batch_size}
             sft(SFTConfig(

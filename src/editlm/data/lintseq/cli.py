@@ -126,6 +126,8 @@ def register(app: typer.Typer) -> None:
         keep_humaneval: bool = typer.Option(
             False, help="Do not drop programs that overlap HumanEval's canonical solutions."
         ),
+        methods: bool = typer.Option(False, help="Class methods too, each made a self-contained function."),
+        undocumented: bool = typer.Option(False, help="Functions without a docstring too."),
     ) -> None:
         """Write the embedded default corpus: self-contained standard-library functions."""
         from rich.console import Console
@@ -143,6 +145,8 @@ def register(app: typer.Typer) -> None:
                     max_lines=max_lines,
                     per_module=per_module,
                     exclude_humaneval=not keep_humaneval,
+                    methods=methods,
+                    documented=not undocumented,
                 )
         except CorpusError as exc:
             console.print(f"[red]error:[/red] {exc}")
