@@ -178,6 +178,28 @@ def test_refuses_without_isolation_unless_allowed(monkeypatch):
         assert box.run("print(1)").stdout == "1\n"
 
 
+def test_unisolated_scratch_folder_removed(monkeypatch):
+    # the zygote is killed, never left to clean up: its work folder must go with its server. An unmapped
+    # uid cannot make a user namespace, so the server runs its programs unisolated (in a scratch folder)
+    unmapped = Isolation("none", ("unshare", "--user"), False, False)
+    monkeypatch.setattr(sb, "detect_isolation", lambda name=None: unmapped)
+    box = Sandbox(workers=1, allow_unisolated=True)
+    assert box.features["mode"] == "none"
+    assert box.run("open('x', 'w').write('1'); print(2)").stdout == "2\n"
+    scratch = box._servers[0].features["scratch_root"]
+    assert os.path.isdir(scratch)
+    box.close()
+    assert not os.path.exists(scratch)
+    box = Sandbox(workers=1, allow_unisolated=True)  # the server killed: the harness removes it
+    box.run("print(1)")
+    server = box._servers[0]
+    scratch = server.features["scratch_root"]
+    server.proc.kill()
+    server.proc.wait()
+    box.close()
+    assert not os.path.exists(scratch)
+
+
 def test_network_is_isolated(box):
     features = box.features
     assert features["network_interfaces"] == ["lo"]

@@ -717,6 +717,11 @@ class Server:
         if self.zygote_pid:
             _kill(self.zygote_pid)
             os.waitpid(self.zygote_pid, 0)
+        scratch = self.features.get("scratch_root")
+        if scratch:  # the unisolated path's work folders (its programs are dead with their zygote)
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
         for group in self.cgroups or ():
             group.close()
 
@@ -767,6 +772,8 @@ class Zygote:
 
             self.scratch_root = tempfile.mkdtemp(prefix="editlm-sandbox-")
             os.chmod(self.scratch_root, 0o711)
+            # the server removes it once this zygote is gone (it is killed, never left to clean up)
+            features["scratch_root"] = self.scratch_root
         gc.freeze()  # long-lived objects out of the collector's sight: forked programs copy fewer pages
         self._prepare()
         _sock_send(self.sock, features)

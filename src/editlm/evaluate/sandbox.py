@@ -326,7 +326,12 @@ class _Server:
             self.proc.wait()
         if self.proc.stdout:
             self.proc.stdout.close()
+        ended_itself = self.proc.returncode == 0
         self.proc = None
+        # the unisolated path's scratch folder: the server removes it, unless it was killed first
+        scratch = self.features.get("scratch_root")
+        if scratch and not ended_itself and os.path.basename(scratch).startswith("editlm-sandbox-"):
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 @dataclass
