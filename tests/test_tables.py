@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import pytest
 
@@ -243,3 +244,27 @@ def test_map_unordered_dask() -> None:
         with Client(cluster) as client:
             result = sorted(map_unordered(_square, iter(range(50)), scheduler=client, chunksize=4))
     assert result == [i * i for i in range(50)]
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_outputs_get_the_mode_open_would_give(tmp_path, mask):
+    # mkstemp's 0600 must not leak into outputs: a shared dataset or model must stay readable
+    from editlm.io.tables import ShardedWriter, write_json, write_rows
+    from editlm.train.resume import _write
+
+    old = os.umask(mask)
+    try:
+        write_json(tmp_path / "a.json", {"x": 1})
+        write_rows(tmp_path / "b.parquet", [{"x": 1}])
+        writer = ShardedWriter(tmp_path / "c.jsonl", settings={})
+        writer.add(1, [{"x": 1}])
+        writer.finish()
+        _write(tmp_path / "d.json", {"x": 1})
+        with open(tmp_path / "plain", "w"):
+            pass
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~mask
+    assert (tmp_path / "plain").stat().st_mode & 0o777 == expected
+    for name in ("a.json", "b.parquet", "c.jsonl", "c.jsonl.summary.json", "c.jsonl.resume.json", "d.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == expected, name

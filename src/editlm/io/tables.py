@@ -90,6 +90,21 @@ def write_json(path: str | Path, value: Any, indent: int | None = 2) -> None:
         Path(tmp).write_text(json.dumps(value, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def new_file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file under this process's umask (``mkstemp``'s files
+    are 0600, so outputs written through it would be unreadable to the user's group and others)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:  # reads the umask without changing it
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, hence the /proc way first)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 class _atomic:
     """Context manager giving a temporary path beside ``path``, renamed over it on success."""
 
@@ -104,6 +119,7 @@ class _atomic:
 
     def __exit__(self, exc_type, *_) -> None:
         if exc_type is None:
+            os.chmod(self.tmp, new_file_mode())  # mkstemp makes it 0600: give it what open() would
             os.replace(self.tmp, self.path)
         elif os.path.exists(self.tmp):
             os.unlink(self.tmp)

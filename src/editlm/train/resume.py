@@ -16,6 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from editlm.io.tables import new_file_mode
+
 RUN_FILE = "editlm_run.json"
 # Settings that do not change what is trained: they may differ between a run and its resumption.
 NOT_COMPARED = frozenset(
@@ -143,4 +145,5 @@ def _write(path: Path, value: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(value, fh, indent=2, default=str)
+    os.chmod(tmp, new_file_mode())
     os.replace(tmp, path)

@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from editlm.io.tables import new_file_mode
 from editlm.train.config import ConfigError, PretrainConfig, SFTConfig, TrainConfig
 from editlm.train.data import (
     CountingCollator,
@@ -407,4 +408,5 @@ def _write_json(path: Path, value: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(value, fh, indent=2, default=str)
+    os.chmod(tmp, new_file_mode())
     os.replace(tmp, path)
