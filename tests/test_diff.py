@@ -374,6 +374,30 @@ def test_counted_hunk_followed_by_lines_that_continue_it_refuses() -> None:
         apply_diff(FILE, too_small)
 
 
+def test_counted_body_of_context_only_followed_by_changes_refuses() -> None:
+    # counts (1, 1) met by one context row, the hunk's change after them: no diff tool writes a hunk
+    # that changes nothing, so its end is not settled and the '+' row is not prose (found by fuzzing:
+    # the insertion was dropped and the file came out unchanged there)
+    short = "@@ -2,1 +2,1 @@\n     a = 1\n+    c = 0\n \n"
+    with pytest.raises(DiffApplyError, match="'\\+' line follows its counted body"):
+        apply_diff(FILE, short)
+    with pytest.raises(DiffApplyError):
+        apply_diff(FILE, "@@ -2,1 +2,1 @@\n     a = 1\n+    c = 0\n")
+
+
+def test_diff_cut_inside_its_last_minus_row_matches_only_exactly() -> None:
+    # "-    b = 2" cut to "-      ": tolerant matching took it for the blank line above (found by
+    # fuzzing git's diffs); only the file's very line may match a row the diff may have been cut in
+    spaced = "def f(x):\n    a = 1\n\n    b = 2\n    return a + b\n"
+    for require_newline in (True, False):
+        with pytest.raises(DiffError):
+            apply_diff(spaced, "@@ -4 +3,0 @@\n-      ", require_newline=require_newline)
+        whole = apply_diff(spaced, "@@ -4 +3,0 @@\n-    b = 2", require_newline=require_newline)
+        assert whole == spaced.replace("    b = 2\n", "")
+    # with its line ending the row is whole: tolerant matching stays (trailing blanks ignored)
+    assert apply_diff(spaced, "@@ -4 +3,0 @@\n-    b = 2  \n") == spaced.replace("    b = 2\n", "")
+
+
 def test_dropped_zero_count_is_read_by_both_starts() -> None:
     # "@@ -2 +3 @@" with one '+' line: an insertion after line 2 (the new line is line 3).
     assert split_lines(apply_diff(FILE, "@@ -2 +3 @@\n+    c = 0\n"))[2] == "    c = 0\n"

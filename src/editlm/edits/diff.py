@@ -495,6 +495,9 @@ class _Parser:
             missing,
             partial,
             overcount,
+            # the diff ends inside this '-' row (no line ending): it may be cut, so only the file's
+            # very line may match it (tolerant levels would take a cut "-      " for any blank line)
+            not self.ended and end == len(rows) and not trailing and lines[-1][0] == "-",
         )
         self.delta += sum(op == "+" for op, _ in lines) - sum(op == "-" for op, _ in lines)
         return hunk, end

@@ -43,6 +43,7 @@ class Hunk:
     missing: int = 0  # context rows cut off its end (see _symmetric); applying checks the file has them
     partial: str | None = None  # the first of them, when the cut went through it: the start of its text
     overcount: tuple[int, int] = (0, 0)  # old and new rows its @@ counts claim beyond its whole body
+    open_end: bool = False  # the diff ends inside its last ('-') row: placed only where it matches exactly
 
     @property
     def leading_context(self) -> int:

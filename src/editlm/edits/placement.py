@@ -264,7 +264,7 @@ def _candidates(index: _Index, hunk: Hunk) -> tuple[list[int], int]:
     old = hunk.old_lines
     if not old:
         return [], 0
-    for level in range(len(_NORMALISERS)):
+    for level in range(1 if hunk.open_end else len(_NORMALISERS)):
         where = index.find(old, level)
         if where:
             return where, level
@@ -478,6 +478,8 @@ def _symmetric(hunk: Hunk, start: int, size: int) -> bool:
     unless context rows that match the file follow them (which _check_trailing refuses)."""
     lead, tail = hunk.leading_context, hunk.trailing_context + hunk.missing
     end = start + len(hunk.old_lines) + hunk.missing
+    if lead == len(hunk.lines):  # context only: no diff tool writes that, so nothing settles its end
+        return False
     return lead >= 1 and tail == lead and start > 0 and end < size
 
 
