@@ -307,3 +307,45 @@ def test_segment_attention_matches_the_block_masked_model(tok, model):
     for name in ga:
         assert torch.allclose(ga[name], gb[name], atol=1e-6, rtol=1e-4), name
     model.zero_grad()
+
+
+@pytest.mark.parametrize("prompt", ["Rewrite it:\n<AFT> ", "Answer: "])
+def test_a_prompt_is_trained_on_the_tokens_generation_feeds(tok, prompt):
+    # "<AFT> " + "def" tokenized as one text gives " def" (and "  " + "def" gives " " + " def"): the model
+    # would learn to continue a prompt that generation never gives it (the prompt alone ends in " ")
+    completion = "def f(x):\n    return x\n"
+    joint = tok(prompt + completion, add_special_tokens=False)["input_ids"]
+    alone = tok(prompt, add_special_tokens=False)["input_ids"]
+    assert joint[: len(alone)] != alone  # the case this is about
+    report = DataReport()
+    (ids, labels), = encode_sft(tok, [{"prompt": prompt, "completion": completion}], seq_len=512, report=report)  # fmt: skip
+    from editlm.models.tokens import encode_prompts
+
+    fed = encode_prompts(tok, [prompt])[0]  # what the engines feed for this prompt
+    assert ids[: len(fed)] == fed
+    assert labels[: len(fed)] == [IGNORE] * len(fed)
+    assert tok.decode(labels[len(fed) : -1]) == completion and ids[-1] == tok.eos_token_id
+    assert report.boundary_retokenized == 1 and report.boundary_kept == 0
+    # no token across the boundary: one tokenization, as before
+    report = DataReport()
+    encode_sft(
+        tok, [{"prompt": "Rewrite it:\n<AFT>", "completion": " " + completion}], seq_len=512, report=report
+    )
+    assert report.boundary_retokenized == 0
+
+
+def test_a_tokenizer_that_adds_a_leading_space_keeps_one_tokenization(tok):
+    # tokenized alone, the completion would gain a space ("def" -> " def"): the text must not change
+    import copy
+
+    from tokenizers import pre_tokenizers
+
+    spaced = copy.deepcopy(tok)
+    spaced.backend_tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)
+    report = DataReport()
+    record = {"prompt": "Answer: ", "completion": "def f(x):\n"}
+    (ids, _), = encode_sft(spaced, [record], seq_len=512, report=report)  # fmt: skip
+    assert spaced.decode(ids[:-1]) == spaced.decode(
+        spaced(record["prompt"] + record["completion"])["input_ids"]
+    )
+    assert report.boundary_kept == 1 and report.boundary_retokenized == 0
