@@ -14,8 +14,8 @@ transformers engine with and without the prediction (greedy, and sampled t=0.2 w
 transformers ``generate`` plain and with its prompt-lookup decoding (``prompt_lookup_num_tokens=10``,
 greedy): tokens/s (wall and CPU), the share of drafted tokens accepted, tokens per forward pass; the
 outputs with and without the prediction are checked to be identical. A model that copies is needed,
-so this part first trains one (``COPIER``: a 0.7M-parameter Llama-shaped model, editlm's tokenizer
-and editlm's SFT on rename rewrites of the other stdlib modules' functions, a few CPU minutes) and
+so this part first trains one (``COPIER``: a 1M-parameter Llama-shaped model, editlm's tokenizer
+and editlm's SFT on rename rewrites of the other stdlib modules' functions, 10 CPU minutes) and
 caches it under ``$EDITLM_CACHE/sampling_speed/KEY``, KEY the hash of its settings; its copy
 accuracy (teacher-forced, held-out modules) is printed.
 
@@ -123,16 +123,19 @@ def editlm_paths(model_dir: Path, prompts: list[str], n: int, params: SamplingPa
 REPEATS = 3  # every path decodes the cases this many times (one pass is under a second here)
 REWRITE = "<NME> {name}\n<BEF> {before}\n<MSG> {message}\n<AFT> "
 NEW_NAMES = ("value", "item", "result", "data", "count", "node", "entry", "target", "total", "part")
-# The copy model's settings are its cache key (change one and it is trained again). Two stages: the
-# top-level stdlib modules (several epochs: the model learns the code's n-grams and starts to copy),
-# then up to 10 functions of every stdlib file, subpackages included (one pass over new functions:
-# copying is the only way to predict them). Top-level modules held out for the benchmark: neither.
-COPIER_BASE = dict(
-    vocab_size=2048, hidden_size=128, num_hidden_layers=2, num_attention_heads=2, seq_len=256,
-    train_lines=(2, 8), steps=800, max_time=240.0, batch_size=8, lr=6e-3, full_loss=True, held_out_every=10,
+# The copy model's settings are its cache key (change one and it is trained again): editlm's "tiny"
+# shape (4 layers, 4 heads) and tokenizer size, rename rewrites of every function of 2-8 lines in the
+# stdlib files (subpackages included) but the held-out top-level modules, 2 rows a step for up to
+# 600 s, the loss on the rewrite only. Measured (held-out copy accuracy, teacher-forced): 2 layers and
+# 2 heads, 8 rows a step (the previous settings) 47.1%; the same with 2 rows a step 52.5%; this shape
+# 89.9% (after about 6,000 steps the accuracy jumps, as the quickstart's does). ``encoding`` names
+# how SFT tokenizes a prompt (its own tokens first, as generation feeds them: see
+# ``editlm.train.data``), so a model trained before that change is not reused.
+COPIER = dict(
+    vocab_size=1024, hidden_size=128, num_hidden_layers=4, num_attention_heads=4, seq_len=256,
+    train_lines=(2, 8), steps=12000, max_time=600.0, batch_size=2, lr=2e-3, full_loss=False,
+    held_out_every=10, corpus="all", per_file=None, encoding="prompt tokens alone",
 )  # fmt: skip
-COPIER = {**COPIER_BASE, "start": COPIER_BASE, "corpus": "all", "per_file": 10, "steps": 1500, "max_time": 300.0,
-          "lr": 4e-3}  # fmt: skip
 
 
 def stdlib_modules() -> list[Path]:
