@@ -47,8 +47,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="Seed for the commitpackft version-bump sampling."),
         workers: int | None = typer.Option(
             None,
-            help="Worker processes; 0: all cores; default: one process below 5,000 commits, else one "
-            "per 5,000 commits up to all cores.",
+            help="Worker processes; 0: all cores; default: one process below 800 commits, else one "
+            "per 800 commits up to all cores.",
         ),
         scheduler: str | None = typer.Option(None, help="Dask scheduler address (tcp://host:8786)."),
         batch_size: int = typer.Option(32, help="Commits per work item."),
