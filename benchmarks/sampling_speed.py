@@ -129,10 +129,10 @@ NEW_NAMES = ("value", "item", "result", "data", "count", "node", "entry", "targe
 # tokens a step for up to 600 s, the loss on the rewrite only. Measured (held-out copy accuracy,
 # teacher-forced, 600 s each): 2 layers and 2 heads, 8 rows of 256 a step (the previous settings)
 # 47.1%; 2 rows of 256 52.5%; this shape with 2 rows of 256: 89.9% once (its accuracy jumped after
-# ~6,000 steps), 60.5% and 56.7% (lr 3e-3) in two more runs, 53.9% with rows of 512; rows of 1,024
-# (several rewrites packed in each): 96.3%, the jump after ~1,000 steps, as the quickstart's. ``encoding`` names
-# how SFT tokenizes a prompt (its own tokens first, as generation feeds them: see
-# ``editlm.train.data``), so a model trained before that change is not reused.
+# ~6,000 steps; the old prompt tokenization), 60.5% and 56.7% (lr 3e-3) in two more runs, 53.9% with
+# rows of 512; rows of 1,024 (several rewrites packed in each): 96.3%, the jump after ~1,000 steps, as
+# the quickstart's. ``encoding`` names how SFT tokenizes a prompt (its own tokens first, as generation
+# feeds them: see ``editlm.train.data``), so a model trained before that change is not reused.
 COPIER = dict(
     vocab_size=1024, hidden_size=128, num_hidden_layers=4, num_attention_heads=4, seq_len=1024,
     train_lines=(2, 8), steps=12000, max_time=600.0, batch_size=2, lr=2e-3, full_loss=False,
