@@ -268,3 +268,83 @@ def test_outputs_get_the_mode_open_would_give(tmp_path, mask):
     assert (tmp_path / "plain").stat().st_mode & 0o777 == expected
     for name in ("a.json", "b.parquet", "c.jsonl", "c.jsonl.summary.json", "c.jsonl.resume.json", "d.json"):
         assert (tmp_path / name).stat().st_mode & 0o777 == expected, name
+
+
+def test_jsonl_rows_are_written_once_and_renamed_into_place(tmp_path) -> None:
+    # the rows go to one file as they are flushed; finish() renames it (no second copy of the text)
+    out = tmp_path / "out.jsonl"
+    writer = ShardedWriter(out, shard_size=2)
+    for key in range(7):
+        writer.add(key, [{"key": key, "text": "x" * key}])
+    writer.flush()
+    rows_file = tmp_path / "out.jsonl.partial" / "rows.jsonl"
+    inode = rows_file.stat().st_ino
+    assert not list((tmp_path / "out.jsonl.partial").glob("part-*.jsonl"))
+    writer.finish()
+    assert out.stat().st_ino == inode
+    assert [r["key"] for r in read_rows(out)] == list(range(7))
+
+
+def test_jsonl_resume_cuts_rows_whose_keys_never_landed(tmp_path) -> None:
+    out = tmp_path / "out.jsonl"
+    writer = ShardedWriter(out, shard_size=1)
+    writer.add("a", [{"v": 1}])
+    writer.add("b", [{"v": 2}])
+    with open(tmp_path / "out.jsonl.partial" / "rows.jsonl", "ab") as rows:
+        rows.write(b'{"v": "written, then the job was killed before its key list"}\n{"v": "to')
+    resumed = ShardedWriter(out)
+    assert resumed.done == {"a", "b"}
+    resumed.add("c", [{"v": 3}])
+    resumed.finish()
+    assert list(read_rows(out)) == [{"v": 1}, {"v": 2}, {"v": 3}]
+
+
+def test_jsonl_rows_shorter_than_their_record_refuse_to_resume(tmp_path) -> None:
+    out = tmp_path / "out.jsonl"
+    writer = ShardedWriter(out, shard_size=1)
+    writer.add("a", [{"v": 1}])
+    os.truncate(tmp_path / "out.jsonl.partial" / "rows.jsonl", 3)
+    with pytest.raises(TableError, match="cut short"):
+        ShardedWriter(out)
+
+
+def test_jsonl_shards_of_an_older_editlm_are_taken_over(tmp_path) -> None:
+    # one file per shard and no "end" in the key lists: appended in order, then resumed as usual
+    out = tmp_path / "out.jsonl"
+    partial = tmp_path / "out.jsonl.partial"
+    partial.mkdir()
+    (partial / "settings.json").write_text("{}\n")
+    for number, keys in enumerate([["a", "b"], ["c"]]):
+        (partial / f"part-{number:05d}.jsonl").write_text("".join(json.dumps({"k": k}) + "\n" for k in keys))
+        (partial / f"part-{number:05d}.keys.json").write_text(
+            json.dumps({"keys": keys, "skips": [], "rows": len(keys)})
+        )
+    (partial / "part-00002.keys.json").write_text(
+        json.dumps({"keys": [], "skips": [["d", "empty"]], "rows": 0})
+    )
+    writer = ShardedWriter(out)
+    assert writer.done == {"a", "b", "c", "d"}
+    writer.add("e", [{"k": "e"}])
+    summary = writer.finish()
+    assert [r["k"] for r in read_rows(out)] == ["a", "b", "c", "e"]
+    assert summary["skipped"] == {"empty": 1}
+
+
+def test_a_finished_jsonl_output_stays_whole_while_it_is_extended(tmp_path) -> None:
+    out = tmp_path / "out.jsonl"
+    first = ShardedWriter(out)
+    first.add("a", [{"v": 1}])
+    first.finish()
+    before = out.read_bytes()
+    second = ShardedWriter(out, shard_size=1)
+    second.add("b", [{"v": 2}])
+    second.flush()
+    assert out.read_bytes() == before  # appended to a copy, not to the output itself
+    second.finish()
+    assert list(read_rows(out)) == [{"v": 1}, {"v": 2}]
+    empty = ShardedWriter(tmp_path / "empty.jsonl")
+    empty.finish()
+    again = ShardedWriter(tmp_path / "empty.jsonl")  # a finished output with no rows, extended
+    again.add("x", [{"v": 0}])
+    again.finish()
+    assert list(read_rows(tmp_path / "empty.jsonl")) == [{"v": 0}]
