@@ -136,7 +136,7 @@ NEW_NAMES = ("value", "item", "result", "data", "count", "node", "entry", "targe
 COPIER = dict(
     vocab_size=1024, hidden_size=128, num_hidden_layers=4, num_attention_heads=4, seq_len=1024,
     train_lines=(2, 8), steps=12000, max_time=600.0, batch_size=2, lr=2e-3, full_loss=False,
-    held_out_every=10, corpus="all", per_file=None, encoding="prompt tokens alone",
+    held_out_every=10, encoding="prompt tokens alone",
 )  # fmt: skip
 
 
@@ -193,16 +193,10 @@ def rename_task(name: str, function: str, rng: random.Random) -> dict | None:
     )
 
 
-def rename_tasks(
-    paths: list[Path], lines: tuple[int, int], seed: int, per_file: int | None = None
-) -> list[dict]:
+def rename_tasks(paths: list[Path], lines: tuple[int, int], seed: int) -> list[dict]:
     rng = random.Random(seed)
-    tasks = []
-    for path in paths:
-        picked = [t for f in functions(path.read_text(encoding="utf-8", errors="replace"), *lines)
-                  if (t := rename_task(path.name, f, rng))]  # fmt: skip
-        tasks += picked[:per_file] if per_file else picked
-    return tasks
+    return [t for path in paths for f in functions(path.read_text(encoding="utf-8", errors="replace"), *lines)
+            if (t := rename_task(path.name, f, rng))]  # fmt: skip
 
 
 def copier_dir(settings: dict) -> Path:
@@ -252,30 +246,22 @@ def train_copier(settings: dict) -> tuple[Path, dict]:
     report = out / "copier.json"
     if report.is_file():
         return out, json.loads(report.read_text())
-    parent = train_copier(settings["start"]) if settings.get("start") else None
     work = out.with_name(f".{out.name}-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     start = clock()
     modules = stdlib_modules()
     held = set(modules[:: settings["held_out_every"]])
-    if settings.get("corpus") == "all":
-        rows = rename_tasks([p for p in stdlib_files() if p not in held], settings["train_lines"], seed=3,
-                            per_file=settings["per_file"])  # fmt: skip
-    else:
-        rows = rename_tasks([m for m in modules if m not in held], settings["train_lines"], seed=0)
+    rows = rename_tasks([p for p in stdlib_files() if p not in held], settings["train_lines"], seed=3)
     with open(work / "train.jsonl", "w", encoding="utf-8") as fh:
         for task in rows:
             fh.write(json.dumps(dict(prompt=REWRITE.format(**task), completion=task["after"])) + "\n")
-    if parent:
-        init = parent[0]
-    else:
-        train_tokenizer(stdlib_texts(limit=60), work / "tok", vocab_size=settings["vocab_size"])
-        tok = load_tokenizer(work / "tok")
-        shape = {k: settings[k] for k in ("hidden_size", "num_hidden_layers", "num_attention_heads")}
-        model = init_model("tiny", tok, seed=0, intermediate_size=3 * settings["hidden_size"],
-                           max_position_embeddings=settings["seq_len"], **shape)  # fmt: skip
-        init = save_checkpoint(model, tok, work / "init")
+    train_tokenizer(stdlib_texts(limit=60), work / "tok", vocab_size=settings["vocab_size"])
+    tok = load_tokenizer(work / "tok")
+    shape = {k: settings[k] for k in ("hidden_size", "num_hidden_layers", "num_attention_heads")}
+    model = init_model("tiny", tok, seed=0, intermediate_size=3 * settings["hidden_size"],
+                       max_position_embeddings=settings["seq_len"], **shape)  # fmt: skip
+    init = save_checkpoint(model, tok, work / "init")
     config = make_config(SFTConfig, dict(
         model=str(init), data=str(work / "train.jsonl"), output_dir=str(work / "model"),
         seq_len=settings["seq_len"], batch_size=settings["batch_size"], lr=settings["lr"], warmup_steps=10,
@@ -295,7 +281,7 @@ def train_copier(settings: dict) -> tuple[Path, dict]:
     held_tasks = rename_tasks(sorted(held), settings["train_lines"], seed=1)[:60]
     info = dict(
         parameters=count_parameters(load_model(work / "model")), train_rows=len(rows), train_wall=wall,
-        train_cpu=cpu + (parent[1]["train_cpu"] if parent else 0.0), stages=1 + (parent[1]["stages"] if parent else 0),
+        train_cpu=cpu,
         steps=json.loads((work / "model" / "metrics.jsonl").read_text().splitlines()[-1])["step"],
         train_loss=trained["metrics"].get("train_loss"), **copy_accuracy(work / "model", held_tasks, settings["seq_len"]),
     )  # fmt: skip
@@ -445,7 +431,7 @@ def part_b(quick: bool, steps: int | None = None) -> dict:
         settings.update(steps=steps, max_time=0.0)
     model_dir, info = train_copier(settings)
     print(
-        f"\ncopy model {model_dir}: {info['parameters'] / 1e6:.2f}M parameters, {info['stages']} stages, last {info['steps']} steps on "
+        f"\ncopy model {model_dir}: {info['parameters'] / 1e6:.2f}M parameters, {info['steps']} steps on "
         f"{info['train_rows']} rename rewrites ({info['train_cpu']:.0f} CPU s to build); copy accuracy "
         f"(teacher-forced, held-out modules) {info['accuracy']:.1%} of {info['tokens']} target tokens"
     )

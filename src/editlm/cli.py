@@ -14,20 +14,6 @@ import typer
 
 from editlm import __version__
 
-COMMAND_MODULES = (
-    "editlm.quickstart",
-    "editlm.data.lintseq.cli",
-    "editlm.data.mining.cli",
-    "editlm.data.bugs.cli",
-    "editlm.data.transforms.cli",
-    "editlm.train.cli",
-    "editlm.models.codefusion.cli",
-    "editlm.generate.cli",
-    "editlm.evaluate.cli",
-    "editlm.serve",
-)
-
-
 # The module that registers each top-level command (``tests/test_mine_output.py`` checks this against
 # what the modules register). ``editlm NAME ...`` imports only NAME's module: the others' imports
 # (tokenizers, pydantic, asyncio, ...) cost 0.17 s, more than `editlm mine` spends mining a small
@@ -51,6 +37,7 @@ COMMANDS = {
     "benchmarks": "editlm.evaluate.cli",
     "serve": "editlm.serve",
 }
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))  # each once, in the order of `editlm --help`
 
 
 def _version(value: bool) -> None:

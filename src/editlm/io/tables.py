@@ -231,23 +231,21 @@ class ShardedWriter:
             self._check(state.get("settings"), self.state_path)
             self.partial.mkdir(parents=True)
             write_json(settings_file, self.settings)
+            end = None  # where a JSONL output's rows end (see ROWS)
             if self.format == "jsonl":  # copied (not linked): new rows are appended to the copy
                 end = 0
                 if state["rows"]:
                     shutil.copyfile(self.path, self.partial / ROWS)
                     end = (self.partial / ROWS).stat().st_size
-                _write_keys(
-                    self.partial / "part-00000.keys.json", state["keys"], state["skips"], state["rows"], end
-                )
             else:
                 shard = self.partial / f"part-00000{self._final_suffix}"
                 try:  # a hard link costs nothing and leaves OUTPUT in place until finish() replaces it
                     os.link(self.path, shard)
                 except OSError:
                     shutil.copyfile(self.path, shard)
-                _write_keys(
-                    self.partial / "part-00000.keys.json", state["keys"], state["skips"], state["rows"]
-                )
+            _write_keys(
+                self.partial / "part-00000.keys.json", state["keys"], state["skips"], state["rows"], end
+            )
         if not self.partial.exists():
             return
         self._check(
@@ -292,13 +290,13 @@ class ShardedWriter:
         shard = Path(shard)
         number = self._next
         self._next += 1
+        end = None
         if self.format == "jsonl":
             end = self._append_file(shard)
             shard.unlink()
-            _write_keys(self.partial / f"part-{number:05d}.keys.json", keys, [], rows, end)
         else:
             os.replace(shard, self.partial / f"part-{number:05d}{self._suffix}")
-            _write_keys(self.partial / f"part-{number:05d}.keys.json", keys, [], rows)
+        _write_keys(self.partial / f"part-{number:05d}.keys.json", keys, [], rows, end)
         self.done.update(_key(k) for k in keys)
         self.rows_written += rows
 
@@ -377,10 +375,7 @@ class ShardedWriter:
         keys_file = shard.with_name(f"{shard.name.split('.')[0]}.keys.json")
         if self.format == "jsonl":
             with open(self.partial / ROWS, "ab") as handle:
-                for row in rows:
-                    handle.write(
-                        (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
-                    )
+                _write_jsonl(handle, rows)
                 end = handle.tell()
             _write_keys(keys_file, keys, skips, len(rows), end)
             return
@@ -432,7 +427,6 @@ class ShardedWriter:
         """Merge the shards into the output file; returns the summary that is also written (the
         finished keys go to ``OUTPUT.resume.json``, not into the summary)."""
         self.flush()
-        shards = self._shards()
         keys: list = []
         skips: list = []
         if self.partial.exists():
@@ -449,7 +443,7 @@ class ShardedWriter:
                     Path(tmp).write_bytes(b"\n")
                 columns = list(self.schema.names) if self.schema is not None else None
             else:
-                columns = _merge(shards, tmp, self.format, self.schema)
+                columns = _merge(self._shards(), tmp, self.schema)
         summary = {
             "output": str(self.path),
             "rows": self.rows_written,
@@ -530,6 +524,12 @@ def _short_columns(rows: list[dict]) -> list[str]:
     return [n for n in names if not count[n] or total[n] / count[n] < 256]
 
 
+def _write_jsonl(handle, rows: list[dict]) -> None:
+    """``rows`` as JSON lines (UTF-8, non-ASCII kept) to a binary file."""
+    for row in rows:
+        handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
 def _write_table(path: Path, rows: list[dict], fmt: str, schema=None, dictionary=None) -> None:
     with _atomic(path) as tmp:
         if fmt == "parquet":
@@ -545,9 +545,8 @@ def _write_table(path: Path, rows: list[dict], fmt: str, schema=None, dictionary
             else:
                 pq.write_table(table, tmp, **_parquet_options(dictionary))
         else:
-            with open(tmp, "w", encoding="utf-8") as handle:
-                for row in rows:
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            with open(tmp, "wb") as handle:
+                _write_jsonl(handle, rows)
                 if not rows:
                     handle.write("\n")  # see _merge
 
@@ -678,7 +677,7 @@ def _append(source, target) -> None:
     shutil.copyfileobj(source, target)
 
 
-def _merge(shards: list[Path], out: str, fmt: str, schema=None) -> list[str] | None:
+def _merge(shards: list[Path], out: str, schema=None) -> list[str]:
     """Concatenate Parquet (or older Arrow) shards one batch at a time (memory stays at one batch),
     unifying schemas; a lone Parquet shard (an earlier output with nothing added) is moved into place
     as it is. Returns the columns. (A JSONL output's rows are already one file: see ``ROWS``.)
