@@ -573,6 +573,21 @@ def test_rows_carry_the_fine_tuning_split(mined) -> None:
         assert row["prompt"].endswith("<DFF>") and row["completion"].startswith(" ")
 
 
+_DAMAGES = [
+    "flip",
+    "drop",
+    "count",
+    "duplicate",
+    "shift",
+    "retag",
+    "untag",
+    "truncate",
+    "prose",
+    "swap",
+    "marker",
+]
+
+
 @settings(max_examples=400, deadline=None)
 @given(before=_texts(), after=_texts(), data=st.data())
 def test_row_check_accepts_git_hunks_and_refuses_damaged_ones(before, after, data):
@@ -585,9 +600,21 @@ def test_row_check_accepts_git_hunks_and_refuses_damaged_ones(before, after, dat
     assert hunks_apply(before, hunks, after)
     lines = hunks.split("\n")
     k = data.draw(st.integers(0, len(lines) - 2))
-    damage = data.draw(st.sampled_from(["flip", "drop", "count", "duplicate", "shift"]))
+    damage = data.draw(st.sampled_from(_DAMAGES))
     line = lines[k]
-    if damage == "shift":  # the hunk placed a line earlier or later, on both sides
+    if damage == "retag":  # a tag that is not one
+        lines[k] = data.draw(st.sampled_from(["X", "@", "\t", "\\"])) + line[1:]
+    elif damage == "untag":  # a line that lost its leading space, or a blank line in the middle
+        lines[k] = line[1:]
+    elif damage == "truncate":
+        lines = lines[: k + 1]
+    elif damage == "prose":
+        lines.insert(k + 1, data.draw(st.sampled_from(["This fixes the bug.", "", "@@ done @@", "\\ x"])))
+    elif damage == "swap" and k + 2 < len(lines):
+        lines[k], lines[k + 1] = lines[k + 1], line
+    elif damage == "marker":
+        lines.insert(k + 1, "\\ No newline at end of file")
+    elif damage == "shift":  # the hunk placed a line earlier or later, on both sides
         step = data.draw(st.sampled_from([-1, 1]))
         lines[k] = re.sub(r"([-+])(\d+)", lambda m: f"{m[1]}{max(0, int(m[2]) + step)}", line, count=2)
     elif damage == "flip":

@@ -3,6 +3,7 @@ chunks copied, the footer's offsets moved), Arrow columns built without pandas, 
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -365,3 +366,25 @@ def test_editlm_mine_imports_only_the_mining_command() -> None:
     done = _python(script)
     assert "Mine git history" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_mining_into_jsonl_never_imports_pyarrow(demo, tmp_path) -> None:
+    """pyarrow's import was a sixth of ``editlm mine`` on a small repository; JSONL does not need it.
+    Its summary still lists every column, and a Parquet job still gets the full schema."""
+    history, _, rows = demo
+    script = (
+        "import sys, json\n"
+        "from editlm.cli import main\n"
+        "try:\n"
+        f"    main(['mine', {str(history.path)!r}, '-o', {str(tmp_path / 'o.jsonl')!r}, '--filter', 'none'])\n"
+        "except SystemExit as stop:\n"
+        "    assert not stop.code, stop.code\n"
+        "print('pyarrow' in sys.modules)\n"
+    )
+    done = _python(script)
+    assert done.stdout.strip().splitlines()[-1] == "False", done.stderr
+    from editlm.data.mining.commits import COLUMNS
+
+    summary = json.loads((tmp_path / "o.jsonl.summary.json").read_text())
+    assert summary["columns"] == list(COLUMNS)
+    assert summary["rows"] == len(list(read_rows(tmp_path / "o.jsonl"))) >= len(rows) - 1 > 0

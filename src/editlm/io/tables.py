@@ -159,9 +159,10 @@ class ShardedWriter:
 
     ``settings`` (a JSON-able dict: the job's options) is recorded; resuming a partial or finished
     output made with other settings raises :class:`SettingsMismatch` unless ``overwrite=True``, which
-    deletes the old output first. ``schema`` (a ``pyarrow.Schema``) fixes the Parquet columns, so that
-    an output without rows still has all its columns (JSONL cannot carry a schema; the summary lists
-    the columns).
+    deletes the old output first. ``schema`` (a ``pyarrow.Schema``, or a function that makes one, called
+    only for Parquet so that a JSONL job never imports pyarrow) fixes the Parquet columns, so that an
+    output without rows still has all its columns (JSONL cannot carry a schema; the summary lists
+    ``columns``, by default the schema's names).
     """
 
     def __init__(
@@ -173,6 +174,7 @@ class ShardedWriter:
         overwrite: bool = False,
         schema=None,
         shard_bytes: int = 64 << 20,
+        columns: list[str] | tuple[str, ...] | None = None,
     ):
         if shard_size < 1 or shard_bytes < 1:
             raise ValueError("shard_size and shard_bytes must be >= 1")
@@ -182,7 +184,8 @@ class ShardedWriter:
         self.summary_path = self.path.with_name(self.path.name + ".summary.json")
         self.state_path = self.path.with_name(self.path.name + ".resume.json")
         self.settings = _plain(settings or {})
-        self.schema = schema
+        self._schema = schema
+        self.columns = list(columns) if columns is not None else None
         self.shard_size = shard_size
         self.shard_bytes = shard_bytes
         self.done: set = set()
@@ -199,6 +202,13 @@ class ShardedWriter:
         if overwrite:
             self.remove()
         self._resume()
+
+    @property
+    def schema(self):
+        """The Parquet schema (None: the rows' own), made on first use when given as a function."""
+        if callable(self._schema):
+            self._schema = self._schema()
+        return self._schema
 
     def remove(self) -> None:
         """Delete the output, its partial shards, summary and resume state."""
@@ -441,7 +451,9 @@ class ShardedWriter:
                     os.replace(rows_file, tmp)
                 else:  # datasets cannot read a 0-byte JSONL (StopIteration); a blank line it can
                     Path(tmp).write_bytes(b"\n")
-                columns = list(self.schema.names) if self.schema is not None else None
+                columns = self.columns
+                if columns is None and self._schema is not None:
+                    columns = list(self.schema.names)
             else:
                 columns = _merge(self._shards(), tmp, self.schema)
         summary = {

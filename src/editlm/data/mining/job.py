@@ -265,7 +265,8 @@ def run_mining(
         shard_bytes=shard_bytes,
         settings=settings_of(options, rev),
         overwrite=overwrite,
-        schema=_schema(),
+        schema=_schema,  # made for Parquet only: a JSONL job does not import pyarrow
+        columns=COLUMNS,
     )
     batches, stats = plan(repositories, writer, options, rev, batch_size)
     total, done = stats["commits_todo"], 0
