@@ -83,7 +83,7 @@ def run_codefusion(tok_dir, train_pairs, test_pairs, codes, args) -> tuple[dict,
     pipe = CodeFusionPipeline.create(
         load_tokenizer(tok_dir), seed=0, device="cpu", hidden=args.hidden, embed_dim=64, heads=4,
         encoder_layers=2, denoiser_layers=args.denoiser_layers, decoder_layers=2, target_length=args.length,
-        source_length=24, diffusion_steps=1200, dropout=0.1,
+        source_length=24, diffusion_steps=1200, dropout=0.1, self_condition=args.self_condition,
     )  # fmt: skip
     params = sum(p.numel() for p in pipe.model.parameters())
     config = TrainConfig(
@@ -222,6 +222,7 @@ def main() -> None:
         "--samplers", default="codefusion,clamp-decoder", help=f"Comma-separated, of: {', '.join(SAMPLERS)}."
     )
     parser.add_argument("--save", default="", help="Also save the CodeFusion checkpoint here.")
+    parser.add_argument("--self-condition", action="store_true", help="N reads its previous x0_hat too.")
     parser.add_argument(
         "--budget", choices=("wall", "cpu"), default="wall", help="Equal wall time (default) or CPU time."
     )

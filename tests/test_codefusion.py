@@ -152,7 +152,7 @@ def test_a_perfect_denoiser_has_zero_noise_error(pipe, monkeypatch, objective, f
     ids = pipe.encode_code(["x = 1\n"])
     memory, mask = pipe.memory(["one"])
     x0 = pipe.model.embed(ids).detach()
-    monkeypatch.setattr(pipe.model, "denoise", lambda x_t, t, m, mm: x0)
+    monkeypatch.setattr(pipe.model, "denoise", lambda x_t, t, m, mm, previous=None: x0)
     with torch.no_grad():
         losses = pipe.model.loss(ids, memory, mask, torch.Generator().manual_seed(0))
     assert float(losses[first]) < 1e-8

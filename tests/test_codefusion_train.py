@@ -270,3 +270,47 @@ def test_cli_module_imports_no_torch():
 def test_cli_sample_rejects_a_directory_that_is_not_a_checkpoint(tmp_path):
     result = CliRunner().invoke(_app(), ["codefusion", "sample", str(tmp_path), "x"])
     assert result.exit_code != 0 and "not a CodeFusion checkpoint" in result.output
+
+
+def test_self_conditioning_reads_the_last_estimate_and_overfits_pairs(small_tokenizer_dir, tmp_path):
+    """With ``self_condition`` N reads its previous x0_hat: zeros at the first sampling step, then
+    exactly what it returned the step before; the option trains, samples back what it learnt, and is
+    saved with the checkpoint. Without it, N never sees one."""
+    from editlm.models.loading import load_tokenizer
+
+    tok = load_tokenizer(small_tokenizer_dir)
+    pipe = CodeFusionPipeline.create(tok, seed=0, device="cpu", **preset("tiny"), self_condition=True)
+    memory, mask = pipe.memory(["add two numbers"])
+    x_t = torch.randn(1, pipe.config.target_length, pipe.config.embed_dim)
+    t = torch.tensor([3])
+    with torch.no_grad():
+        alone = pipe.model.denoise(x_t, t, memory, mask)
+        assert torch.equal(alone, pipe.model.denoise(x_t, t, memory, mask, torch.zeros_like(x_t)))
+        assert not torch.allclose(alone, pipe.model.denoise(x_t, t, memory, mask, torch.ones_like(x_t)))
+
+    seen, returned = [], []
+    real = pipe.model.denoise
+
+    def spy(x, step, m, mm, previous=None):
+        seen.append(previous)
+        returned.append(real(x, step, m, mm, previous))
+        return returned[-1]
+
+    pipe.model.denoise = spy
+    denoise(pipe, ["add two numbers"], [0], steps=5)
+    del pipe.model.denoise
+    assert seen[0] is None and len(seen) == 5
+    assert all(torch.equal(prev, out) for prev, out in zip(seen[1:], returned[:-1], strict=True))
+
+    config = TrainConfig(pretrain_steps=40, finetune_steps=300, batch_size=8, lr=3e-3, warmup_steps=10)
+    train(pipe, PAIRS, config, progress=False)
+    for utterance, code in PAIRS:
+        assert sample(pipe, utterance, k=2, seed=0) == [code, code], utterance
+    pipe.save_pretrained(tmp_path / "sc")
+    again = CodeFusionPipeline.from_pretrained(tmp_path / "sc", device="cpu")
+    assert again.config.self_condition
+    assert sample(again, PAIRS[0][0], k=2, seed=3) == sample(pipe, PAIRS[0][0], k=2, seed=3)
+
+    plain = CodeFusionPipeline.create(tok, seed=0, device="cpu", **preset("tiny"))
+    assert plain.model.denoiser.in_proj.in_features == plain.config.embed_dim  # reads x_t alone
+    assert pipe.model.denoiser.in_proj.in_features == 2 * pipe.config.embed_dim

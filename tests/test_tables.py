@@ -348,3 +348,29 @@ def test_a_finished_jsonl_output_stays_whole_while_it_is_extended(tmp_path) -> N
     again.add("x", [{"v": 0}])
     again.finish()
     assert list(read_rows(tmp_path / "empty.jsonl")) == [{"v": 0}]
+
+
+def test_jsonl_rows_round_trip_whatever_they_hold(tmp_path) -> None:
+    """The fast encoder (orjson) and its fallback (json) together write every row json could, refuse
+    what it refused, and write NaN as null (JSON readers refuse json's bare NaN)."""
+    import datasets
+
+    rows = [
+        {"text": 'é \u2028 \x00 \x7f \U0001f600 "quoted" \\ <DFF>', "n": 1},
+        {"text": "x" * 200_000, "n": -(2**63)},
+        {"text": "big", "n": 2**70},  # orjson refuses integers over 64 bits: json writes it
+        {"text": None, "n": None},
+    ]
+    write_rows(tmp_path / "t.jsonl", rows)
+    assert list(read_rows(tmp_path / "t.jsonl")) == rows
+    lines = (tmp_path / "t.jsonl").read_text("utf-8").rstrip("\n").split("\n")  # not splitlines: U+2028
+    assert [json.loads(line) for line in lines] == rows
+    write_rows(tmp_path / "f.jsonl", [{"x": float("nan"), "y": 1.5}])
+    assert list(read_rows(tmp_path / "f.jsonl")) == [{"x": None, "y": 1.5}]
+    loaded = datasets.load_dataset("json", data_files=str(tmp_path / "f.jsonl"), split="train")
+    assert loaded[0] == {"x": None, "y": 1.5}
+    with pytest.raises(UnicodeEncodeError):
+        write_rows(tmp_path / "s.jsonl", [{"text": "lone \ud800 surrogate"}])
+    with pytest.raises(TypeError):
+        write_rows(tmp_path / "o.jsonl", [{"text": object()}])
+    assert not (tmp_path / "s.jsonl").exists() and not (tmp_path / "o.jsonl").exists()

@@ -13,7 +13,7 @@ import typer
 _MODEL_OPTIONS = (
     "hidden", "embed_dim", "heads", "encoder_layers", "denoiser_layers", "decoder_layers",
     "target_length", "source_length", "diffusion_steps", "dropout", "objective", "tie_head",
-    "normalize_embeddings",
+    "normalize_embeddings", "self_condition",
 )  # fmt: skip
 
 
@@ -98,6 +98,11 @@ def register(app: typer.Typer) -> None:
         tie_head: bool | None = typer.Option(None, "--tie-head/--untied-head", help="H tied to L (default)."),
         normalize_embeddings: bool | None = typer.Option(
             None, "--normalize-embeddings/--free-embeddings", help="Rows of L at unit RMS (default)."
+        ),
+        self_condition: bool | None = typer.Option(
+            None,
+            "--self-condition/--no-self-condition",
+            help="N also reads its previous x0_hat (not in the paper; off by default).",
         ),
         encoder_steps: int | None = typer.Option(None, help="Masked-LM steps for the small E first (0)."),
         freeze_encoder: bool | None = typer.Option(

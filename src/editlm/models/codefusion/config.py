@@ -53,6 +53,11 @@ class CodeFusionConfig:
     # Every row of L is scaled to unit RMS (norm sqrt(embed_dim)), as far from its neighbours as the
     # unit-variance noise added to it, and it cannot shrink to make the x_0 error trivial.
     normalize_embeddings: bool = True
+    # Self-conditioning (Chen et al. 2022, "Analog Bits"; used by CDCD and Plaid, not by the CodeFusion
+    # paper): N also reads its own previous x0_hat (zeros at the first step; in training, half the
+    # programs get N's no-grad prediction from the same x_t), so each step refines the last estimate
+    # instead of starting again from x_t alone.
+    self_condition: bool = False
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:

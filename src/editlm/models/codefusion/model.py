@@ -68,7 +68,7 @@ class Denoiser(nn.Module):
     def __init__(self, config: CodeFusionConfig):
         super().__init__()
         self.hidden = config.hidden
-        self.in_proj = nn.Linear(config.embed_dim, config.hidden)
+        self.in_proj = nn.Linear(config.embed_dim * (2 if config.self_condition else 1), config.hidden)
         self.time_mlp = nn.Sequential(
             nn.Linear(config.hidden, 4 * config.hidden),
             nn.SiLU(),
@@ -183,9 +183,17 @@ class CodeFusion(nn.Module):
         return torch.randn(shape, generator=generator).to(self.device)
 
     def denoise(
-        self, x_t: torch.Tensor, t: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        memory: torch.Tensor,
+        memory_mask: torch.Tensor | None,
+        previous: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x0_hat = N(x_t, t, E(s))."""
+        """x0_hat = N(x_t, t, E(s)); with ``config.self_condition`` N also reads ``previous``, its last
+        x0_hat (None: zeros, as at the first step)."""
+        if self.config.self_condition:
+            x_t = torch.cat([x_t, torch.zeros_like(x_t) if previous is None else previous], dim=-1)
         return self.denoiser(x_t, t.to(x_t.device), memory, memory_mask)
 
     def decode(
@@ -217,7 +225,13 @@ class CodeFusion(nn.Module):
         t = torch.randint(0, self.schedule.num_steps, (batch,), generator=generator).to(x0.device)
         eps = torch.randn(x0.shape, generator=generator).to(x0.device)
         x_t = self.schedule.q_sample(x0, t, eps)
-        x0_hat = self.denoise(x_t, t, memory, memory_mask)
+        previous = None
+        if self.config.self_condition:  # half the programs see N's own no-grad estimate from this x_t
+            with torch.no_grad():
+                guess = self.denoise(x_t, t, memory, memory_mask)
+            keep = torch.rand((batch, 1, 1), generator=generator).to(x0.device) < 0.5
+            previous = guess * keep
+        x0_hat = self.denoise(x_t, t, memory, memory_mask, previous)
         if self.config.objective == "x0":
             first = {"x0": F.mse_loss(x0_hat, x0)}
         else:

@@ -68,12 +68,13 @@ def denoise(
         memory, mask = pipe.memory(list(utterances)) if utterances is not None else (None, None)
         x = _randn(generators, (config.target_length, config.embed_dim), device)
         snapshots: dict[int, torch.Tensor] = {}
+        x0_hat = None  # the last estimate, which a self-conditioned N reads
         for done, i in enumerate(reversed(range(total)), start=1):
             step_memory = memory
             if utterances is None:
                 step_memory = _randn(generators, (config.source_length, config.hidden), device)
             t = torch.full((batch,), schedule.timesteps[i], dtype=torch.long, device=device)
-            x0_hat = model.denoise(x, t, step_memory, mask)
+            x0_hat = model.denoise(x, t, step_memory, mask, x0_hat)
             if clamp == "nearest":  # Diffusion-LM's clamping trick: snap to the nearest token embedding
                 x0_hat = model.embed(model.round(x0_hat))
             elif clamp == "decoder":  # snap to the embedding of the token that D and H read
