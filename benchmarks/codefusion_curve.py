@@ -84,6 +84,7 @@ def run_codefusion(tok_dir, train_pairs, test_pairs, codes, args) -> tuple[dict,
         load_tokenizer(tok_dir), seed=0, device="cpu", hidden=args.hidden, embed_dim=64, heads=4,
         encoder_layers=2, denoiser_layers=args.denoiser_layers, decoder_layers=2, target_length=args.length,
         source_length=24, diffusion_steps=1200, dropout=0.1, self_condition=args.self_condition,
+        objective=args.objective,
     )  # fmt: skip
     params = sum(p.numel() for p in pipe.model.parameters())
     config = TrainConfig(
@@ -223,6 +224,7 @@ def main() -> None:
     )
     parser.add_argument("--save", default="", help="Also save the CodeFusion checkpoint here.")
     parser.add_argument("--self-condition", action="store_true", help="N reads its previous x0_hat too.")
+    parser.add_argument("--objective", default="x0", choices=("x0", "paper", "interpolate"), help="N's loss.")
     parser.add_argument(
         "--budget", choices=("wall", "cpu"), default="wall", help="Equal wall time (default) or CPU time."
     )

@@ -131,7 +131,7 @@ def test_shapes_of_each_component(pipe):
     assert noise.shape == memory.shape and not torch.equal(noise, pipe.model.noise_memory(2))
 
 
-@pytest.mark.parametrize("objective,first", [("x0", "x0"), ("paper", "eps")])
+@pytest.mark.parametrize("objective,first", [("x0", "x0"), ("paper", "eps"), ("interpolate", "tokens")])
 def test_loss_is_the_sum_of_its_three_terms(pipe, monkeypatch, objective, first):
     monkeypatch.setattr(pipe.model.config, "objective", objective)
     ids = pipe.encode_code(["def f():\n    return 1\n", "x = 1\n"])
@@ -297,3 +297,24 @@ def test_validity_compiles_a_body_and_never_runs_it(tmp_path):
         assert not is_valid_body(bad), bad
     marker = tmp_path / "ran"
     assert is_valid_body(f"open({str(marker)!r}, 'w').write('x')") and not marker.exists()
+
+
+def test_score_interpolation_keeps_x0_hat_among_the_embeddings(pipe, monkeypatch):
+    """objective "interpolate": x0_hat is the expected row of L under N's token distribution, so it
+    is a convex combination of rows, and a confident N gives exactly the row of its token."""
+    monkeypatch.setattr(pipe.model.config, "objective", "interpolate")
+    model, config = pipe.model, pipe.config
+    memory, mask = pipe.memory(["one"])
+    x_t = torch.randn(1, config.target_length, config.embed_dim)
+    with torch.no_grad():
+        x0_hat = model.denoise(x_t, torch.tensor([7]), memory, mask)
+        table = model.table()
+    assert x0_hat.shape == x_t.shape
+    assert float(x0_hat.norm(dim=-1).max()) <= float(table.norm(dim=-1).max()) + 1e-4
+    sure = 1000.0 * table[5] / model.head_scale  # logits peak at token 5 everywhere
+    monkeypatch.setattr(model, "_denoiser", lambda *a: sure.expand(1, config.target_length, -1))
+    with torch.no_grad():
+        confident = model.denoise(x_t, torch.tensor([7]), memory, mask)
+        losses = model.loss(pipe.encode_code(["x = 1\n"]), memory, mask, torch.Generator().manual_seed(0))
+    assert torch.allclose(confident, table[5].expand_as(confident), atol=1e-4)
+    assert set(losses) == {"loss", "tokens", "decoder", "ce"} and float(losses["tokens"]) > 1.0

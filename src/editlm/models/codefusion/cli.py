@@ -93,7 +93,9 @@ def register(app: typer.Typer) -> None:
         diffusion_steps: int | None = typer.Option(None, help="Training diffusion steps T (paper: 1200)."),
         dropout: float | None = typer.Option(None),
         objective: str | None = typer.Option(
-            None, help="x0 (default: ||x0_hat - L(y)||, uniform in t, as GENIE) or paper (||eps_hat - eps||)."
+            None,
+            help="x0 (default: ||x0_hat - L(y)||, uniform in t, as GENIE), paper (||eps_hat - eps||) or "
+            "interpolate (CDCD: N's token distribution by cross-entropy, x0_hat its expected embedding).",
         ),
         tie_head: bool | None = typer.Option(None, "--tie-head/--untied-head", help="H tied to L (default)."),
         normalize_embeddings: bool | None = typer.Option(

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 MODEL_TYPE = "codefusion"
-OBJECTIVES = ("x0", "paper")
+OBJECTIVES = ("x0", "paper", "interpolate")
 
 
 class ConfigError(ValueError):
@@ -45,6 +45,9 @@ class CodeFusionConfig:
     # x_0 this is the x_0 error weighted by SNR(t) (47 at t = 0, 4e-7 at t = T for the sqrt schedule), so
     # nearly all the weight falls on the first steps and the high-noise steps that sampling starts from go
     # untrained.
+    # "interpolate": CDCD's score interpolation (Dieleman et al. 2022; not in the CodeFusion paper): N
+    # predicts a distribution over tokens per position (through H), trained by cross-entropy, and x0_hat
+    # is the expected row of L under it, so that it always lies among the embeddings.
     objective: str = "x0"
     # H's weights are L's table (logits = scale * D_s . L_v + b_v): D_s near L(v) reads as v, the
     # decoder term and the cross-entropy pull the same way, and grounding (rounding to the nearest L

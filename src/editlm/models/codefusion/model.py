@@ -192,6 +192,13 @@ class CodeFusion(nn.Module):
     ) -> torch.Tensor:
         """x0_hat = N(x_t, t, E(s)); with ``config.self_condition`` N also reads ``previous``, its last
         x0_hat (None: zeros, as at the first step)."""
+        out = self._denoiser(x_t, t, memory, memory_mask, previous)
+        if self.config.objective == "interpolate":
+            return self.logits(out).softmax(-1) @ self.table()
+        return out
+
+    def _denoiser(self, x_t, t, memory, memory_mask, previous):
+        """N's own output: x0_hat, or (objective "interpolate") the vector H reads token logits from."""
         if self.config.self_condition:
             x_t = torch.cat([x_t, torch.zeros_like(x_t) if previous is None else previous], dim=-1)
         return self.denoiser(x_t, t.to(x_t.device), memory, memory_mask)
@@ -213,7 +220,8 @@ class CodeFusion(nn.Module):
         """L_t at a uniformly drawn t per program: a diffusion term + ||D_s - L(y)|| - log p(y | D_s).
 
         The diffusion term depends on ``config.objective``: "x0" is the mean squared error of x0_hat
-        against x_0 = L(y) (uniform in t, GENIE's choice); "paper" is the paper's ||eps_hat - eps||, with
+        against x_0 = L(y) (uniform in t, GENIE's choice); "interpolate" the cross-entropy of N's token
+        distribution (x0_hat is its expected row of L); "paper" is the paper's ||eps_hat - eps||, with
         eps_hat the noise N's x_0 prediction implies, ``(x_t - sqrt(alpha_bar_t) x0_hat) /
         sqrt(1 - alpha_bar_t)`` (which weights the x_0 error by SNR(t)). The norms are mean squared
         errors per element; the log-likelihood is the mean token cross-entropy over all
@@ -231,10 +239,15 @@ class CodeFusion(nn.Module):
                 guess = self.denoise(x_t, t, memory, memory_mask)
             keep = torch.rand((batch, 1, 1), generator=generator).to(x0.device) < 0.5
             previous = guess * keep
-        x0_hat = self.denoise(x_t, t, memory, memory_mask, previous)
+        if self.config.objective == "interpolate":
+            token_logits = self.logits(self._denoiser(x_t, t, memory, memory_mask, previous))
+            x0_hat = token_logits.softmax(-1) @ self.table()
+            first = {"tokens": F.cross_entropy(token_logits.flatten(0, 1), code_ids.flatten())}
+        else:
+            x0_hat = self.denoise(x_t, t, memory, memory_mask, previous)
         if self.config.objective == "x0":
             first = {"x0": F.mse_loss(x0_hat, x0)}
-        else:
+        elif self.config.objective == "paper":
             first = {"eps": F.mse_loss(self.schedule.eps_from_x0(x_t, t, x0_hat), eps)}
         hidden, logits = self.decode(x0_hat, memory, memory_mask)
         terms = {
