@@ -9,7 +9,7 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from editlm.models.codefusion.metrics import token_accuracy, trajectory
+from editlm.models.codefusion.metrics import first_step_confidence, token_accuracy, trajectory
 from editlm.models.codefusion.pipeline import CodeFusionPipeline
 from editlm.models.codefusion.presets import preset
 from editlm.models.codefusion.sampling import ABLATIONS, denoise, edit_distance_curve, sample, sample_steps
@@ -314,3 +314,16 @@ def test_self_conditioning_reads_the_last_estimate_and_overfits_pairs(small_toke
     plain = CodeFusionPipeline.create(tok, seed=0, device="cpu", **preset("tiny"))
     assert plain.model.denoiser.in_proj.in_features == plain.config.embed_dim  # reads x_t alone
     assert pipe.model.denoiser.in_proj.in_features == 2 * pipe.config.embed_dim
+
+
+def test_first_step_confidence_is_the_curves_first_step(trained):
+    """Its argmax accuracy is the trajectory's step-1 token accuracy (same seeds, same x_T); a drawn
+    token is never likelier to be right than the most likely one, and an overfit model is sure."""
+    pipe, _ = trained
+    first = first_step_confidence(pipe, PAIRS, seed=4)
+    curve = trajectory(pipe, PAIRS, [1], steps=5, seed=4)
+    assert first["argmax_accuracy"] == pytest.approx(curve[0]["token_accuracy"])
+    assert 0 <= first["sampled_accuracy"] <= first["confidence"] <= 1
+    assert first["argmax_accuracy"] > 0.9 and first["sampled_accuracy"] > 0.5
+    with pytest.raises(ValueError):
+        first_step_confidence(pipe, [])

@@ -84,3 +84,47 @@ def trajectory(
         }
         for step in record
     ]
+
+
+def first_step_confidence(pipe: CodeFusionPipeline, pairs: Sequence[tuple[str, str]], seed: int = 0) -> dict:
+    """How sure the model is of its first program, read (D + H) off N's estimate from pure noise x_T,
+    on the answer's positions (its tokens and the pad that ends it), with seed ``seed + j`` for row j:
+
+    - ``argmax_accuracy``: the share of positions whose most likely token is the answer's (the first
+      step's token accuracy);
+    - ``confidence``: the mean probability of the most likely token (above ``argmax_accuracy``: the
+      model is surer than it is right);
+    - ``sampled_accuracy``: the mean probability of the answer's token, i.e. the expected accuracy of a
+      token drawn at each position from that distribution. A sampler that draws a program from the
+      model, rather than taking its most likely tokens, cannot be expected to do better than a draw
+      from what the model believes at the start, unless later steps make it surer.
+    """
+    if not pairs:
+        raise ValueError("no (utterance, code) pairs to measure")
+    model, config = pipe.model, pipe.config
+    pad = config.pad_token_id
+    answers = pipe.encode_code([code for _, code in pairs])
+    totals = {"argmax_accuracy": 0.0, "confidence": 0.0, "sampled_accuracy": 0.0}
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            memory, mask = pipe.memory([u for u, _ in pairs])
+            shape = (config.target_length, config.embed_dim)
+            x_T = torch.stack(
+                [
+                    torch.randn(shape, generator=torch.Generator().manual_seed(seed + j))
+                    for j in range(len(pairs))
+                ]
+            ).to(model.device)
+            t = torch.full((len(pairs),), config.diffusion_steps - 1, dtype=torch.long, device=model.device)
+            probs = model.decode(model.denoise(x_T, t, memory, mask), memory, mask)[1].softmax(-1).cpu()
+    finally:
+        model.train(was_training)
+    for j, answer in enumerate(answers):
+        upto = min(int((answer != pad).sum()) + 1, config.target_length)
+        p, ref = probs[j, :upto], answer[:upto]
+        totals["argmax_accuracy"] += float((p.argmax(-1) == ref).float().mean())
+        totals["confidence"] += float(p.max(-1).values.mean())
+        totals["sampled_accuracy"] += float(p[torch.arange(upto), ref].mean())
+    return {k: v / len(pairs) for k, v in totals.items()}
