@@ -215,6 +215,20 @@ def test_cli_train_then_sample(small_tokenizer_dir, tmp_path):
     assert result.exit_code == 0, result.output
     row = json.loads(result.output)
     assert {"edit_distance", "token_accuracy", "length", "reference_length", "by_length"} <= set(row)
+    assert json.loads((out / "codefusion_config.json").read_text())["self_condition"] is False
+
+    other = tmp_path / "other"
+    assert args[8] == "-o"
+    result = runner.invoke(
+        _app(), [*args[:9], str(other), *args[10:], "--self-condition", "--objective", "interpolate"]
+    )
+    assert result.exit_code == 0, result.output
+    saved = json.loads((other / "codefusion_config.json").read_text())
+    assert (saved["self_condition"], saved["objective"]) == (True, "interpolate")
+    result = runner.invoke(
+        _app(), ["codefusion", "sample", str(other), "add two numbers", "--steps", "3", "--json"]
+    )
+    assert result.exit_code == 0 and len(json.loads(result.output)["programs"]) == 1, result.output
 
 
 def test_cli_reports_missing_fields_and_empty_corpus(small_tokenizer_dir, tmp_path):
