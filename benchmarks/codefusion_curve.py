@@ -37,6 +37,7 @@ from rapidfuzz.distance import Levenshtein
 from rich.console import Console
 from rich.table import Table
 
+from editlm.models.codefusion.config import OBJECTIVES
 from editlm.models.codefusion.metrics import first_step_confidence, trajectory
 from editlm.models.codefusion.pipeline import CodeFusionPipeline
 from editlm.models.codefusion.sampling import denoise
@@ -100,7 +101,6 @@ def run_codefusion(tok_dir, train_pairs, test_pairs, codes, args) -> tuple[dict,
     first_step = first_step_confidence(pipe, test_pairs, 0)  # the curve's seeds
     for result in results.values():
         result["first_step"] = first_step
-    for result in results.values():
         result["final_loss"] = {k: v for k, v in history[-1].items() if k != "phase"}
     return results, wall, cpu, params
 
@@ -227,7 +227,7 @@ def main() -> None:
     )
     parser.add_argument("--save", default="", help="Also save the CodeFusion checkpoint here.")
     parser.add_argument("--self-condition", action="store_true", help="N reads its previous x0_hat too.")
-    parser.add_argument("--objective", default="x0", choices=("x0", "paper", "interpolate"), help="N's loss.")
+    parser.add_argument("--objective", default="x0", choices=OBJECTIVES, help="N's loss.")
     parser.add_argument(
         "--budget", choices=("wall", "cpu"), default="wall", help="Equal wall time (default) or CPU time."
     )

@@ -252,6 +252,14 @@ def test_cli_reports_missing_fields_and_empty_corpus(small_tokenizer_dir, tmp_pa
     assert result.exit_code != 0 and "no rows" in result.output
     result = runner.invoke(_app(), base)
     assert result.exit_code != 0 and "no training pairs" in result.output
+    data.write_text(json.dumps({"utterance": "x", "code": "y = 1\n"}) + "\n")
+    for bad, message in (
+        (["--objective", "eps"], "unknown objective"),
+        (["--heads", "3"], "multiple of heads"),
+    ):
+        result = runner.invoke(_app(), [*base, "--data", str(data), *bad])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_cli_recipe_sets_options_and_the_command_line_wins(small_tokenizer_dir, tmp_path):

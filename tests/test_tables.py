@@ -374,3 +374,18 @@ def test_jsonl_rows_round_trip_whatever_they_hold(tmp_path) -> None:
     with pytest.raises(TypeError):
         write_rows(tmp_path / "o.jsonl", [{"text": object()}])
     assert not (tmp_path / "s.jsonl").exists() and not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_write_rows_of_nothing_gives_a_readable_table(tmp_path, suffix) -> None:
+    """An empty JSONL is one blank line (datasets cannot read 0 bytes); the binary writer once wrote
+    it as str and crashed."""
+    import datasets
+
+    out = tmp_path / f"empty.{suffix}"
+    write_rows(out, [])
+    assert list(read_rows(out)) == []
+    if suffix == "jsonl":
+        assert out.read_bytes() == b"\n"
+        streamed = datasets.load_dataset("json", data_files=str(out), split="train", streaming=True)
+        assert list(streamed) == []  # (not streaming, datasets 5 refuses any 0-row split)

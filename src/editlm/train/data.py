@@ -189,13 +189,13 @@ def encode_sft(
     records = list(records)
     for start in range(0, len(records), batch):
         chunk = records[start : start + batch]
-        texts, starts = [], []
+        prompts, texts, starts = [], [], []
         for record in chunk:
             prompt, completion = record[prompt_field], record[completion_field]
+            prompts.append(prompt)
             texts.append(prompt + completion)
             starts.append(sft_loss_start(prompt, record, full_loss, marker))
         encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
-        prompts = [record[prompt_field] for record in chunk]
         heads = tokenizer(prompts, add_special_tokens=False, return_offsets_mapping=True)
         for k, (ids, offsets, loss_start) in enumerate(
             zip(encoded["input_ids"], encoded["offset_mapping"], starts, strict=True)

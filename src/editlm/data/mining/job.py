@@ -43,8 +43,8 @@ from editlm.io.tables import ShardedWriter
 
 FORK_DUPLICATE = "commit: already mined from another repository"
 # Commits per worker process that a pool needs to pay for itself (``workers=None``): starting the
-# workers and sending every row across a pipe to the writer cost more than the parallel mining saves on
-# a small history (see ``auto_workers``). Measured (`benchmarks/mining_speed.py --workers 1,2`, best of 3,
+# workers (each imports and opens the repository) and joining their shards cost more than the parallel
+# mining saves on a small history (see ``auto_workers``). Measured (`benchmarks/mining_speed.py --workers 1,2`, best of 3,
 # two quiet runs): two workers lost on markupsafe's 522 commits (0.77 s against 0.62 s wall; 0.81 / 0.59)
 # and paid on more-itertools' 1,758 (1.96 against 2.19 s; 1.84 / 2.19), so a pool from 800 commits.
 POOL_COMMITS = 800

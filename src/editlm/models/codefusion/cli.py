@@ -127,6 +127,7 @@ def register(app: typer.Typer) -> None:
         settings = {**_read_recipe(recipe), **given}
         import torch
 
+        from editlm.models.codefusion.config import ConfigError
         from editlm.models.codefusion.pipeline import CodeFusionPipeline
         from editlm.models.codefusion.presets import preset
         from editlm.models.codefusion.tasks import CorpusError, read_pairs, stdlib_pairs
@@ -161,9 +162,16 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(exc), param_hint="--tokenizer") from None
         fields = TrainConfig.__dataclass_fields__
         config = TrainConfig(**{k: settings[k] for k in fields if k in settings})
-        pipe = CodeFusionPipeline.create(
-            tok, seed=config.seed, encoder_dir=settings.get("encoder"), device=settings.get("device"), **sizes
-        )
+        try:
+            pipe = CodeFusionPipeline.create(
+                tok,
+                seed=config.seed,
+                encoder_dir=settings.get("encoder"),
+                device=settings.get("device"),
+                **sizes,
+            )
+        except ConfigError as exc:  # a size or option the model cannot have (--objective eps, ...)
+            raise typer.BadParameter(str(exc)) from None
         params = sum(p.numel() for p in pipe.model.parameters())
         typer.echo(f"CodeFusion {params / 1e6:.2f}M parameters on {pipe.device}; {len(pairs)} pairs")
         out = Path(settings["output"])

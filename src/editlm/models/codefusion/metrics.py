@@ -99,6 +99,8 @@ def first_step_confidence(pipe: CodeFusionPipeline, pairs: Sequence[tuple[str, s
       model, rather than taking its most likely tokens, cannot be expected to do better than a draw
       from what the model believes at the start, unless later steps make it surer.
     """
+    from editlm.models.codefusion.sampling import _randn
+
     if not pairs:
         raise ValueError("no (utterance, code) pairs to measure")
     model, config = pipe.model, pipe.config
@@ -110,13 +112,8 @@ def first_step_confidence(pipe: CodeFusionPipeline, pairs: Sequence[tuple[str, s
     try:
         with torch.no_grad():
             memory, mask = pipe.memory([u for u, _ in pairs])
-            shape = (config.target_length, config.embed_dim)
-            x_T = torch.stack(
-                [
-                    torch.randn(shape, generator=torch.Generator().manual_seed(seed + j))
-                    for j in range(len(pairs))
-                ]
-            ).to(model.device)
+            generators = [torch.Generator().manual_seed(seed + j) for j in range(len(pairs))]
+            x_T = _randn(generators, (config.target_length, config.embed_dim), model.device)  # as denoise
             t = torch.full((len(pairs),), config.diffusion_steps - 1, dtype=torch.long, device=model.device)
             probs = model.decode(model.denoise(x_T, t, memory, mask), memory, mask)[1].softmax(-1).cpu()
     finally:
