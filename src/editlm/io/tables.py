@@ -444,17 +444,21 @@ class ShardedWriter:
                 meta = json.loads(keys_file.read_text(encoding="utf-8"))
                 keys += meta["keys"]
                 skips += meta["skips"]
-        with _atomic(self.path) as tmp:
-            rows_file = self.partial / ROWS
-            if self.format == "jsonl":
-                if rows_file.exists() and rows_file.stat().st_size:
-                    os.replace(rows_file, tmp)
-                else:  # datasets cannot read a 0-byte JSONL (StopIteration); a blank line it can
+        rows_file = self.partial / ROWS
+        if self.format == "jsonl":
+            if rows_file.exists() and rows_file.stat().st_size:
+                # renamed straight into place (atomic): renaming it over _atomic's placeholder first
+                # made ext4 write the whole file out at once (auto_da_alloc), 0.15-0.2 s for 600 MB
+                os.chmod(rows_file, new_file_mode())
+                os.replace(rows_file, self.path)
+            else:  # datasets cannot read a 0-byte JSONL (StopIteration); a blank line it can
+                with _atomic(self.path) as tmp:
                     Path(tmp).write_bytes(b"\n")
-                columns = self.columns
-                if columns is None and self._schema is not None:
-                    columns = list(self.schema.names)
-            else:
+            columns = self.columns
+            if columns is None and self._schema is not None:
+                columns = list(self.schema.names)
+        else:
+            with _atomic(self.path) as tmp:
                 columns = _merge(self._shards(), tmp, self.schema)
         summary = {
             "output": str(self.path),
@@ -547,13 +551,13 @@ def _write_jsonl(handle, rows: list[dict]) -> None:
     ``NaN`` is not JSON; pyarrow and ``datasets`` refuse it)."""
     import orjson
 
-    dumps, failed = orjson.dumps, orjson.JSONEncodeError
+    dumps, failed, newline = orjson.dumps, orjson.JSONEncodeError, orjson.OPT_APPEND_NEWLINE
     for row in rows:
         try:
-            line = dumps(row)
+            line = dumps(row, option=newline)  # not line + b"\n": a copy of each row
         except failed:
-            line = json.dumps(row, ensure_ascii=False).encode("utf-8")
-        handle.write(line + b"\n")
+            line = json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n"
+        handle.write(line)
 
 
 def _write_table(path: Path, rows: list[dict], fmt: str, schema=None, dictionary=None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -52,6 +53,12 @@ def register(app: typer.Typer) -> None:
         ),
         scheduler: str | None = typer.Option(None, help="Dask scheduler address (tcp://host:8786)."),
         batch_size: int = typer.Option(32, help="Commits per work item."),
+        helper: bool | None = typer.Option(
+            None,
+            "--helper/--no-helper",
+            help="In one process, make the diffs ahead in a second one (the same rows); default: on "
+            "Linux with 2+ cores and 200+ commits.",
+        ),
         verify: bool = typer.Option(
             True, "--verify/--no-verify", help="Check that every row's diff turns before into after."
         ),
@@ -111,11 +118,18 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
 
         columns = (TextColumn("mining commits"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=False) as bar:
+        # Refreshed from here, not by rich's refresh thread: with no other thread, the diff helper
+        # starts as a fork at once (editlm.data.mining.ahead) instead of through a fork server (0.25 s).
+        with Progress(*columns, console=console, transient=False, auto_refresh=False) as bar:
             task = bar.add_task("mine", total=None)
+            shown = [0.0]
 
             def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+                now = time.monotonic()
+                refresh = done == total or now - shown[0] > 0.1
+                if refresh:
+                    shown[0] = now
+                bar.update(task, completed=done, total=total, refresh=refresh)
 
             try:
                 summary = run_mining(
@@ -128,6 +142,7 @@ def register(app: typer.Typer) -> None:
                     batch_size=batch_size,
                     overwrite=overwrite,
                     progress=progress,
+                    helper=helper,
                 )
             except TableError as exc:
                 console.print(f"[red]error:[/red] {exc}")

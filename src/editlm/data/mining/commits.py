@@ -32,8 +32,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from editlm.data.mining import ahead, gitdiff
 from editlm.data.mining import filters as mining_filters
-from editlm.data.mining import gitdiff
 from editlm.data.mining import licenses as mining_licenses
 from editlm.data.mining.languages import language_of
 from editlm.edits.diff import split_lines
@@ -193,6 +193,8 @@ class RepoCache:
         self._shallow: frozenset[str] | None = None
         self._blobs: OrderedDict = OrderedDict()  # hex id -> recent pygit2.Blob, newest last
         self._blob_bytes = 0
+        self._texts: OrderedDict = OrderedDict()  # hex id -> (recent text or _BINARY/_NOT_UTF8, bytes)
+        self._text_bytes = 0
 
     def blob(self, repo, oid: str, max_bytes: int):
         """A ``pygit2.Blob``, None when larger than ``max_bytes`` (KeyError when missing). The file after
@@ -215,6 +217,29 @@ class RepoCache:
             while self._blob_bytes > 32 << 20:
                 self._blob_bytes -= self._blobs.popitem(last=False)[1].size
         return blob
+
+    def text(self, oid: str, blob):
+        """The blob's text, or :data:`_BINARY` (git's rule) or :data:`_NOT_UTF8`. Recent texts are kept
+        (32 MB), as blobs are: decoding each file twice (after one commit, before the next) cost 4% of
+        mining more-itertools."""
+        kept = self._texts.get(oid)
+        if kept is not None:
+            self._texts.move_to_end(oid)
+            return kept[0]
+        view = memoryview(blob)
+        if is_binary(view[:8000].tobytes()):
+            text = _BINARY
+        else:
+            try:
+                text = str(view, "utf-8")
+            except UnicodeDecodeError:
+                text = _NOT_UTF8
+        if len(view) <= 4 << 20:
+            self._texts[oid] = (text, len(view))
+            self._text_bytes += len(view)
+            while self._text_bytes > 32 << 20:
+                self._text_bytes -= self._texts.popitem(last=False)[1][1]
+        return text
 
     def license_of(self, repo, commit, changes: list[gitdiff.Change]) -> str | None:
         """The licence at ``commit``. A commit that changes no licence file at the top of the tree has
@@ -256,6 +281,7 @@ class RepoCache:
 
 
 LicenseCache = RepoCache  # the name of earlier versions
+_BINARY, _NOT_UTF8 = object(), object()  # RepoCache.text of a file that is not text
 _UNKNOWN = object()
 
 
@@ -288,10 +314,12 @@ def shallow_boundary(repo) -> frozenset[str]:
 GIT_FINAL_LINE = True
 
 
-def mine_commit(repo, commit_id: str, options: MiningOptions, name: str, licenses: RepoCache) -> CommitResult:
+def mine_commit(
+    repo, commit_id: str, options: MiningOptions, name: str, licenses: RepoCache, diffs=None
+) -> CommitResult:
     """The records of one commit, or the reason it is dropped (see module docstring)."""
     result = CommitResult(str(commit_id))
-    for kind, key, value in iter_commit(repo, commit_id, options, name, licenses):
+    for kind, key, value in iter_commit(repo, commit_id, options, name, licenses, diffs):
         if kind == "commit":
             result.commit, result.reason = key, value
         elif isinstance(value, str):
@@ -301,37 +329,29 @@ def mine_commit(repo, commit_id: str, options: MiningOptions, name: str, license
     return result
 
 
-def iter_commit(repo, commit_id: str, options: MiningOptions, name: str, cache: RepoCache) -> Iterator[tuple]:
+def iter_commit(
+    repo, commit_id: str, options: MiningOptions, name: str, cache: RepoCache, diffs=None
+) -> Iterator[tuple]:
     """One commit as a stream: ``("file", (old path, path), record or drop reason)`` per changed file,
     then ``("commit", commit id, drop reason or None)``. A job writes each record as it comes, so a
-    commit touching thousands of files never sits in memory whole."""
+    commit touching thousands of files never sits in memory whole. ``diffs``: the changed files and
+    hunks a helper made ahead (:meth:`editlm.data.mining.ahead.DiffsAhead.lookup`), else all is made
+    here."""
 
     commit = repo[commit_id]
     hex_id = str(commit.id)
     parents = commit.parent_ids
-    if hex_id in cache.shallow(repo):
-        yield "commit", hex_id, "commit: parents unknown (shallow clone boundary)"
-        return
-    if len(parents) > 1:
-        yield "commit", hex_id, "commit: merge"
-        return
-    try:
-        message = commit.raw_message.decode(commit.message_encoding or "utf-8").strip()
-    except (UnicodeDecodeError, LookupError):
-        yield "commit", hex_id, "commit: message not decodable"
-        return
-    rules = options.rules
-    reason, written = mining_filters.message_reason(rules, message, hex_id, options.seed)
+    reason, message, written = commit_message(commit, options, cache.shallow(repo))
     if reason:  # before any diff: the strict presets drop most commits on their message alone
         yield "commit", hex_id, reason
         return
-    changes = tree_changes(repo, commit)
+    changes = diffs.changes() if diffs is not None else None
+    if changes is None:
+        changes = commit_changes(repo, commit)
     if not changes:
         yield "commit", hex_id, "commit: empty"
         return
-    changes = gitdiff.pair_renames(
-        changes, functools.partial(_read_or_empty, repo), final_line=GIT_FINAL_LINE
-    )
+    rules = options.rules
     license_id = cache.license_of(repo, commit, changes)
     same_path = sum(c.status in ("M", "T") for c in changes)
     reason = mining_filters.commit_reason(rules, license_id, same_path)
@@ -357,12 +377,37 @@ def iter_commit(repo, commit_id: str, options: MiningOptions, name: str, cache: 
         abbrev=cache.abbrev(repo),
         cache=cache,
         count_tokens=mining_filters.token_counter(options.tokenizer) if options.counts_tokens else None,
+        diffs=diffs,
     )
     for change in changes:
         path, row = _mine_file(change, context)
         old = change.old.raw.decode("utf-8", errors="replace") if change.old is not None else ""
         yield "file", (old, path), row
     yield "commit", hex_id, None
+
+
+def commit_message(commit, options: MiningOptions, shallow: frozenset[str]) -> tuple[str | None, str, str]:
+    """(drop reason or None, message, message as written) of a commit, from what it says alone: a
+    shallow boundary, a merge, a message that cannot be decoded or that the preset drops."""
+    hex_id = str(commit.id)
+    if hex_id in shallow:
+        return "commit: parents unknown (shallow clone boundary)", "", ""
+    if len(commit.parent_ids) > 1:
+        return "commit: merge", "", ""
+    try:
+        message = commit.raw_message.decode(commit.message_encoding or "utf-8").strip()
+    except (UnicodeDecodeError, LookupError):
+        return "commit: message not decodable", "", ""
+    reason, written = mining_filters.message_reason(options.rules, message, hex_id, options.seed)
+    return reason, message, written
+
+
+def commit_changes(repo, commit) -> list[gitdiff.Change]:
+    """The files a commit changes, renames paired as ``git diff -M`` pairs them, in git's order."""
+    changes = tree_changes(repo, commit)
+    if not changes:
+        return changes
+    return gitdiff.pair_renames(changes, functools.partial(_read_or_empty, repo), final_line=GIT_FINAL_LINE)
 
 
 def tree_changes(repo, commit) -> list[gitdiff.Change]:
@@ -388,6 +433,7 @@ class _Context:
     abbrev: object
     cache: RepoCache
     count_tokens: object
+    diffs: object = None  # ahead.Made: what a helper made for this commit
 
 
 def _read_or_empty(repo, oid: str) -> bytes:
@@ -413,6 +459,7 @@ def _change(delta, index: int) -> gitdiff.Change:
     return gitdiff.Change(status, old, new, index=index)
 
 
+_MISSING = ahead.MISSING
 _CHANGE_NAMES = {"A": "added", "D": "deleted", "R": "renamed", "M": "modified", "T": "modified"}
 
 
@@ -448,12 +495,13 @@ def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
         if blob is None:
             return path, "file: huge"
         blobs.append(blob)
-    views = [None if blob is None else memoryview(blob) for blob in blobs]
-    if any(view is not None and is_binary(view[:8000].tobytes()) for view in views):
+    before, after = [
+        None if side is None else ctx.cache.text(side.oid, blob)
+        for side, blob in zip((old, new), blobs, strict=True)
+    ]
+    if before is _BINARY or after is _BINARY:
         return path, "file: binary"
-    try:
-        before, after = (None if view is None else str(view, "utf-8") for view in views)
-    except UnicodeDecodeError:
+    if before is _NOT_UTF8 or after is _NOT_UTF8:
         return path, "file: not UTF-8"
     reason = mining_filters.content_reason(ctx.rules, path, before, after, ctx.subject)
     if reason:
@@ -481,7 +529,11 @@ def _mine_file(change: gitdiff.Change, ctx: _Context) -> tuple[str, dict | str]:
             old=replace(old, oid=str(pygit2.hash(old_side))),
             new=replace(new, oid=str(pygit2.hash(new_side))),
         )
-    hunks = gitdiff.hunks_of(old_side, new_side)
+    hunks = _MISSING
+    if ctx.diffs is not None and crop_start is None and old is not None and new is not None:
+        hunks = ctx.diffs.hunks(old.oid, new.oid)
+    if hunks is _MISSING:
+        hunks = gitdiff.hunks_of(old_side, new_side)
     if hunks is None:
         return path, "file: rename without edits" if kind == "renamed" else "file: no text change"
     full = gitdiff.header(shown, ctx.abbrev, True) + hunks
@@ -731,11 +783,14 @@ def iter_records(
     *,
     rev: str = "HEAD",
     skipped: Counter | None = None,
+    helper: bool | None = None,
 ) -> Iterator[dict]:
     """Yield the records of every commit reachable from ``rev`` in the repository at ``path``.
 
-    ``skipped``, when given, counts dropped commits and files by reason. Raises :class:`MiningError`
-    for a path that is not a repository or a revision that is not a commit.
+    ``skipped``, when given, counts dropped commits and files by reason. ``helper``: make the diffs
+    ahead in a helper process (:mod:`editlm.data.mining.ahead`; the same rows); None decides by the
+    cores and the history's length (:func:`editlm.data.mining.ahead.helper_wanted`). Raises
+    :class:`MiningError` for a path that is not a repository or a revision that is not a commit.
     """
     options = options or MiningOptions()
     repo = open_repository(path)
@@ -744,11 +799,19 @@ def iter_records(
     commits = list_commits(repo, rev)
     if not commits and skipped is not None:
         skipped["repository: no commits"] += 1
-    for commit_id in commits:
-        result = mine_commit(repo, commit_id, options, name, licenses)
-        if skipped is not None:
-            if result.reason:
-                skipped[result.reason] += 1
-            for _, reason in result.file_skips:
-                skipped[reason] += 1
-        yield from result.rows
+    if helper is None:
+        helper = ahead.helper_wanted(len(commits))
+    made = ahead.DiffsAhead(repo.path, commits, options) if helper and commits else None
+    try:
+        for index, commit_id in enumerate(commits):
+            diffs = made.lookup(index) if made is not None else None
+            result = mine_commit(repo, commit_id, options, name, licenses, diffs)
+            if skipped is not None:
+                if result.reason:
+                    skipped[result.reason] += 1
+                for _, reason in result.file_skips:
+                    skipped[reason] += 1
+            yield from result.rows
+    finally:
+        if made is not None:
+            made.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import threading
 import uuid
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from editlm.data.mining.ahead import PerRepository
 from editlm.data.mining.commits import (
     COLUMNS,
     MiningError,
@@ -77,14 +79,14 @@ class Batch:
 _LOCAL = threading.local()  # per worker process or Dask worker thread: path -> (Repository, RepoCache)
 
 
-def mine_batch(batch: Batch) -> Iterator[tuple]:
+def mine_batch(batch: Batch, ahead: PerRepository | None = None) -> Iterator[tuple]:
     """Worker side: ``(kind, repository, commit, file id, value)`` events of a batch, one at a time.
 
     With ``batch.shards`` the rows are written here as shards and a ``("shard", repository,
     None, keys, path)`` event stands for each; a commit's event comes only after the shard holding
     its rows is on disk (a commit is recorded as done only once all its rows are)."""
     if batch.shards is None:
-        yield from _mine_events(batch)
+        yield from _mine_events(batch, ahead)
         return
     import itertools
 
@@ -118,7 +120,7 @@ def mine_batch(batch: Batch) -> Iterator[tuple]:
     yield from shard()
 
 
-def _mine_events(batch: Batch) -> Iterator[tuple]:
+def _mine_events(batch: Batch, ahead: PerRepository | None = None) -> Iterator[tuple]:
     repos = _LOCAL.__dict__.setdefault("repos", {})  # libgit2 repositories are not shared across threads
     if batch.path not in repos:
         if len(repos) > 16:
@@ -132,7 +134,8 @@ def _mine_events(batch: Batch) -> Iterator[tuple]:
     repo, cache = repos[batch.path]
     for commit in batch.commits:
         try:
-            for kind, key, value in iter_commit(repo, commit, batch.options, batch.name, cache):
+            diffs = ahead.lookup(batch.path, commit) if ahead is not None else None
+            for kind, key, value in iter_commit(repo, commit, batch.options, batch.name, cache, diffs):
                 if kind == "file":
                     if (commit, *key) not in batch.done_files:
                         yield "file", batch.path, commit, key, _pack(value) if batch.pack else value
@@ -245,11 +248,14 @@ def run_mining(
     shard_bytes: int = 32 << 20,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    helper: bool | None = None,
 ) -> dict:
     """Mine ``repositories`` into ``output`` (``.parquet`` or ``.jsonl``); returns the summary.
 
     ``workers``: a count, 0 for all cores, or None to choose by the number of commits to mine
-    (:func:`auto_workers`). ``progress(done, total)`` is called as commits finish. Raises ValueError
+    (:func:`auto_workers`). ``progress(done, total)`` is called as commits finish. ``helper``: in one
+    process, make the diffs ahead in a second one (:mod:`editlm.data.mining.ahead`; the same rows);
+    None: where it pays (:func:`editlm.data.mining.ahead.helper_wanted`). Raises ValueError
     for a bad ``workers`` or
     ``batch_size`` and :class:`editlm.io.tables.SettingsMismatch` for an output made with other options.
     On SIGTERM/Ctrl-C the workers are stopped, what was finished is flushed, and the
@@ -269,6 +275,7 @@ def run_mining(
         columns=COLUMNS,
     )
     batches, stats = plan(repositories, writer, options, rev, batch_size)
+    ahead = None
     total, done = stats["commits_todo"], 0
     if progress:
         progress(0, total)
@@ -282,8 +289,13 @@ def run_mining(
         batches = [dataclasses.replace(b, shards=where, shard_bytes=shard_bytes, pack=False) for b in batches]
     elif scheduler is None:  # one process: rows are not sent anywhere (cutting the sample again copies it)
         batches = [dataclasses.replace(b, pack=False) for b in batches]
+        # and a helper process makes the diffs ahead (editlm.data.mining.ahead)
+        todo: dict[str, list[str]] = {}
+        for b in batches:
+            todo.setdefault(b.path, []).extend(b.commits)
+        ahead = PerRepository(todo, options, helper) if helper is not False else None
     events = stream_unordered(
-        mine_batch,
+        mine_batch if ahead is None else functools.partial(mine_batch, ahead=ahead),
         batches,
         workers=workers,
         scheduler=scheduler,
@@ -315,6 +327,9 @@ def run_mining(
     except BaseException:
         writer.flush()  # keep every finished key: a rerun resumes from here
         raise
+    finally:
+        if ahead is not None:
+            ahead.close()
     extra = {
         "filter": options.filter,
         "token_limit": options.token_limit,
