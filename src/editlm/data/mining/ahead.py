@@ -78,12 +78,14 @@ class DiffsAhead:
     ``commits``; ask in order. Claiming happens there: a commit the helper has not claimed is the
     miner's (nothing made ahead), one it has is waited for on first use."""
 
-    def __init__(self, path: str, commits: list[str], options) -> None:
+    def __init__(self, path: str, commits: list[str], options, start_method: str | None = None) -> None:
         import multiprocessing as mp
 
         # fork: the helper starts at once with the miner's imports and commit list; with another
         # thread running (a progress bar), whose locks a fork would copy mid-use, a fork server.
-        context = mp.get_context("fork" if threading.active_count() == 1 else "forkserver")
+        if start_method is None:
+            start_method = "fork" if threading.active_count() == 1 else "forkserver"
+        context = mp.get_context(start_method)
         self._claimed = context.Value("q", 0)  # next commit index nobody has claimed
         self._at = context.RawValue("q", 0)  # the commit the miner is at
         receive, send = context.Pipe(duplex=False)
@@ -102,6 +104,7 @@ class DiffsAhead:
         send.close()
 
     def lookup(self, index: int) -> Made:
+        self._drain()
         if index < self._at.value:  # asked out of order: made here (what the helper sent is gone)
             self._mine.add(index)
             return Made(self, index)
@@ -115,6 +118,17 @@ class DiffsAhead:
                 self._mine.add(claimed)
                 self._claimed.value = claimed + 1
         return Made(self, index)
+
+    def _drain(self) -> None:
+        """Take what the helper has sent so far, without waiting: a helper whose messages fill the
+        pipe (64 kB) would otherwise stop until the miner needs them."""
+        try:
+            while self._alive and self._conn.poll():
+                got, made = self._conn.recv()
+                if got >= self._at.value:
+                    self._received[got] = made
+        except (EOFError, OSError):
+            self._alive = False
 
     def _made_for(self, index: int) -> tuple:
         if index in self._mine:
