@@ -36,7 +36,6 @@ from editlm.data.mining import ahead, gitdiff
 from editlm.data.mining import filters as mining_filters
 from editlm.data.mining import licenses as mining_licenses
 from editlm.data.mining.languages import language_of
-from editlm.edits.diff import split_lines
 from editlm.edits.diff_model import DiffSample, FormatError
 
 COLUMNS = (
@@ -761,6 +760,8 @@ def crop_to_change(before: str, after: str, context: int) -> tuple[str, str, int
     Seed 001's truncation experiment. One window from the first to the last changed line keeps the code
     between two changes, so the cropped file still reads as code. Returns (before, after, first line kept).
     """
+    from editlm.edits.diff import split_lines
+
     a, b = split_lines(before), split_lines(after)
     prefix = 0
     limit = min(len(a), len(b))
