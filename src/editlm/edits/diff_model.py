@@ -44,10 +44,11 @@ class DiffSample:
     def prompt(self, hunk_header: str | None = None) -> str:
         """Everything up to and including ``<DFF>``; with ``hunk_header`` (``@@ -1,3 +1,9 @@``) the
         model is also told which lines to change."""
-        head = f"{NAME_TAG} {self.name}\n{BEFORE_TAG} {_before(self.before)}\n{MESSAGE_TAG} {self.message}\n"
+        # one f-string: the file before is copied once (head + DIFF_TAG copied it again: 2% of mining)
+        name, before, message = self.name, _before(self.before), self.message
         if hunk_header is None:
-            return head + DIFF_TAG
-        return f"{head}{DIFF_TAG} {hunk_header.rstrip()}\n"
+            return f"{NAME_TAG} {name}\n{BEFORE_TAG} {before}\n{MESSAGE_TAG} {message}\n{DIFF_TAG}"
+        return f"{NAME_TAG} {name}\n{BEFORE_TAG} {before}\n{MESSAGE_TAG} {message}\n{DIFF_TAG} {hunk_header.rstrip()}\n"
 
     def completion(self) -> str:
         """What follows :meth:`prompt` in the training text."""
