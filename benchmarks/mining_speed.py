@@ -12,9 +12,12 @@ and all its children, PSS, sampled every 100 ms):
   ``source_code`` of every modified file: its documented usage and its fastest for this output (its
   ``num_workers`` threads only hand out commit objects, the diffs run in the thread that reads
   ``modified_files``; ``histogram_diff`` off, git's default diff as editlm's);
-- ``editlm``: ``iter_records(filter="none")`` in one process, with the row check (every diff checked
-  to turn before into after) and without (``editlm --no-verify``); editlm's rows also carry the
-  diff-model sample, prompt, completion, license and language;
+- ``editlm``: ``iter_records(filter="none")`` as a user calls it, with the row check (every diff
+  checked to turn before into after) and without (``editlm --no-verify``): the rows are made in the
+  calling process, and with two cores or more a helper process forked from it makes the libgit2
+  diffs ahead (:mod:`editlm.data.mining.ahead`; ``editlm, no helper``: one process alone, the
+  same rows, checked). editlm's rows also carry the diff-model sample, prompt, completion, license
+  and language;
 - ``editlm mine``: the whole command a user runs, in its own process (``python -m editlm.cli mine``:
   interpreter, command-line imports, mining, writing, summary and resume state), into Parquet and
   into JSONL, with its default worker count; ``--workers 1,2`` adds the Parquet job at those worker
@@ -65,7 +68,7 @@ def _hunks_key(diff: str) -> str:
     return hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
-def child_editlm(repo: str, out: str, verify: bool, only: str) -> None:
+def child_editlm(repo: str, out: str, verify: bool, only: str, helper: bool | None = None) -> None:
     from editlm.data.mining.commits import (
         MiningOptions,
         RepoCache,
@@ -80,7 +83,7 @@ def child_editlm(repo: str, out: str, verify: bool, only: str) -> None:
         commits = Path(only).read_text().split()
         rows = (row for c in commits for row in mine_commit(repository, c, options, "bench", cache).rows)
     else:
-        rows = iter_records(repo, options)
+        rows = iter_records(repo, options, helper=helper)
     digests = {f"{row['commit']}:{row['path']}": _hunks_key(row["diff"]) for row in rows}
     Path(out).write_text(json.dumps(digests))
 
@@ -226,6 +229,7 @@ def measure(repo: Path, repeats: int, limit: int, workers: list[int], stages: bo
                 "PyDriller": ([*me, "--child", "pydriller", str(repo), f"{tmp}/pd.json", only], "pd"),
                 "editlm": ([*me, "--child", "editlm", str(repo), f"{tmp}/ed.json", only], "ed"),
                 "editlm --no-verify": ([*me, "--child", "editlm-nocheck", str(repo), f"{tmp}/en.json", only], None),
+                "editlm, no helper": ([*me, "--child", "editlm-alone", str(repo), f"{tmp}/ea.json", only], "ea"),
             }  # fmt: skip
             if not limit:
                 for fmt in ("parquet", "jsonl"):
@@ -253,6 +257,8 @@ def measure(repo: Path, repeats: int, limit: int, workers: list[int], stages: bo
     for name, r in best.items():
         r["commits_per_s"] = commits / r["wall_s"]
         r["rows_per_s"] = (len(digests["pd"]) if name == "PyDriller" else rows) / r["wall_s"]
+    if digests["ea"] != digests["ed"]:
+        raise RuntimeError("editlm with and without its diff helper made different diffs")
     common = set(digests["ed"]) & set(digests["pd"])
     same = sum(digests["ed"][k] == digests["pd"][k] for k in common)
     pd, ed = best["PyDriller"], best["editlm"]
@@ -270,6 +276,7 @@ def measure(repo: Path, repeats: int, limit: int, workers: list[int], stages: bo
         "ratio": round(pd["wall_s"] / ed["wall_s"], 2),
         "ratio_cpu": round(pd["cpu_s"] / ed["cpu_s"], 2),
         "ratio_no_verify": round(pd["wall_s"] / best["editlm --no-verify"]["wall_s"], 2),
+        "ratio_no_helper": round(pd["wall_s"] / best["editlm, no helper"]["wall_s"], 2),
         "ratio_job": round(pd["wall_s"] / job["wall_s"], 2) if job else None,
         "ratio_job_cpu": round(pd["cpu_s"] / job["cpu_s"], 2) if job else None,
         "ratio_job_jsonl": round(pd["wall_s"] / job_jsonl["wall_s"], 2) if job_jsonl else None,
@@ -308,7 +315,8 @@ def main() -> None:
         elif tool == "stages":
             child_stages(repo, out)
         else:
-            child_editlm(repo, out, verify=tool == "editlm", only=only)
+            helper = False if tool == "editlm-alone" else None
+            child_editlm(repo, out, verify=tool != "editlm-nocheck", only=only, helper=helper)
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one run each, the first 300 commits, no job")
@@ -351,7 +359,8 @@ def main() -> None:
             )
         print(
             f"{res['repository']:16} PyDriller / editlm: {res['ratio']}x wall, {res['ratio_cpu']}x CPU, "
-            f"{res['ratio_no_verify']}x without the check; same diffs {res['same_diffs']}/{res['compared']}"
+            f"{res['ratio_no_verify']}x without the check, {res['ratio_no_helper']}x without the helper; "
+            f"same diffs {res['same_diffs']}/{res['compared']}"
         )
         if res["ratio_job"]:
             print(
