@@ -5,7 +5,8 @@ files, :mod:`editlm.data.mining.gitdiff` pairs renames and writes each file's di
 ``git diff-tree -p -M`` prints it (git's rename pairing and similarity, headers, ``index``
 abbreviations, indent heuristic and function context; tested against git on real histories, with the
 exceptions listed there). No ``git`` subprocess is started, which is why this is many times faster than
-PyDriller on the same output (``benchmarks/mining_speed.py``).
+PyDriller on the same output (``benchmarks/mining_speed.py``); with two cores, a helper process makes
+the diffs ahead of the miner (:mod:`editlm.data.mining.ahead`, the same rows).
 
 A record (:data:`COLUMNS`) holds the file before and after, the full unified diff as git prints it,
 and ``sample``: the diff-model training text ``<NME> path\\n<BEF> before\\n<MSG> message\\n<DFF> @@ ...``

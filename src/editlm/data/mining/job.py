@@ -6,7 +6,9 @@ the output themselves and send back only their keys and the commits' outcomes
 (:meth:`editlm.io.tables.ShardedWriter.adopt`): sending every row to the job, pickled over a pipe, and
 encoding it there cost more than mining it. Dask workers, which may not see the output's folder, and
 a job in one process stream the records one at a time (over a bounded queue,
-:func:`editlm.io.parallel.stream_unordered`) to :class:`editlm.io.tables.ShardedWriter`. Shards are
+:func:`editlm.io.parallel.stream_unordered`) to :class:`editlm.io.tables.ShardedWriter`; a job in one
+process has its diffs made ahead by a helper process (:mod:`editlm.data.mining.ahead`), which on two
+cores beats a pool of two (:func:`auto_workers`). Shards are
 flushed by bytes either way, so memory stays flat whatever the size of the rows or of one commit.
 
 Keys: a record and a dropped file are keyed ``(repository, commit, old path, path)``, a finished or
