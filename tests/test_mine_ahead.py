@@ -216,7 +216,8 @@ def test_with_another_thread_the_helper_starts_from_a_fork_server(history):
     busy.start()
     try:
         expected, _ = _mine_with(history.path, None)
-        made = ahead.DiffsAhead(str(history.path), list_commits(open_repository(history.path)), OPTIONS)
+        commits = list_commits(open_repository(history.path))
+        made = ahead.DiffsAhead(str(history.path), commits, OPTIONS, start_method="forkserver")
         try:
             assert made._process._start_method == "forkserver"
             _claimed(made, 20)
@@ -268,3 +269,28 @@ def test_sigterm_on_a_job_in_one_process_ends_its_helper(history, tmp_path):
     assert sorted(tuple(r[k] for k in key) for r in read_rows(out)) == sorted(
         tuple(r[k] for k in key) for r in expected
     )
+
+
+def test_how_a_helper_starts_and_when_it_cannot(history, monkeypatch):
+    import types
+
+    assert ahead.start_method_here() == "fork"  # no other thread
+    stop = threading.Event()
+    busy = threading.Thread(target=stop.wait, daemon=True)
+    busy.start()
+    try:
+        module_run = types.ModuleType("__main__")
+        module_run.__spec__ = types.SimpleNamespace(name="pkg.tool")  # python -m pkg.tool
+        monkeypatch.setitem(sys.modules, "__main__", module_run)
+        assert ahead.start_method_here() == "forkserver"
+        script = types.ModuleType("__main__")
+        script.__file__ = "/somewhere/mine.py"  # python mine.py: a fork server's child runs it again
+        monkeypatch.setitem(sys.modules, "__main__", script)
+        assert ahead.start_method_here() is None
+        assert not ahead.helper_wanted(10**6, cores=8)
+        with pytest.warns(RuntimeWarning, match="no diff helper"):
+            rows = list(iter_records(history.path, OPTIONS, helper=True))
+        assert not multiprocessing.active_children()
+    finally:
+        stop.set()
+    assert rows == list(iter_records(history.path, OPTIONS, helper=False))

@@ -51,12 +51,47 @@ _LINK, _SUBMODULE = 0o120000, 0o160000
 
 
 def helper_wanted(commits: int, cores: int | None = None) -> bool:
-    """Whether a helper pays: on Linux, with two cores or more and :data:`HELPER_COMMITS` commits or
-    more to mine."""
+    """Whether a helper pays and can start: on Linux, with two cores or more and
+    :data:`HELPER_COMMITS` commits or more to mine, and a safe way to start it
+    (:func:`start_method_here`)."""
     from editlm.io.parallel import default_workers
 
     cores = cores or default_workers()
-    return sys.platform.startswith("linux") and cores >= 2 and commits >= HELPER_COMMITS
+    return (
+        sys.platform.startswith("linux")
+        and cores >= 2
+        and commits >= HELPER_COMMITS
+        and start_method_here() is not None
+    )
+
+
+def start_method_here() -> str | None:
+    """How a helper starts from this process: ``fork`` when no other thread runs (a fork copies a
+    running thread's locks mid-use); else a fork server, unless the program is a script run by its
+    path: multiprocessing's children of a fork server import the main script again, and one without
+    an ``if __name__ == "__main__"`` guard would start mining again in the helper. None: no helper."""
+    if threading.active_count() == 1:
+        return "fork"
+    main = sys.modules.get("__main__")
+    if getattr(main, "__spec__", None) is None and getattr(main, "__file__", None):
+        return None
+    return "forkserver"
+
+
+def start(path: str, commits: list[str], options) -> DiffsAhead | None:
+    """A helper for ``commits``, or None (with a warning) where none can start safely
+    (:func:`start_method_here`): the miner then works alone, to the same rows."""
+    if start_method_here() is None:
+        import warnings
+
+        warnings.warn(
+            "editlm: no diff helper from a script run by its path with other threads running; "
+            "mining in one process",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    return DiffsAhead(path, commits, options)
 
 
 class Made:
@@ -93,9 +128,12 @@ class DiffsAhead:
 
         # fork: the helper starts at once with the miner's imports and commit list; with another
         # thread running (a progress bar), whose locks a fork would copy mid-use, a fork server.
+        start_method = start_method or start_method_here()
         if start_method is None:
-            start_method = "fork" if threading.active_count() == 1 else "forkserver"
+            raise RuntimeError("no safe way to start a helper from here (see start_method_here)")
         context = mp.get_context(start_method)
+        if start_method == "forkserver":  # what the server imports once (not __main__, the default)
+            context.set_forkserver_preload(["editlm.data.mining.ahead", "editlm.data.mining.commits"])
         self._claimed = context.Value("q", 0)  # next commit index nobody has claimed
         self._at = context.RawValue("q", 0)  # the commit the miner is at
         receive, send = context.Pipe(duplex=False)
@@ -198,7 +236,7 @@ class PerRepository:
             todo = self._commits.get(path, [])
             if todo and (self._wanted or (self._wanted is None and helper_wanted(len(todo)))):
                 self._index = {c: i for i, c in enumerate(todo)}
-                self._ahead = DiffsAhead(path, todo, self._options)
+                self._ahead = start(path, todo, self._options)
         index = self._index.get(commit)
         return None if self._ahead is None or index is None else self._ahead.lookup(index)
 

@@ -803,7 +803,7 @@ def iter_records(
         skipped["repository: no commits"] += 1
     if helper is None:
         helper = ahead.helper_wanted(len(commits))
-    made = ahead.DiffsAhead(repo.path, commits, options) if helper and commits else None
+    made = ahead.start(repo.path, commits, options) if helper and commits else None
     try:
         for index, commit_id in enumerate(commits):
             diffs = made.lookup(index) if made is not None else None
