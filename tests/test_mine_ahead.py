@@ -257,8 +257,9 @@ def test_sigterm_on_a_job_in_one_process_ends_its_helper(history, tmp_path):
     assert helpers, "the job started no helper"
     time.sleep(0.5)
     miner.send_signal(signal.SIGTERM)
-    miner.communicate(timeout=60)
-    assert miner.returncode != 0
+    output = miner.communicate(timeout=60)[0]
+    assert miner.returncode == 130 and "rerun the same command to resume" in output, output
+    assert not out.exists() and (tmp_path / "rows.jsonl.partial").exists()  # flushed, not finished
     deadline = time.monotonic() + 10
     while any(map(_alive, helpers)) and time.monotonic() < deadline:
         time.sleep(0.05)

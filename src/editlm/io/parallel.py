@@ -20,6 +20,7 @@ time limits belong inside ``fn`` as deadline checks, not as signals.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -174,6 +175,19 @@ def _process_map(
         for q in (tasks, results):
             q.cancel_join_thread()
             q.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Inside: SIGTERM raises :class:`Interrupted` in this (main) thread, so a job in one process ends
+    as on Ctrl-C (its ``finally`` and ``except`` run: shards flushed, helpers ended). The handler
+    before is put back; in another thread nothing changes."""
+    previous = _on_sigterm()
+    try:
+        yield
+    finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

@@ -42,7 +42,7 @@ from editlm.data.mining.commits import (
     open_repository,
     repository_name,
 )
-from editlm.io.parallel import check_workers, default_workers, stream_unordered
+from editlm.io.parallel import check_workers, default_workers, sigterm_interrupts, stream_unordered
 from editlm.io.tables import ShardedWriter
 
 FORK_DUPLICATE = "commit: already mined from another repository"
@@ -314,7 +314,7 @@ def run_mining(
         preload=("pyarrow.parquet", "editlm.io.tables") if writer.format == "parquet" else (),
     )
     try:
-        with contextlib.closing(events):
+        with sigterm_interrupts(), contextlib.closing(events):
             for kind, path, commit, key, value in events:
                 if kind == "shard":  # rows a worker wrote; their commits' events follow
                     writer.adopt(value, key, len(key))
