@@ -181,7 +181,8 @@ def test_a_job_in_one_process_with_the_helper_writes_the_same_rows(history, tmp_
     assert len(made) == 1  # one helper, for the one repository, closed at the end
 
 
-def test_when_a_helper_is_used():
+def test_when_a_helper_is_used(monkeypatch):
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # a fork can start it (other tests' threads)
     assert ahead.helper_wanted(ahead.HELPER_COMMITS, cores=2) == sys.platform.startswith("linux")
     assert not ahead.helper_wanted(ahead.HELPER_COMMITS, cores=1)
     assert not ahead.helper_wanted(ahead.HELPER_COMMITS - 1, cores=8)
