@@ -298,3 +298,26 @@ def test_how_a_helper_starts_and_when_it_cannot(history, monkeypatch):
     finally:
         stop.set()
     assert rows == list(iter_records(history.path, OPTIONS, helper=False))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        MiningOptions("carperai", max_file_bytes=HUGE_LIMIT),  # licence, language and token rules
+        MiningOptions("commitpackft", max_file_bytes=HUGE_LIMIT),  # most commits dropped by message
+        MiningOptions(filter="none", crop_context=2, max_file_bytes=HUGE_LIMIT),  # cropped texts diffed
+        MiningOptions(filter="none", max_file_bytes=200),  # most files huge
+        MiningOptions(filter="none", max_file_bytes=HUGE_LIMIT, verify=False),
+    ],
+    ids=["carperai", "commitpackft", "crop", "huge", "no-verify"],
+)
+def test_every_preset_gives_the_same_rows_and_drops_with_the_helper(history, options):
+    expected = _mine_with(history.path, None, options)
+    commits = list_commits(open_repository(history.path))
+    made = ahead.DiffsAhead(str(history.path), commits, options, start_method="fork")
+    try:
+        _claimed(made, 10)
+        got = _mine_with(history.path, made, options)
+    finally:
+        made.close()
+    assert got == expected

@@ -287,21 +287,33 @@ def commit_diffs(repo, commit_id: str, options, cache) -> tuple[list | None, dic
     """(changed files, hunks) of a commit as the miner would make them: the files of
     :func:`editlm.data.mining.commits.commit_changes` (None for a commit the miner drops first, or one
     of over :data:`MAX_CHANGES` files), and the hunks of the pairs it would diff, keyed ``(old blob id,
-    new blob id)``: files with both sides, regular, not binary, not over ``max_file_bytes``, up to
-    :data:`MAX_BYTES` of hunks. Added and deleted files are left to the miner: their hunks are the
+    new blob id)``: files with both sides, regular, not binary, not over ``max_file_bytes``, kept by
+    the preset's licence and path rules, up to :data:`MAX_BYTES` of hunks. Added and deleted files are left to the miner: their hunks are the
     whole file, and making them is no diff."""
+    from editlm.data.mining import filters as mining_filters
     from editlm.data.mining import gitdiff
-    from editlm.data.mining.commits import commit_changes, commit_message
+    from editlm.data.mining.commits import _CHANGE_NAMES, commit_changes, commit_message
+    from editlm.data.mining.languages import language_of
 
     commit = repo[commit_id]
     if commit_message(commit, options, cache.shallow(repo))[0]:
         return _NOTHING
     changes = commit_changes(repo, commit)
+    rules = options.rules
+    sent = changes if len(changes) <= MAX_CHANGES else None
+    if rules.octopack or rules.permissive_only:  # the presets that drop commits for their licence
+        same_path = sum(c.status in ("M", "T") for c in changes)
+        if mining_filters.commit_reason(rules, cache.license_of(repo, commit, changes), same_path):
+            return sent, {}
     diffs: dict = {}
     size = 0
     for change in changes if options.crop_context is None else ():  # cropped: the texts are diffed
         old, new = change.old, change.new
         if old is None or new is None or {old.mode, new.mode} & {_LINK, _SUBMODULE}:
+            continue
+        if new.path is None or old.path is None:
+            continue  # the miner drops it: path not UTF-8
+        if mining_filters.path_reason(rules, language_of(new.path), new.path, _CHANGE_NAMES[change.status]):
             continue
         try:
             blobs = [cache.blob(repo, side.oid, options.max_file_bytes) for side in (old, new)]
@@ -314,4 +326,4 @@ def commit_diffs(repo, commit_id: str, options, cache) -> tuple[list | None, dic
         size += len(hunks or "")
         if size > MAX_BYTES:
             break
-    return (changes if len(changes) <= MAX_CHANGES else None), diffs
+    return sent, diffs
