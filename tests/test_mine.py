@@ -286,3 +286,22 @@ def test_sigterm_stops_a_mining_job_and_it_resumes(history, expected, tmp_path):
     summary = json.loads((tmp_path / "rows.jsonl.summary.json").read_text())
     assert 0 < summary["this_run"]["commits_mined"] < len(history.ids)  # resumed, not restarted
     assert summary["skipped"] == dict(sorted(EXPECTED_SKIPS.items()))
+
+
+def test_cli_writes_progress_lines_to_a_log_file(history, tmp_path, monkeypatch):
+    """stderr redirected to a file: rich draws the bar only at the end, so the command writes a plain
+    line every PROGRESS_LINE_S seconds (here each call is 11 s later)."""
+    import itertools
+
+    from editlm.cli import app
+    from editlm.data.mining import cli as mining_cli
+
+    clock = itertools.count(0, 11.0)
+    monkeypatch.setattr(mining_cli.time, "monotonic", lambda: next(clock))
+    out = tmp_path / "logged.jsonl"
+    args = ["mine", str(history.path), "-o", str(out), "--filter", "none", "--batch-size", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("mining commits ")]
+    counts = [int(line.split()[2].split("/")[0]) for line in lines if "/" in line.split()[2]]
+    assert len(counts) >= 5 and counts == sorted(counts)  # as the job goes, not only at the end

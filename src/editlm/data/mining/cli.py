@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+PROGRESS_LINE_S = 10.0  # seconds between progress lines when stderr is not a terminal
+
 
 def register(app: typer.Typer) -> None:
     """Add ``editlm mine`` to ``app``."""
@@ -122,7 +124,7 @@ def register(app: typer.Typer) -> None:
         # starts as a fork at once (editlm.data.mining.ahead) instead of through a fork server (0.25 s).
         with Progress(*columns, console=console, transient=False, auto_refresh=False) as bar:
             task = bar.add_task("mine", total=None)
-            shown = [0.0]
+            shown = [0.0, time.monotonic()]  # last refresh, last line written to a file
 
             def progress(done: int, total: int) -> None:
                 now = time.monotonic()
@@ -130,6 +132,9 @@ def register(app: typer.Typer) -> None:
                 if refresh:
                     shown[0] = now
                 bar.update(task, completed=done, total=total, refresh=refresh)
+                if not console.is_terminal and now - shown[1] >= PROGRESS_LINE_S and done < total:
+                    shown[1] = now  # a log file gets a line now and then (rich draws only at the end)
+                    console.print(f"mining commits {done}/{total}")
 
             try:
                 summary = run_mining(
