@@ -11,8 +11,8 @@ mining them; see :mod:`editlm.data.mining.job`).
 Commits are claimed from a shared counter: the helper takes the next commit nobody has claimed; the
 miner, on reaching a commit the helper has not claimed, claims it, and while the helper is fewer than
 :data:`LEAD` commits ahead it claims the next one too. Each diff is made once and the two finish
-together: on more-itertools the helper made 1,170-1,660 of the 1,758 commits in nine runs and both were busy to
-the end. The helper stays at most :data:`AHEAD` commits ahead of the miner and sends at most
+together: on more-itertools the helper made 1,170-1,660 of the 1,758 commits in nine runs and both
+were busy to the end. The helper stays at most :data:`AHEAD` commits ahead of the miner and sends at most
 :data:`MAX_BYTES` of hunks per commit (the miner makes the rest); the miner reads one message at a time,
 so memory stays bounded.
 
