@@ -321,3 +321,31 @@ def test_every_preset_gives_the_same_rows_and_drops_with_the_helper(history, opt
     finally:
         made.close()
     assert got == expected
+
+
+def test_each_repository_of_a_parquet_job_gets_a_forked_helper(history, tmp_path, monkeypatch):
+    """The Parquet writer encodes shards in a thread; the job flushes it before the next repository's
+    helper starts, so that helper is a fork too (with the thread alive it could not be, from a script)."""
+    other = History(tmp_path / "other")
+    for k in range(8):
+        other.commit(f"o{k}", f"Edit the other file, step {k}", {"other.py": f"x = {k}\\n" * (k + 1)})
+    started: list[str] = []
+    real_init = ahead.DiffsAhead.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        started.append(self._process._start_method)
+
+    monkeypatch.setattr(ahead.DiffsAhead, "__init__", init)
+    out = tmp_path / "two.parquet"
+    summary = job.run_mining(
+        [history.path, other.path], out, OPTIONS, workers=1, helper=True, batch_size=4, shard_bytes=1
+    )
+    assert started == ["fork", "fork"]
+    alone = tmp_path / "alone.parquet"
+    expected = job.run_mining([history.path, other.path], alone, OPTIONS, workers=1, helper=False)
+    key = ("commit", "path", "sample")
+    assert sorted(tuple(r[k] for k in key) for r in read_rows(out)) == sorted(
+        tuple(r[k] for k in key) for r in read_rows(alone)
+    )
+    assert summary["skipped"] == expected["skipped"]

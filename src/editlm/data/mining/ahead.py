@@ -32,6 +32,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 AHEAD = 64  # commits the helper may run ahead of the miner
 # With the helper fewer commits ahead, the miner claims the next one for itself. On more-itertools
@@ -221,10 +222,19 @@ def _widen(conn) -> None:
 class PerRepository:
     """Helpers for a job in one process: one at a time, for the repository being mined, over the
     commits the job will mine from it (``commits[path]``, in the order it mines them). ``wanted``:
-    None decides per repository (:func:`helper_wanted`), True always, False never."""
+    None decides per repository (:func:`helper_wanted`), True always, False never. ``before_start`` is
+    called before a helper starts: the job flushes its writer, whose background thread would
+    otherwise make the start a fork server's, or none."""
 
-    def __init__(self, commits: dict[str, list[str]], options, wanted: bool | None = None) -> None:
+    def __init__(
+        self,
+        commits: dict[str, list[str]],
+        options,
+        wanted: bool | None = None,
+        before_start: Callable[[], None] | None = None,
+    ) -> None:
         self._commits, self._options, self._wanted = commits, options, wanted
+        self._before_start = before_start  # e.g. the writer's flush, which ends its thread: then a fork
         self._path: str | None = None
         self._ahead: DiffsAhead | None = None
         self._index: dict[str, int] = {}
@@ -234,6 +244,9 @@ class PerRepository:
             self.close()
             self._path = path
             todo = self._commits.get(path, [])
+            if todo and (self._wanted or (self._wanted is None and len(todo) >= HELPER_COMMITS)):
+                if self._before_start is not None:
+                    self._before_start()
             if todo and (self._wanted or (self._wanted is None and helper_wanted(len(todo)))):
                 self._index = {c: i for i, c in enumerate(todo)}
                 self._ahead = start(path, todo, self._options)

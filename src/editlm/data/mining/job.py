@@ -304,7 +304,8 @@ def run_mining(
         todo: dict[str, list[str]] = {}
         for b in batches:
             todo.setdefault(b.path, []).extend(b.commits)
-        ahead = PerRepository(todo, options, helper) if helper is not False else None
+        if helper is not False:
+            ahead = PerRepository(todo, options, helper, before_start=writer.flush)
     events = stream_unordered(
         mine_batch if ahead is None else functools.partial(mine_batch, ahead=ahead),
         batches,
