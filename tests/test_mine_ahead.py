@@ -337,6 +337,12 @@ def test_each_repository_of_a_parquet_job_gets_a_forked_helper(history, tmp_path
         started.append(self._process._start_method)
 
     monkeypatch.setattr(ahead.DiffsAhead, "__init__", init)
+    # the threads of this process that count are the job's own (other tests may have left some)
+    monkeypatch.setattr(
+        threading,
+        "active_count",
+        lambda: 1 + sum(t.name.startswith("shard-writer") for t in threading.enumerate()),
+    )
     out = tmp_path / "two.parquet"
     summary = job.run_mining(
         [history.path, other.path], out, OPTIONS, workers=1, helper=True, batch_size=4, shard_bytes=1
