@@ -355,3 +355,16 @@ def test_each_repository_of_a_parquet_job_gets_a_forked_helper(history, tmp_path
         tuple(r[k] for k in key) for r in read_rows(alone)
     )
     assert summary["skipped"] == expected["skipped"]
+
+
+def test_the_miner_forgets_the_commits_it_claimed_and_dropped(history):
+    """commitpackft drops most commits on their message, before any diff is asked: what the miner
+    claimed for them must not pile up (a history of millions of commits)."""
+    options = MiningOptions("commitpackft", max_file_bytes=HUGE_LIMIT)
+    commits = list_commits(open_repository(history.path))
+    made = ahead.DiffsAhead(str(history.path), commits, options, start_method="fork")
+    try:
+        _mine_with(history.path, made, options)
+        assert len(made._mine) <= 1
+    finally:
+        made.close()

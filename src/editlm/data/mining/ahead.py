@@ -143,6 +143,7 @@ class DiffsAhead:
         self._received: dict[int, tuple] = {}
         self._mine: set[int] = set()  # commits the miner claimed: it makes their diffs
         self._alive = True
+        self._total = len(commits)
         self.made_ahead = self.made_here = 0  # commits made by each side (for tests and benchmarks)
         self._process = context.Process(
             target=_helper,
@@ -158,12 +159,13 @@ class DiffsAhead:
             self._mine.add(index)
             return Made(self, index)
         self._at.value = index
+        self._mine.discard(index - 1)  # claimed by the miner, then dropped before its diffs were asked
         with self._claimed.get_lock():
             claimed = self._claimed.value
             if claimed <= index:  # the helper is behind: this commit is the miner's
                 self._mine.add(index)
                 self._claimed.value = index + 1
-            elif claimed - index < LEAD:  # the helper is not far enough ahead: take one more
+            elif claimed - index < LEAD and claimed < self._total:  # not far enough ahead: take one
                 self._mine.add(claimed)
                 self._claimed.value = claimed + 1
         return Made(self, index)
