@@ -83,3 +83,22 @@ def test_fim_command_finds_the_text_column_or_says_which_to_name(tmp_path):
     result = CliRunner().invoke(app, ["fim", str(odd), "-o", str(tmp_path / "o.jsonl"), "-w", "1"])
     assert result.exit_code == 2 and "--column" in result.output
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_data_command_writes_progress_lines_to_a_log_file(tmp_path, monkeypatch):
+    """Output not a terminal (here CliRunner's): a plain line every PROGRESS_LINE_S seconds (each
+    call is 11 s later), since rich draws the bar only at the end there."""
+    import itertools
+    import re
+
+    from editlm.cli import app
+    from editlm.data import cli_common
+
+    clock = itertools.count(0, 11.0)
+    monkeypatch.setattr(cli_common.time, "monotonic", lambda: next(clock))
+    source = tmp_path / "code.jsonl"
+    source.write_text("".join(json.dumps({"content": f"x = {i}\n"}) + "\n" for i in range(12)))
+    result = CliRunner().invoke(app, ["fim", str(source), "-o", str(tmp_path / "o.jsonl"), "-w", "1"])
+    assert result.exit_code == 0, result.output
+    counts = [int(m[1]) for m in re.finditer(r"^fim (\d+)/(?:\?|\d+)$", result.output, re.MULTILINE)]
+    assert len(counts) >= 5 and counts == sorted(counts)  # as the job goes, not only at the end

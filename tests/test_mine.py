@@ -294,10 +294,10 @@ def test_cli_writes_progress_lines_to_a_log_file(history, tmp_path, monkeypatch)
     import itertools
 
     from editlm.cli import app
-    from editlm.data.mining import cli as mining_cli
+    from editlm.data import cli_common
 
     clock = itertools.count(0, 11.0)
-    monkeypatch.setattr(mining_cli.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(cli_common.time, "monotonic", lambda: next(clock))
     out = tmp_path / "logged.jsonl"
     args = ["mine", str(history.path), "-o", str(out), "--filter", "none", "--batch-size", "1"]
     result = CliRunner().invoke(app, args)

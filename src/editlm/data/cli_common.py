@@ -5,6 +5,7 @@ with counted skips. Only typer loads here; the rest inside the functions."""
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,6 +28,27 @@ OVERWRITE = typer.Option(
     help="Replace an existing output made with other settings (by default a rerun resumes it, and only "
     "with the same settings).",
 )
+
+
+PROGRESS_LINE_S = 10.0  # seconds between progress lines on a console that is not a terminal
+
+
+class ProgressLines:
+    """``label done/total`` as a plain line every :data:`PROGRESS_LINE_S` seconds, on a console that is
+    not a terminal (a log file, a pipe), where rich draws its bar once, at the end; on a terminal,
+    nothing (the bar is there)."""
+
+    def __init__(self, console, label: str) -> None:
+        self.console, self.label = console, label
+        self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if self.console.is_terminal or (total is not None and done >= total):
+            return
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_LINE_S:
+            self.last = now
+            self.console.print(f"{self.label} {done}/{'?' if total is None else total}")
 
 
 def fail(message: str) -> None:
@@ -127,6 +149,7 @@ def run_transform(
         columns_shown = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns_shown, transient=False) as progress:
             task = progress.add_task(label, total=total, completed=len(writer.done))
+            lines, done = ProgressLines(progress.console, label), len(writer.done)
             guarded = functools.partial(_guarded, worker)
             results = map_unordered(
                 guarded, items(), workers=workers or None, scheduler=scheduler, chunksize=4
@@ -138,6 +161,8 @@ def run_transform(
                     else:
                         writer.add(key, rows)
                     progress.advance(task)
+                    done += 1
+                    lines(done, total)
         summary = writer.finish(extra_summary)
     except TableError as exc:
         fail(str(exc))

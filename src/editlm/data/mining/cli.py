@@ -7,8 +7,6 @@ from pathlib import Path
 
 import typer
 
-PROGRESS_LINE_S = 10.0  # seconds between progress lines when stderr is not a terminal
-
 
 def register(app: typer.Typer) -> None:
     """Add ``editlm mine`` to ``app``."""
@@ -75,6 +73,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
         from rich.table import Table
 
+        from editlm.data.cli_common import ProgressLines
         from editlm.data.mining.allocator import keep_freed_memory
         from editlm.data.mining.commits import MiningError, MiningOptions, open_repository
         from editlm.data.mining.job import run_mining
@@ -124,7 +123,8 @@ def register(app: typer.Typer) -> None:
         # starts as a fork at once (editlm.data.mining.ahead) instead of through a fork server (0.25 s).
         with Progress(*columns, console=console, transient=False, auto_refresh=False) as bar:
             task = bar.add_task("mine", total=None)
-            shown = [0.0, time.monotonic()]  # last refresh, last line written to a file
+            shown = [0.0]  # last refresh
+            lines = ProgressLines(console, "mining commits")  # a log file's progress
 
             def progress(done: int, total: int) -> None:
                 now = time.monotonic()
@@ -132,9 +132,7 @@ def register(app: typer.Typer) -> None:
                 if refresh:
                     shown[0] = now
                 bar.update(task, completed=done, total=total, refresh=refresh)
-                if not console.is_terminal and now - shown[1] >= PROGRESS_LINE_S and done < total:
-                    shown[1] = now  # a log file gets a line now and then (rich draws only at the end)
-                    console.print(f"mining commits {done}/{total}")
+                lines(done, total)
 
             try:
                 summary = run_mining(
