@@ -332,3 +332,23 @@ def test_dask_cluster_of_processes_and_threads_writes_the_same_rows(tmp_path):
         return sorted((r["row"], r["sample"], r["text"]) for r in read_rows(tmp_path / name))
 
     assert rows("dask.parquet") == rows("local.parquet")
+
+
+def test_cli_lintseq_writes_progress_lines_to_a_log_file(tmp_path, table, monkeypatch):
+    """Output not a terminal: a plain ``lintseq done/total`` line every PROGRESS_LINE_S seconds
+    (each call 11 s later here), not only rich's bar at the end."""
+    import itertools
+    import re
+
+    from editlm.cli import app
+    from editlm.data import cli_common
+
+    clock = itertools.count(0, 11.0)
+    monkeypatch.setattr(cli_common.time, "monotonic", lambda: next(clock))
+    out = tmp_path / "logged.jsonl"
+    result = CliRunner().invoke(
+        app, ["lintseq", str(table), "-o", str(out), "--samples", "1", "--workers", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    counts = [int(m[1]) for m in re.finditer(r"^lintseq (\d+)/(?:\?|\d+)$", result.output, re.MULTILINE)]
+    assert len(counts) >= 2 and counts == sorted(counts)

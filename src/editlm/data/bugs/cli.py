@@ -16,6 +16,7 @@ from editlm.data.cli_common import (
     SCHEDULER,
     SEED,
     WORKERS,
+    ProgressLines,
     check_exclude,
     fail,
     parse_counts,
@@ -184,6 +185,8 @@ def register(app: typer.Typer) -> None:
                         group = " + ".join(sorted(set(row["bug_classes"])))
                         kept[group] = kept.get(group, 0) + 1
                 progress.advance(task)
+                finished[0] += 1
+                lines(finished[0], len(todo))
 
             columns = (TextColumn("bugfix"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with (
@@ -191,6 +194,7 @@ def register(app: typer.Typer) -> None:
                 Progress(*columns) as progress,
             ):
                 task = progress.add_task("bugfix", total=len(sources), completed=len(sources) - len(todo))
+                lines, finished = ProgressLines(progress.console, "bugfix"), [0]  # a log file's progress
                 build_rows(todo, settings, box, on_result)
             summary = writer.finish({**recorded, "kept_this_run": kept})
         except (TableError, SandboxError) as exc:

@@ -416,9 +416,13 @@ def _progress(results: Iterator, total: int | None, show: bool) -> Iterator:
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from editlm.data.cli_common import ProgressLines
+
     columns = (TextColumn("lintseq"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task("lintseq", total=total)
-        for result in results:
+        lines = ProgressLines(bar.console, "lintseq")  # a log file's progress
+        for done, result in enumerate(results, 1):
             bar.advance(task)
+            lines(done, total)
             yield result
