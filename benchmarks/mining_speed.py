@@ -32,6 +32,9 @@ The per-file diffs of editlm and PyDriller are compared (``same diffs``) so the 
 output. Default repositories: the project's shared bundles (``EDITLM_REAL_REPOS``, default
 ``/work/shared/repos/*.bundle``), cloned to a temporary folder; ``--repo PATH`` (repeatable) for others.
 
+``--helper-sizes 100,200,400`` adds the newest N commits mined as a history of their own, one process
+alone against one with the diff helper: where the helper starts to pay.
+
     .venv/bin/python benchmarks/mining_speed.py [--quick] [--repo PATH ...] [--repeats N] [--stages]
         [--workers 1,2]
 
@@ -78,10 +81,24 @@ def child_editlm(repo: str, out: str, verify: bool, only: str, helper: bool | No
     )
 
     options = MiningOptions(filter="none", verify=verify, max_file_bytes=10**9)
-    if only:
+    if only:  # these commits as a history of their own, with a helper as iter_records would choose
+        from editlm.data.mining import ahead
+
         repository, cache = open_repository(repo), RepoCache()
         commits = Path(only).read_text().split()
-        rows = (row for c in commits for row in mine_commit(repository, c, options, "bench", cache).rows)
+        wanted = ahead.helper_wanted(len(commits)) if helper is None else helper
+        made = ahead.DiffsAhead(repo, commits, options) if wanted else None
+
+        def mined():
+            try:
+                for i, c in enumerate(commits):
+                    diffs = made.lookup(i) if made is not None else None
+                    yield from mine_commit(repository, c, options, "bench", cache, diffs).rows
+            finally:
+                if made is not None:
+                    made.close()
+
+        rows = mined()
     else:
         rows = iter_records(repo, options, helper=helper)
     digests = {f"{row['commit']}:{row['path']}": _hunks_key(row["diff"]) for row in rows}
@@ -203,7 +220,9 @@ def non_merge_commits(repo: Path, limit: int) -> list[str]:
     return ids[:limit] if limit else ids
 
 
-def measure(repo: Path, repeats: int, limit: int, workers: list[int], stages: bool = False) -> dict:
+def measure(
+    repo: Path, repeats: int, limit: int, workers: list[int], stages: bool = False, sizes: tuple = ()
+) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     me = [sys.executable, str(Path(__file__).resolve())]
     best: dict[str, dict] = {}
@@ -252,6 +271,19 @@ def measure(repo: Path, repeats: int, limit: int, workers: list[int], stages: bo
         if stages:
             run_measured([*me, "--child", "stages", str(repo), f"{tmp}/st.json", ""], env)
             profile = json.loads(Path(f"{tmp}/st.json").read_text())
+        helper_sizes = {}  # the newest N commits as a history: wall s without / with the diff helper
+        for size in sizes:
+            first = f"{tmp}/first{size}.txt"
+            Path(first).write_text("\n".join(ids[:size]) + "\n")
+            walls: dict[str, float] = {}
+            for _ in range(repeats):
+                for tool in ("editlm-alone", "editlm-helper"):
+                    command = [*me, "--child", tool, str(repo), f"{tmp}/sz.json", first]
+                    walls[tool] = min(walls.get(tool, 1e9), run_measured(command, env)["wall_s"])
+            helper_sizes[min(size, len(ids))] = [
+                round(walls["editlm-alone"], 3),
+                round(walls["editlm-helper"], 3),
+            ]
     commits = len(ids)
     rows = len(digests["ed"])
     for name, r in best.items():
@@ -293,6 +325,7 @@ def measure(repo: Path, repeats: int, limit: int, workers: list[int], stages: bo
         "over_git_log_cpu": round(ed["cpu_s"] / max(best["git log -p"]["cpu_s"], 1e-3), 2),
         "startup_s": round(start_s, 3),
         "stages": profile,
+        "helper_sizes": helper_sizes,
         "tools": {n: {k: round(v, 3) for k, v in r.items()} for n, r in best.items()},
     }
 
@@ -315,7 +348,7 @@ def main() -> None:
         elif tool == "stages":
             child_stages(repo, out)
         else:
-            helper = False if tool == "editlm-alone" else None
+            helper = {"editlm-alone": False, "editlm-helper": True}.get(tool)
             child_editlm(repo, out, verify=tool != "editlm-nocheck", only=only, helper=helper)
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -328,7 +361,19 @@ def main() -> None:
         help="also run editlm mine with these worker counts (comma-separated, e.g. 1,2) beside its default",
     )
     parser.add_argument("--stages", action="store_true", help="also profile where editlm's time goes")
+    parser.add_argument(
+        "--helper-sizes",
+        default="",
+        help="also mine the newest N commits (comma-separated, e.g. 100,200,400) with and without the "
+        "diff helper: where it starts to pay (editlm.data.mining.ahead.HELPER_COMMITS)",
+    )
     args = parser.parse_args()
+    try:
+        sizes = tuple(int(n) for n in args.helper_sizes.split(",") if n.strip())
+    except ValueError:
+        parser.error("--helper-sizes: counts of commits, e.g. 100,200,400")
+    if any(n < 1 for n in sizes):
+        parser.error("--helper-sizes: counts must be >= 1")
     from editlm.io.parallel import check_workers
 
     try:
@@ -342,7 +387,12 @@ def main() -> None:
         load = os.getloadavg()[0]
         results = [
             measure(
-                r.resolve(), 1 if args.quick else args.repeats, 300 if args.quick else 0, workers, args.stages
+                r.resolve(),
+                1 if args.quick else args.repeats,
+                300 if args.quick else 0,
+                workers,
+                args.stages,
+                sizes,
             )
             for r in repos
         ]
@@ -377,6 +427,11 @@ def main() -> None:
             f"{res['over_git_log_cpu']}x CPU; "
             f"start-up (interpreter, pygit2, editlm imports) {res['startup_s']:.2f} s"
         )
+        for size, (alone, helped) in res["helper_sizes"].items():
+            print(
+                f"{res['repository']:16} newest {size} commits: {alone:.3f} s alone, {helped:.3f} s with "
+                f"the diff helper ({alone / helped:.2f}x)"
+            )
         if res["stages"]:
             st = res["stages"]
             print(

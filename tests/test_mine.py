@@ -305,3 +305,24 @@ def test_cli_writes_progress_lines_to_a_log_file(history, tmp_path, monkeypatch)
     lines = [line for line in result.output.splitlines() if line.startswith("mining commits ")]
     counts = [int(line.split()[2].split("/")[0]) for line in lines if "/" in line.split()[2]]
     assert len(counts) >= 5 and counts == sorted(counts)  # as the job goes, not only at the end
+
+
+def test_a_repository_owned_by_another_user_is_refused_with_the_way_out(tmp_path):
+    """git (and libgit2) refuse a repository another user owns; the message says so and how to
+    trust it, instead of "not a git repository", and a job counts it under its own reason."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the repository to another user")
+    h = _small_history(tmp_path / "theirs")
+    for root, dirs, files in os.walk(h.path):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), 12345, 12345)
+    os.chown(h.path, 12345, 12345)
+    from editlm.cli import app
+
+    result = CliRunner().invoke(app, ["mine", str(h.path), "-o", str(tmp_path / "x.jsonl")])
+    assert result.exit_code == 2
+    assert "owned by another user" in result.output and "safe.directory" in result.output
+    summary = run_mining([h.path], tmp_path / "rows.jsonl", OPTIONS, workers=1)
+    assert summary["skipped"] == {"repository: owned by another user": 1} and summary["rows"] == 0

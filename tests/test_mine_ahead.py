@@ -368,3 +368,17 @@ def test_the_miner_forgets_the_commits_it_claimed_and_dropped(history):
         assert len(made._mine) <= 1
     finally:
         made.close()
+
+
+def test_a_commit_asked_out_of_order_is_made_by_the_miner(history):
+    """What the helper sent for it may already be gone: the miner must not wait for it."""
+    commits = list_commits(open_repository(history.path))
+    made = ahead.DiffsAhead(str(history.path), commits, OPTIONS, start_method="fork")
+    try:
+        _claimed(made, 10)
+        assert made.lookup(5).changes() is not None  # the helper's, received
+        late = made.lookup(2)
+        assert late.changes() is None and late.hunks("a" * 40, "b" * 40) is ahead.MISSING
+        assert made.lookup(6).changes() is not None  # and it goes on in order
+    finally:
+        made.close()

@@ -131,52 +131,50 @@ def _process_map(
     processes = [
         context.Process(target=_worker, args=(fn, tasks, results), daemon=True) for _ in range(workers)
     ]
-    previous = _on_sigterm()
-    try:
-        for process in processes:
-            process.start()
-        pending = 0
-        for item in itertools.islice(items, limit):
-            tasks.put(item)
-            pending += 1
-        while pending:
-            try:
-                kind, value = results.get(timeout=1.0)
-            except queue.Empty:
-                dead = [p for p in processes if not p.is_alive()]
-                if dead:
-                    raise RuntimeError(
-                        f"a worker process died (exit code {dead[0].exitcode}), e.g. killed for memory"
-                    ) from None
-                continue
-            if kind == _RESULT:
-                yield value
-            elif kind == _ERROR:
-                raise value
-            else:
-                pending -= 1
-                for item in itertools.islice(items, 1):
-                    tasks.put(item)
-                    pending += 1
-        for _ in processes:
-            tasks.put(None)
-        for process in processes:
-            process.join(timeout=5)
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            if process.pid is not None:
+    with sigterm_interrupts():
+        try:
+            for process in processes:
+                process.start()
+            pending = 0
+            for item in itertools.islice(items, limit):
+                tasks.put(item)
+                pending += 1
+            while pending:
+                try:
+                    kind, value = results.get(timeout=1.0)
+                except queue.Empty:
+                    dead = [p for p in processes if not p.is_alive()]
+                    if dead:
+                        raise RuntimeError(
+                            f"a worker process died (exit code {dead[0].exitcode}), e.g. killed for memory"
+                        ) from None
+                    continue
+                if kind == _RESULT:
+                    yield value
+                elif kind == _ERROR:
+                    raise value
+                else:
+                    pending -= 1
+                    for item in itertools.islice(items, 1):
+                        tasks.put(item)
+                        pending += 1
+            for _ in processes:
+                tasks.put(None)
+            for process in processes:
                 process.join(timeout=5)
+        finally:
+            for process in processes:
                 if process.is_alive():
-                    process.kill()
-                    process.join()
-        for q in (tasks, results):
-            q.cancel_join_thread()
-            q.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+                    process.terminate()
+            for process in processes:
+                if process.pid is not None:
+                    process.join(timeout=5)
+                    if process.is_alive():
+                        process.kill()
+                        process.join()
+            for q in (tasks, results):
+                q.cancel_join_thread()
+                q.close()
 
 
 @contextlib.contextmanager

@@ -35,16 +35,17 @@ import time
 from collections.abc import Callable
 
 AHEAD = 64  # commits the helper may run ahead of the miner
-# With the helper fewer commits ahead, the miner claims the next one for itself. On more-itertools
-# (min of 3 runs, s): LEAD 2: 0.79, 4: 0.76, 8: 0.73, 16: 0.75, 32: 0.84 (the miner then takes too many).
+# With the helper fewer commits ahead, the miner claims the next one for itself. iter_records on
+# more-itertools, ad hoc (min of 3 runs, s): LEAD 2: 0.79, 4: 0.76, 8: 0.73, 16: 0.75, 32: 0.84 (the
+# miner then takes too many).
 LEAD = 8
 MAX_BYTES = 8 << 20  # hunks sent per commit; the miner makes a larger commit's other diffs itself
 PIPE_BYTES = 1 << 20  # the pipe's buffer (Linux' default /proc/sys/fs/pipe-max-size)
 MAX_CHANGES = 10_000  # changed files sent per commit; the miner lists a larger commit's itself
-# Commits a helper needs to pay for its start (~20 ms: multiprocessing's imports, the fork). Mining the
-# newest or the oldest N commits of a history, best of 5-6 (s, without / with a helper): more-itertools
-# newest 100: 0.158 / 0.133, 200: 0.238 / 0.208; oldest (small files) 100: 0.104 / 0.112, 200: 0.135 /
-# 0.128, 400: 0.183 / 0.184; markupsafe newest 100: 0.092 / 0.094, 200: 0.123 / 0.122, 400: 0.147 / 0.131.
+# Commits a helper needs to pay for its start (~20 ms: multiprocessing's imports, the fork). The newest
+# N commits mined as a history, best of 5, alone / with a helper (``python benchmarks/mining_speed.py
+# --repeats 5 --helper-sizes 100,200,400``): markupsafe 100: 0.203 / 0.226 s, 200: 0.244 / 0.233 s,
+# 400: 0.283 / 0.259 s; more-itertools 100: 0.263 / 0.228 s, 200: 0.423 / 0.341 s, 400: 0.536 / 0.430 s.
 HELPER_COMMITS = 200
 MISSING = object()  # "not made ahead": the miner diffs the pair itself
 
@@ -127,8 +128,6 @@ class DiffsAhead:
     def __init__(self, path: str, commits: list[str], options, start_method: str | None = None) -> None:
         import multiprocessing as mp
 
-        # fork: the helper starts at once with the miner's imports and commit list; with another
-        # thread running (a progress bar), whose locks a fork would copy mid-use, a fork server.
         start_method = start_method or start_method_here()
         if start_method is None:
             raise RuntimeError("no safe way to start a helper from here (see start_method_here)")
@@ -203,12 +202,6 @@ class DiffsAhead:
                 self._process.kill()
                 self._process.join()
 
-    def __enter__(self) -> DiffsAhead:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 def _widen(conn) -> None:
     """Give the pipe 1 MB (Linux; 64 kB by default) so that the helper seldom waits for the miner to
@@ -246,12 +239,13 @@ class PerRepository:
             self.close()
             self._path = path
             todo = self._commits.get(path, [])
-            if todo and (self._wanted or (self._wanted is None and len(todo) >= HELPER_COMMITS)):
+            long_enough = self._wanted or (self._wanted is None and len(todo) >= HELPER_COMMITS)
+            if todo and long_enough:
                 if self._before_start is not None:
-                    self._before_start()
-            if todo and (self._wanted or (self._wanted is None and helper_wanted(len(todo)))):
-                self._index = {c: i for i, c in enumerate(todo)}
-                self._ahead = start(path, todo, self._options)
+                    self._before_start()  # first: helper_wanted looks at the threads running
+                if self._wanted or helper_wanted(len(todo)):
+                    self._index = {c: i for i, c in enumerate(todo)}
+                    self._ahead = start(path, todo, self._options)
         index = self._index.get(commit)
         return None if self._ahead is None or index is None else self._ahead.lookup(index)
 
@@ -303,8 +297,8 @@ def commit_diffs(repo, commit_id: str, options, cache) -> tuple[list | None, dic
     :func:`editlm.data.mining.commits.commit_changes` (None for a commit the miner drops first, or one
     of over :data:`MAX_CHANGES` files), and the hunks of the pairs it would diff, keyed ``(old blob id,
     new blob id)``: files with both sides, regular, not binary, not over ``max_file_bytes``, kept by
-    the preset's licence and path rules, up to :data:`MAX_BYTES` of hunks. Added and deleted files are left to the miner: their hunks are the
-    whole file, and making them is no diff."""
+    the preset's licence and path rules, up to :data:`MAX_BYTES` of hunks. Added and deleted files
+    are left to the miner: their hunks are the whole file, and making them is no diff."""
     from editlm.data.mining import filters as mining_filters
     from editlm.data.mining import gitdiff
     from editlm.data.mining.commits import _CHANGE_NAMES, commit_changes, commit_message

@@ -112,10 +112,11 @@ def register(app: typer.Typer) -> None:
         for path in repositories:
             try:
                 open_repository(path)
-            except MiningError:
-                bad.append(str(path))
+            except MiningError as exc:
+                bad.append(str(exc))
         if bad:
-            console.print(f"[red]error:[/red] not a git repository: {', '.join(bad)}")
+            for reason in bad:
+                console.print(f"[red]error:[/red] {reason}", markup=True, highlight=False)
             raise typer.Exit(2)
 
         columns = (TextColumn("mining commits"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

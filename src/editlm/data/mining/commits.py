@@ -141,6 +141,11 @@ def open_repository(path: str | Path):
     try:
         return pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
     except (pygit2.GitError, KeyError, ValueError) as exc:
+        if "not owned by current user" in str(exc):  # libgit2 applies git's safe.directory check
+            raise MiningError(
+                f"{path}: a git repository owned by another user, which git refuses to read; if you "
+                f"trust it: git config --global --add safe.directory {Path(path).resolve()}"
+            ) from None
         raise MiningError(f"{path}: not a git repository ({exc})") from None
 
 

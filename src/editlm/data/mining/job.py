@@ -207,9 +207,12 @@ def plan(
         path = str(Path(given).resolve())
         try:
             repo = open_repository(path)
-        except MiningError:
+        except MiningError as exc:
             if (path,) not in writer.done:
-                writer.skip((path,), "repository: not a git repository")
+                owned = "owned by another user" in str(exc)
+                writer.skip(
+                    (path,), f"repository: {'owned by another user' if owned else 'not a git repository'}"
+                )
             continue
         identity = str(Path(repo.path).resolve())
         if identity in seen_repos:
